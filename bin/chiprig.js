@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// Entry point of the `chiprig` command: registers tsx so the TypeScript sources run as they are.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('../rig/cli/main.ts');

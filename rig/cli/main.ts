@@ -1,0 +1,58 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ChiprigError, ConfigError } from '../errors.ts';
+import { devices } from './devices.ts';
+import { chiprigVersion } from './environment.ts';
+import { EXIT } from './exit-codes.ts';
+import { run } from './run.ts';
+import { SUITES } from './suites.ts';
+
+const program = new Command('chiprig')
+  .description('Hardware-in-the-loop conformance rig for FIDO U2F authenticators (MitID chip)')
+  .version(chiprigVersion())
+  .exitOverride()
+  .showHelpAfterError('(run "chiprig --help" for usage)');
+
+program
+  .command('run')
+  .description('run conformance suites against a device and write an Allure report')
+  .option('--station <file>', 'station file (default: the built-in emulated station)')
+  .option('--device <spec>', 'device under test: emulator | hid:VID:PID[:SERIAL] | hid:PATH')
+  .option('--suite <list>', `comma-separated suites (${Object.keys(SUITES).join(', ')}); default: all the station supports`)
+  .option('--grep <re>', 'only tests whose "ID title" matches this regular expression')
+  .addOption(
+    new Option('--presence <mode>', 'how user presence is given').choices(['actuator', 'prompt', 'auto']),
+  )
+  .option('--results <dir>', 'Allure results directory', 'reports/allure-results')
+  .option('--report <dir>', 'HTML report directory', 'reports/allure-report')
+  .option('--no-html', 'skip the HTML report (results are still written)')
+  .exitOverride()
+  .action(async (opts) => {
+    process.exitCode = await run({ ...opts, html: opts.html !== false });
+  });
+
+program
+  .command('devices')
+  .description('list attached FIDO HID devices with the --device string for each')
+  .option('--json', 'machine-readable output')
+  .exitOverride()
+  .action(async (opts) => {
+    process.exitCode = await devices(opts);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // --help and --version end here with code 0; every usage error is exit 2.
+    process.exitCode = error.exitCode === 0 ? 0 : EXIT.USAGE;
+  } else if (error instanceof ConfigError) {
+    process.stderr.write(`chiprig: ${error.message}\n`);
+    process.exitCode = EXIT.USAGE;
+  } else if (error instanceof ChiprigError) {
+    process.stderr.write(`chiprig: ${error.message}\n`);
+    process.exitCode = EXIT.BROKEN;
+  } else {
+    process.stderr.write(`chiprig: internal error: ${(error as Error)?.stack ?? error}\n`);
+    process.exitCode = EXIT.BROKEN;
+  }
+}

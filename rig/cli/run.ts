@@ -1,0 +1,129 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import AllureMochaReporter from 'allure-mocha';
+import Mocha from 'mocha';
+import { ChiprigError, ConfigError, TransportError } from '../errors.ts';
+import { writeEnvironment } from '../report/allure.ts';
+import { count, formatMs, outcomeOf, progressLine, summary, type TestRecord } from '../report/console.ts';
+import { generateHtmlReport } from '../report/html.ts';
+import type { PresenceMode } from '../station/station-file.ts';
+import { Station } from '../station/station.ts';
+import { EXIT } from './exit-codes.ts';
+import { environmentInfo } from './environment.ts';
+import { parseSuiteList, SUITES, specFiles } from './suites.ts';
+
+export interface RunOptions {
+  station?: string;
+  device?: string;
+  suite?: string;
+  grep?: string;
+  presence?: string;
+  results: string;
+  report: string;
+  html: boolean;
+}
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+/** `chiprig run`: opens the station, runs the suites with live progress, writes the report. */
+export async function run(opts: RunOptions): Promise<number> {
+  const suites = parseSuiteList(opts.suite);
+  let grep: RegExp | undefined;
+  if (opts.grep !== undefined) {
+    try {
+      grep = new RegExp(opts.grep);
+    } catch (error) {
+      throw new ConfigError(`--grep: not a regular expression: ${(error as Error).message}`);
+    }
+  }
+  const presence = parsePresence(opts.presence);
+
+  const started = performance.now();
+  let station: Station;
+  try {
+    station = await Station.open({
+      ...(opts.station ? { stationFile: opts.station } : {}),
+      ...(opts.device ? { device: opts.device } : {}),
+      ...(presence ? { presence } : {}),
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    const what = error instanceof ChiprigError ? error.message : String(error);
+    process.stderr.write(`chiprig: cannot reach the device under test: ${what}\n`);
+    return EXIT.BROKEN;
+  }
+
+  try {
+    const chosen = (suites ?? Object.keys(SUITES)).filter((name) => {
+      const missing = SUITES[name]!.needs.filter((t) => !station.transports.includes(t));
+      if (missing.length > 0 && suites) out(`suite ${name}: skipped, the station has no ${missing.join('/')} transport`);
+      return missing.length === 0;
+    });
+    const resultsDir = resolve(opts.results);
+    rmSync(resultsDir, { recursive: true, force: true });
+    mkdirSync(resultsDir, { recursive: true });
+    const hid = await station.hid();
+    writeEnvironment(resultsDir, environmentInfo(station, hid));
+    out(`chiprig: station "${station.name}", device ${station.deviceSpec.text}, presence ${station.presence.mode}`);
+    out(`suites: ${chosen.join(', ')}${grep ? `, grep /${grep.source}/` : ''}; results in ${resultsDir}`);
+
+    const { useStation } = await import('../../suites/support/context.ts');
+    useStation(station);
+    const records = await runMocha(chosen.flatMap(specFiles), resultsDir, grep);
+    out('');
+    out(summary(records, performance.now() - started));
+
+    if (opts.html) {
+      const report = await generateHtmlReport(resultsDir, resolve(opts.report));
+      if (report.ok) out(`report: ${report.index}`);
+      else process.stderr.write(`chiprig: the HTML report was not generated: ${report.error}\n`);
+    }
+    const c = count(records);
+    if (records.length === 0) {
+      process.stderr.write('chiprig: no test matched the selection (check --suite and --grep)\n');
+      return EXIT.USAGE;
+    }
+    return c.failed > 0 ? EXIT.FAILED : c.broken > 0 ? EXIT.BROKEN : EXIT.PASSED;
+  } finally {
+    await station.close();
+  }
+}
+
+function parsePresence(mode: string | undefined): PresenceMode | undefined {
+  if (mode === undefined) return undefined;
+  if (mode === 'actuator' || mode === 'prompt' || mode === 'auto') return mode;
+  throw new ConfigError(`--presence: "${mode}" is not a presence mode (use actuator, prompt or auto)`);
+}
+
+async function runMocha(files: string[], resultsDir: string, grep: RegExp | undefined): Promise<TestRecord[]> {
+  const mocha = new Mocha({
+    reporter: AllureMochaReporter as unknown as Mocha.ReporterConstructor,
+    reporterOptions: { resultsDir },
+    timeout: 10_000,
+    ...(grep ? { grep } : {}),
+  });
+  for (const f of files) mocha.addFile(f);
+  await mocha.loadFilesAsync();
+  const total = mocha.suite.total();
+  const records: TestRecord[] = [];
+  await new Promise<void>((resolveRun) => {
+    const runner = mocha.run(() => resolveRun());
+    const add = (test: Mocha.Test | Mocha.Hook, outcome: TestRecord['outcome'], error?: Error) => {
+      const record: TestRecord = {
+        area: test.parent?.fullTitle() || '(root)',
+        title: test.type === 'hook' ? `${test.title} (hook)` : test.title,
+        outcome,
+        durationMs: test.duration ?? 0,
+        ...(error ? { message: error.message } : {}),
+      };
+      records.push(record);
+      out(progressLine(record, records.length, total));
+    };
+    runner.on('pass', (test) => add(test, 'passed'));
+    runner.on('fail', (test, error) => add(test, outcomeOf(error), error));
+    runner.on('pending', (test) => add(test, 'skipped'));
+  });
+  return records;
+}
+
+export { formatMs, TransportError };

@@ -1,0 +1,35 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '../errors.ts';
+import type { TransportKind } from '../transport/transport.ts';
+
+/** The conformance suites `chiprig run --suite` knows, and the transport each needs. */
+export const SUITES: Record<string, { dir: string; needs: TransportKind[]; what: string }> = {
+  u2f: { dir: 'u2f', needs: [], what: 'U2F raw messages (U2F-*), on every transport the station has' },
+  hid: { dir: 'hid', needs: ['hid'], what: 'CTAPHID framing and channels (HID-*)' },
+};
+
+export const SUITES_ROOT = new URL('../../suites/', import.meta.url).pathname;
+
+export function parseSuiteList(list: string | undefined): string[] | undefined {
+  if (list === undefined) return undefined;
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = names.filter((n) => !(n in SUITES));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new ConfigError(
+      `--suite: unknown suite "${unknown.join(',') || list}" (known: ${Object.keys(SUITES).join(', ')})`,
+    );
+  }
+  return names;
+}
+
+export function specFiles(suite: string): string[] {
+  const dir = join(SUITES_ROOT, SUITES[suite]!.dir);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.spec.ts'))
+    .sort()
+    .map((f) => join(dir, f));
+}

@@ -1,0 +1,157 @@
+import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { concat, u32be } from '../bytes.ts';
+import { AUTH_P1, INS, parseCommandApdu, SW } from '../u2f/apdu.ts';
+import { KeyStore } from './key-store.ts';
+import type { PresenceSource } from './presence.ts';
+
+export type CounterMode = 'global' | 'per-credential';
+
+export interface AuthenticatorOptions {
+  /** DER attestation (batch) certificate. */
+  attestationCertificate: Uint8Array;
+  attestationKey: KeyObject;
+  presence: PresenceSource;
+  counterMode?: CounterMode;
+  /** 32-byte key-wrapping key; a fresh random one makes a distinct chip. */
+  masterKey?: Uint8Array;
+  /** Initial signature counter (global mode). */
+  counter?: number;
+}
+
+/**
+ * The MitID chip's U2F core (U2F v1.2 raw messages): REGISTER, AUTHENTICATE (enforce,
+ * check-only, dont-enforce) and VERSION, with the status words of catalogue §1.1.
+ * Transport front-ends hand it whole command APDUs and send back what it returns.
+ */
+export class Authenticator {
+  readonly presence: PresenceSource;
+  readonly counterMode: CounterMode;
+  readonly #cert: Uint8Array;
+  readonly #attestationKey: KeyObject;
+  readonly #keys: KeyStore;
+  #counter: number;
+  readonly #counters = new Map<string, number>();
+
+  constructor(opts: AuthenticatorOptions) {
+    this.presence = opts.presence;
+    this.counterMode = opts.counterMode ?? 'global';
+    this.#cert = opts.attestationCertificate;
+    this.#attestationKey = opts.attestationKey;
+    this.#keys = new KeyStore(opts.masterKey);
+    this.#counter = opts.counter ?? 0;
+  }
+
+  get counter(): number {
+    return this.#counter;
+  }
+
+  /** One command APDU in, response data ‖ SW out. Never throws for device-side input. */
+  process(apdu: Uint8Array): Uint8Array {
+    // CLA is checked before INS and length (catalogue U2F-CLA-01: 6E00 even with a bad length).
+    if (apdu.length < 4) return status(SW.WRONG_LENGTH);
+    if (apdu[0] !== 0x00) return status(SW.CLA_NOT_SUPPORTED);
+    const ins = apdu[1];
+    if (ins !== INS.REGISTER && ins !== INS.AUTHENTICATE && ins !== INS.VERSION) {
+      return status(SW.INS_NOT_SUPPORTED);
+    }
+    const parsed = parseCommandApdu(apdu);
+    if (!parsed.ok) return status(parsed.sw);
+    const { p1, data, le, form } = parsed.apdu;
+    let answer: Uint8Array;
+    if (ins === INS.VERSION) answer = this.#version(data);
+    else if (ins === INS.REGISTER) answer = this.#register(data);
+    else answer = this.#authenticate(p1, data);
+    // Extended encoding: an explicit Le shorter than the answer is a length error
+    // (catalogue U2F-VER-05, BLE-ENC-01). Short APDUs are chunked by the NFC front-end.
+    const dataLength = answer.length - 2;
+    if (form !== 'short' && le !== undefined && dataLength > 0 && le < dataLength) {
+      return status(SW.WRONG_LENGTH);
+    }
+    return answer;
+  }
+
+  #version(data: Uint8Array): Uint8Array {
+    if (data.length !== 0) return status(SW.WRONG_LENGTH);
+    return concat(VERSION_U2F_V2, status(SW.NO_ERROR));
+  }
+
+  #register(data: Uint8Array): Uint8Array {
+    if (data.length !== 64) return status(SW.WRONG_LENGTH);
+    if (!this.presence.consume()) return status(SW.CONDITIONS_NOT_SATISFIED);
+    const challengeParam = data.subarray(0, 32);
+    const appParam = data.subarray(32, 64);
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const jwk = privateKey.export({ format: 'jwk' });
+    const d = b64u(jwk.d);
+    const userPublicKey = concat(Uint8Array.of(0x04), b64u(jwk.x), b64u(jwk.y));
+    this.#keys.remember(d, privateKey);
+    void publicKey;
+    const keyHandle = this.#keys.wrap(d, appParam);
+    const signed = concat(Uint8Array.of(0x00), appParam, challengeParam, keyHandle, userPublicKey);
+    const signature = sign('sha256', signed, this.#attestationKey);
+    return concat(
+      Uint8Array.of(0x05),
+      userPublicKey,
+      Uint8Array.of(keyHandle.length),
+      keyHandle,
+      this.#cert,
+      signature,
+      status(SW.NO_ERROR),
+    );
+  }
+
+  #authenticate(p1: number, data: Uint8Array): Uint8Array {
+    if (data.length < 65) return status(SW.WRONG_LENGTH);
+    const keyHandleLength = data[64]!;
+    if (data.length !== 65 + keyHandleLength) return status(SW.WRONG_LENGTH);
+    const challengeParam = data.subarray(0, 32);
+    const appParam = data.subarray(32, 64);
+    const keyHandle = data.subarray(65);
+    const credential = this.#keys.unwrap(keyHandle, appParam);
+    if (!credential) return status(SW.WRONG_DATA);
+    let flags: number;
+    if (p1 === AUTH_P1.CHECK_ONLY) {
+      // "This key handle is mine": answered 6985 by design, presence untouched.
+      return status(SW.CONDITIONS_NOT_SATISFIED);
+    } else if (p1 === AUTH_P1.ENFORCE) {
+      if (!this.presence.consume()) return status(SW.CONDITIONS_NOT_SATISFIED);
+      flags = 0x01;
+    } else if (p1 === AUTH_P1.DONT_ENFORCE) {
+      // U2F v1.2: sign without asking for presence, and say so in the flags.
+      flags = 0x00;
+    } else {
+      // Undefined control byte (catalogue U2F-AUTH-11): refuse, never sign.
+      return status(SW.WRONG_DATA);
+    }
+    const counter = this.#nextCounter(credential.d);
+    const counterBytes = u32be(counter);
+    const signed = concat(appParam, Uint8Array.of(flags), counterBytes, challengeParam);
+    const signature = sign('sha256', signed, credential.key);
+    return concat(Uint8Array.of(flags), counterBytes, signature, status(SW.NO_ERROR));
+  }
+
+  #nextCounter(d: Uint8Array): number {
+    if (this.counterMode === 'global') {
+      this.#counter = (this.#counter + 1) >>> 0;
+      return this.#counter;
+    }
+    const id = Buffer.from(d).toString('base64');
+    const next = ((this.#counters.get(id) ?? 0) + 1) >>> 0;
+    this.#counters.set(id, next);
+    return next;
+  }
+}
+
+const VERSION_U2F_V2 = new TextEncoder().encode('U2F_V2');
+
+function status(sw: number): Uint8Array {
+  return Uint8Array.of(sw >>> 8, sw & 0xff);
+}
+
+function b64u(text: string | undefined): Uint8Array {
+  const bytes = Buffer.from(text ?? '', 'base64url');
+  // JWK coordinates are fixed-width for P-256; pad defensively all the same.
+  const out = new Uint8Array(32);
+  out.set(bytes, 32 - bytes.length);
+  return out;
+}

@@ -1,0 +1,95 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { toBytes } from '../bytes.ts';
+import { ConfigError } from '../errors.ts';
+import type { HidDeviceInfo } from '../transport/hid/connection.ts';
+import { Authenticator, type CounterMode } from './authenticator.ts';
+import { EmulatedHidDevice } from './front-ends/hid.ts';
+import { PresenceSource } from './presence.ts';
+
+export interface EmulatedChipOptions {
+  vendorId: number;
+  productId: number;
+  manufacturer: string;
+  product: string;
+  serialNumber: string;
+  counter: CounterMode;
+  channelRules: 'legacy' | 'strict';
+  presenceWindowMs: number;
+  /** PEM files of the test attestation certificate and its key. */
+  attestationCertificatePath: string;
+  attestationKeyPath: string;
+  masterKey?: Uint8Array;
+}
+
+/** Firmware version reported in the CTAPHID INIT response of the emulated chip. */
+export const EMULATOR_FIRMWARE = { major: 1, minor: 0, build: 0 };
+
+/**
+ * The built-in MitID chip: one authenticator core with its button, served over USB HID
+ * through the same HidConnection interface as node-hid. Later front-ends (NFC, BLE) plug
+ * into the same core.
+ */
+export class EmulatedChip {
+  readonly presence: PresenceSource;
+  readonly authenticator: Authenticator;
+  readonly hidInfo: HidDeviceInfo;
+  readonly attestationCertificate: Uint8Array;
+  readonly #opts: EmulatedChipOptions;
+  #hid: EmulatedHidDevice | undefined;
+
+  constructor(opts: EmulatedChipOptions) {
+    this.#opts = opts;
+    this.presence = new PresenceSource({ windowMs: opts.presenceWindowMs });
+    const certificate = readPem(opts.attestationCertificatePath, 'certificate');
+    const key = readPem(opts.attestationKeyPath, 'key');
+    try {
+      this.attestationCertificate = toBytes(new X509Certificate(certificate).raw);
+    } catch (error) {
+      throw new ConfigError(`emulator.attestation.certificate ${opts.attestationCertificatePath}: not a certificate`, {
+        cause: error,
+      });
+    }
+    this.authenticator = new Authenticator({
+      attestationCertificate: this.attestationCertificate,
+      attestationKey: createPrivateKey(key),
+      presence: this.presence,
+      counterMode: opts.counter,
+      ...(opts.masterKey ? { masterKey: opts.masterKey } : {}),
+    });
+    this.hidInfo = {
+      path: 'emulator',
+      vendorId: opts.vendorId,
+      productId: opts.productId,
+      manufacturer: opts.manufacturer,
+      product: opts.product,
+      serialNumber: opts.serialNumber,
+      usagePage: 0xf1d0,
+      usage: 0x01,
+    };
+  }
+
+  /** The chip's USB HID interface (one device; opening twice gives the same device). */
+  hid(): EmulatedHidDevice {
+    this.#hid ??= new EmulatedHidDevice({
+      info: this.hidInfo,
+      handleApdu: async (apdu) => this.authenticator.process(apdu),
+      channelRules: this.#opts.channelRules,
+      version: EMULATOR_FIRMWARE,
+    });
+    return this.#hid;
+  }
+
+  pressButton(holdMs = 100): void {
+    this.presence.press(holdMs);
+  }
+}
+
+function readPem(path: string, what: string): string {
+  try {
+    return readFileSync(resolve(path), 'utf8');
+  } catch (error) {
+    throw new ConfigError(`emulator.attestation.${what}: cannot read ${path}`, { cause: error });
+  }
+}

@@ -1,0 +1,154 @@
+import { fromHex } from '../../bytes.ts';
+import { TransportError } from '../../errors.ts';
+import { HID_REPORT_SIZE, type HidConnection, type HidDeviceInfo } from '../../transport/hid/connection.ts';
+import { type ChannelRules, CtaphidDevice, type DeviceVersion } from './ctaphid-device.ts';
+import { ReportQueue } from './report-queue.ts';
+
+/**
+ * FIDO usage page F1D0, usage 01, 64-byte input (0x20) and output (0x21) reports: the typical
+ * descriptor from catalogue §1.2 (OpenSK, google/OpenSK#399); HID-DESC-01 checks its prefix.
+ */
+export const TYPICAL_REPORT_DESCRIPTOR_HEX =
+  '06D0F10901A1010920150026FF007508954081020921150026FF00750895409102C0';
+
+export interface EmulatedHidDeviceOptions {
+  /** The authenticator core (not part of this front-end). */
+  handleApdu: (apdu: Uint8Array) => Promise<Uint8Array>;
+  /** Default WINK | LOCK. */
+  capabilities?: number;
+  version?: DeviceVersion;
+  /** Default 500 ms (catalogue §1.2). */
+  frameTimeoutMs?: number;
+  /** Default 'legacy' (U2F HID / GH expectations); see ChannelRules. */
+  channelRules?: ChannelRules;
+  onWink?: () => void;
+  /** USB identity shown to the station; `path` is always 'emulator'. */
+  info?: Partial<Omit<HidDeviceInfo, 'path'>>;
+  /** Default TYPICAL_REPORT_DESCRIPTOR_HEX. */
+  reportDescriptor?: Uint8Array;
+  /** Deterministic CID allocation for tests; random by default. */
+  firstCid?: number;
+}
+
+type LinkState = 'connected' | 'unplugged' | 'closed';
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * The emulator's USB HID front-end: a HidConnection whose far side is the emulated chip's
+ * CTAPHID state machine, so an emulated run exercises the real host framing code
+ * (architecture.md, "Layers"). Everything happens in-process through promise resolution:
+ * write() runs the state machine synchronously and queues the answer reports for read().
+ */
+export class EmulatedHidDevice implements HidConnection {
+  readonly info: HidDeviceInfo;
+  readonly #descriptor: Uint8Array;
+  readonly #queue = new ReportQueue();
+  readonly #device: CtaphidDevice;
+  #state: LinkState = 'connected';
+
+  constructor(options: EmulatedHidDeviceOptions) {
+    if (typeof options?.handleApdu !== 'function')
+      throw new TypeError('options.handleApdu: must be a function');
+    this.info = {
+      vendorId: 0x1209,
+      productId: 0x0001,
+      product: 'chiprig emulated U2F chip',
+      manufacturer: 'chiprig',
+      usagePage: 0xf1d0,
+      usage: 0x01,
+      ...options.info,
+      path: 'emulator',
+    };
+    this.#descriptor = Uint8Array.from(options.reportDescriptor ?? fromHex(TYPICAL_REPORT_DESCRIPTOR_HEX));
+    this.#device = new CtaphidDevice({
+      handleApdu: options.handleApdu,
+      send: (report) => {
+        if (this.#state === 'connected') this.#queue.push(report);
+      },
+      capabilities: options.capabilities,
+      version: options.version,
+      frameTimeoutMs: options.frameTimeoutMs,
+      channelRules: options.channelRules,
+      onWink: options.onWink,
+      firstCid: options.firstCid,
+    });
+  }
+
+  get capabilities(): number {
+    return this.#device.capabilities;
+  }
+
+  get channelRules(): ChannelRules {
+    return this.#device.channelRules;
+  }
+
+  /** Input reports queued and not yet read. */
+  get pendingReports(): number {
+    return this.#queue.size;
+  }
+
+  get connected(): boolean {
+    return this.#state === 'connected';
+  }
+
+  write(report: Uint8Array): Promise<void> {
+    if (this.#state !== 'connected') return Promise.reject(this.#gone());
+    if (!(report instanceof Uint8Array) || report.length !== HID_REPORT_SIZE) {
+      return Promise.reject(
+        new RangeError(`report: must be ${HID_REPORT_SIZE} bytes, got ${report?.length}`),
+      );
+    }
+    try {
+      this.#device.receive(report);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return RESOLVED;
+  }
+
+  read(timeoutMs: number): Promise<Uint8Array | undefined> {
+    if (this.#state !== 'connected') return Promise.reject(this.#gone());
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
+      return Promise.reject(new RangeError(`timeoutMs: must be a number >= 0: ${timeoutMs}`));
+    }
+    return this.#queue.take(timeoutMs);
+  }
+
+  reportDescriptor(): Promise<Uint8Array> {
+    return Promise.resolve(Uint8Array.from(this.#descriptor));
+  }
+
+  /** Simulates unplugging: pending and later reads/writes reject DISCONNECTED; state is lost. */
+  disconnect(): void {
+    if (this.#state !== 'connected') return;
+    this.#state = 'unplugged';
+    this.#queue.fail(this.#gone());
+    this.#device.reset();
+    this.#device.dispose();
+  }
+
+  /** Plugs the device back in with fresh state (no channels, no lock, empty queue). */
+  reconnect(): void {
+    if (this.#state === 'closed') throw new TransportError('DISCONNECTED', 'emulated HID device: closed');
+    this.#device.reset();
+    this.#queue.clear();
+    this.#state = 'connected';
+  }
+
+  close(): Promise<void> {
+    if (this.#state !== 'closed') {
+      this.#state = 'closed';
+      this.#queue.fail(this.#gone());
+      this.#queue.dispose();
+      this.#device.reset();
+      this.#device.dispose();
+    }
+    return RESOLVED;
+  }
+
+  #gone(): TransportError {
+    const why = this.#state === 'closed' ? 'closed' : 'unplugged';
+    return new TransportError('DISCONNECTED', `emulated HID device: ${why}`);
+  }
+}

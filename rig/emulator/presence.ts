@@ -1,0 +1,47 @@
+/**
+ * The emulated chip's button. A press latches presence for `windowMs`; one REGISTER or
+ * enforce-AUTHENTICATE consumes it (catalogue U2F-REG-10, U2F-AUTH-09); check-only reads
+ * it without consuming (U2F-AUTH-03). Time comes from an injectable clock so tests can
+ * step it.
+ */
+export class PresenceSource {
+  readonly windowMs: number;
+  #latchedAt: number | undefined;
+  #presses = 0;
+  readonly #now: () => number;
+  /** Called on every press, e.g. by the NFC front-end, where a press blocks NFC. */
+  onPress: (() => void) | undefined;
+
+  constructor(opts: { windowMs?: number; now?: () => number } = {}) {
+    this.windowMs = opts.windowMs ?? 10_000;
+    this.#now = opts.now ?? (() => performance.now());
+  }
+
+  /** The button goes down and up. `holdMs` is accepted for instruments; a press counts once. */
+  press(_holdMs = 100): void {
+    this.#latchedAt = this.#now();
+    this.#presses++;
+    this.onPress?.();
+  }
+
+  /** Presence is latched and still inside its window. */
+  get present(): boolean {
+    return this.#latchedAt !== undefined && this.#now() - this.#latchedAt <= this.windowMs;
+  }
+
+  /** Takes the latched presence if there is one. */
+  consume(): boolean {
+    const ok = this.present;
+    this.#latchedAt = undefined;
+    return ok;
+  }
+
+  /** Forget any latched press (power loss). */
+  clear(): void {
+    this.#latchedAt = undefined;
+  }
+
+  get presses(): number {
+    return this.#presses;
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * One error hierarchy (architecture.md, style 2). Outcomes are fixed by type:
+ * an AssertionError thrown by a suite is a device failure ("failed"); every class here
+ * is a rig, link, instrument or configuration fault ("broken"), except ConfigError,
+ * which the CLI turns into exit code 2 before any test runs.
+ */
+
+export class ChiprigError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+export type TransportErrorCode = 'TIMEOUT' | 'DISCONNECTED' | 'FRAMING' | 'CANCELLED' | 'NOT_FOUND' | 'UNAVAILABLE';
+
+/** A link fault: the device did not answer in time, went away, or sent bytes the framing rejects. */
+export class TransportError extends ChiprigError {
+  declare readonly code: TransportErrorCode;
+  constructor(code: TransportErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** A U2F response with a status word other than the one the caller required. */
+export class StatusWordError extends ChiprigError {
+  readonly sw: number;
+  readonly response: Uint8Array;
+  constructor(sw: number, response: Uint8Array, message?: string) {
+    super('STATUS_WORD', message ?? `device answered SW ${sw.toString(16).padStart(4, '0')}`);
+    this.sw = sw;
+    this.response = response;
+  }
+}
+
+/** A CTAPHID ERROR (0xBF) frame. Unknown codes are kept as they arrived. */
+export class CtapHidError extends ChiprigError {
+  readonly errorCode: number;
+  constructor(errorCode: number, message?: string) {
+    super('CTAPHID_ERROR', message ?? `device answered CTAPHID ERROR 0x${errorCode.toString(16).padStart(2, '0')}`);
+    this.errorCode = errorCode;
+  }
+}
+
+export class InstrumentError extends ChiprigError {}
+
+/** A bad flag, station file, device profile or device spec. The message names the field. */
+export class ConfigError extends ChiprigError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFIG', message, options);
+  }
+}
+
+/**
+ * A device response that breaks a requirement. It is an AssertionError on purpose: the
+ * reporters (and Allure) grade assertion errors as "failed", everything else as "broken".
+ * Parsers of device output throw this, so a malformed answer is a device failure.
+ */
+export { AssertionError } from 'node:assert';
+import { AssertionError } from 'node:assert';
+
+export function deviceFault(message: string, details?: { actual?: unknown; expected?: unknown }): AssertionError {
+  return new AssertionError({ message, actual: details?.actual, expected: details?.expected, operator: 'conforms' });
+}
+
+/** True when an error is a device failure (as opposed to a rig or link fault). */
+export function isDeviceFailure(error: unknown): boolean {
+  return error instanceof AssertionError || (error as { code?: string } | undefined)?.code === 'ERR_ASSERTION';
+}

@@ -1,0 +1,61 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as allure from 'allure-js-commons';
+import { formatTraffic, type TrafficEntry } from '../traffic.ts';
+
+/**
+ * The Allure adapter: the only file that imports allure-js-commons. Suites describe
+ * their tests through these functions; the reporter (allure-mocha) writes each result to
+ * disk as soon as the test ends.
+ */
+export interface TestLabels {
+  /** Catalogue ID, e.g. U2F-REG-04. */
+  id: string;
+  /** Epic: the transport, e.g. "USB HID". */
+  epic: string;
+  /** Feature: the area, e.g. "U2F REGISTER". */
+  feature: string;
+  severity?: 'blocker' | 'critical' | 'normal' | 'minor' | 'trivial';
+  parameters?: Record<string, string>;
+  description?: string;
+}
+
+export async function labelTest(t: TestLabels): Promise<void> {
+  await allure.epic(t.epic);
+  await allure.feature(t.feature);
+  await allure.story(t.id);
+  await allure.label('catalogueId', t.id);
+  await allure.severity(t.severity ?? 'normal');
+  for (const [name, value] of Object.entries(t.parameters ?? {})) await allure.parameter(name, value);
+  if (t.description) await allure.description(t.description);
+}
+
+/** The test's traffic, one line per report or message, as a text attachment. */
+export async function attachTraffic(entries: readonly TrafficEntry[], dropped: number): Promise<void> {
+  if (entries.length === 0) return;
+  await allure.attachment('traffic (hex)', formatTraffic(entries, dropped), 'text/plain');
+}
+
+export async function attachText(name: string, text: string): Promise<void> {
+  await allure.attachment(name, text, 'text/plain');
+}
+
+export async function attachJson(name: string, value: unknown): Promise<void> {
+  await allure.attachment(name, JSON.stringify(value, null, 2), 'application/json');
+}
+
+/** A finished exchange as a step of its own (passed: the device answered). */
+export function exchangeStep(name: string): void {
+  void allure.logStep(name, allure.Status.PASSED);
+}
+
+export function noteStep(name: string): void {
+  void allure.logStep(name, allure.Status.PASSED);
+}
+
+/** Environment info shown on the report's overview (Allure reads environment.properties). */
+export function writeEnvironment(resultsDir: string, info: Record<string, string>): void {
+  const escape = (s: string) => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/([=:])/g, '\\$1');
+  const lines = Object.entries(info).map(([k, v]) => `${escape(k)}=${escape(v)}`);
+  writeFileSync(join(resultsDir, 'environment.properties'), `${lines.join('\n')}\n`);
+}

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { readYamlFile } from './yaml-file.ts';
+
+const range = z.object({ min: z.number(), max: z.number() }).refine((r) => r.min <= r.max, 'min must be <= max');
+const transport = z.enum(['hid', 'nfc', 'ble']);
+const sw = z.number().int().min(0).max(0xffff);
+
+/** The device profile: spec-sheet facts and the expectations the suites check. */
+export const DeviceProfileSchema = z.strictObject({
+  id: z.string().min(1),
+  name: z.string().min(1),
+  summary: z.string().optional(),
+  physical: z.strictObject({
+    sizeMm: z.strictObject({ length: z.number().positive(), width: z.number().positive(), height: z.number().positive() }),
+    housing: z.array(z.string()),
+    expectedLifetimeYears: z.number().positive(),
+    priceDkk: z.number().nonnegative().optional(),
+  }),
+  environment: z.strictObject({ operatingTemperatureC: range, storageTemperatureC: range }),
+  battery: z.strictObject({
+    capacityMah: z.number().positive(),
+    rechargeable: z.boolean(),
+    chargedBy: z.array(z.string()),
+  }),
+  certification: z.array(z.string()),
+  algorithms: z.strictObject({ signature: z.literal('ECDSA-P256'), hash: z.literal('SHA-256') }),
+  protocols: z.array(z.string()),
+  transports: z.strictObject({
+    hid: z.strictObject({ presence: z.literal('button'), cableSupplied: z.boolean(), charges: z.boolean() }).optional(),
+    nfc: z.strictObject({ presence: z.literal('tap'), buttonBlocksNfc: z.boolean() }).optional(),
+    ble: z
+      .strictObject({ presence: z.literal('button'), pairingRequired: z.boolean(), bluetoothVersion: z.string() })
+      .optional(),
+  }),
+  platforms: z.record(z.string(), z.array(transport)),
+  browsers: z.array(z.string()),
+  u2f: z.strictObject({
+    version: z.literal('U2F_V2'),
+    ctap2: z.boolean(),
+    authenticateModes: z.array(z.enum(['enforce', 'check-only', 'dont-enforce'])),
+    counterScope: z.enum(['global', 'per-credential', 'any']),
+    counterStep: z.enum(['plus-one', 'increasing']),
+    keyHandleLength: range,
+    truncatedKeyHandleSw: z.array(sw).min(1),
+    shortVersionOverHidSw: z.array(sw).min(1),
+    attestation: z.strictObject({
+      curve: z.literal('P-256'),
+      signatureAlgorithm: z.literal('ecdsa-with-SHA256'),
+      transports: z.array(z.enum(['bluetoothRadio', 'bluetoothLowEnergyRadio', 'usb', 'nfc', 'usbInternal'])),
+    }),
+  }),
+  hid: z.strictObject({
+    usagePage: z.number().int(),
+    usage: z.number().int(),
+    reportSize: z.literal(64),
+    protocolVersion: z.number().int(),
+    capabilities: z.strictObject({ wink: z.boolean(), lock: z.boolean(), cbor: z.boolean(), nmsg: z.boolean() }),
+    channelRules: z.enum(['legacy', 'strict']),
+    frameTimeoutMs: range,
+    lockMaxSeconds: z.number().int().min(0).max(255),
+    emptyMsg: z.enum(['invalid-len', 'apdu-status']),
+  }),
+  presence: z.strictObject({ timeoutMs: z.number().int().positive(), pollMs: z.number().int().positive() }),
+});
+
+export type DeviceProfile = z.output<typeof DeviceProfileSchema>;
+
+export function loadDeviceProfile(path: string): DeviceProfile {
+  return readYamlFile(path, DeviceProfileSchema, 'device profile');
+}

@@ -1,0 +1,44 @@
+import { ConfigError } from '../errors.ts';
+
+/**
+ * A device spec names the device under test on the command line and in station files.
+ * These forms are a contract with lab scripts:
+ *   emulator              the built-in emulated MitID chip
+ *   hid:VID:PID[:SERIAL]  a USB HID key by 4-digit hex vendor and product ID
+ *   hid:PATH              a USB HID key by OS path (e.g. /dev/hidraw3)
+ */
+export type DeviceSpec =
+  | { kind: 'emulator'; text: string }
+  | { kind: 'hid'; text: string; vendorId: number; productId: number; serialNumber?: string }
+  | { kind: 'hid-path'; text: string; path: string };
+
+const VID_PID = /^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})(?::(.+))?$/;
+
+export function parseDeviceSpec(text: string, where = '--device'): DeviceSpec {
+  const spec = text.trim();
+  if (spec === 'emulator') return { kind: 'emulator', text: spec };
+  if (spec.startsWith('hid:')) {
+    const rest = spec.slice(4);
+    const m = VID_PID.exec(rest);
+    if (m) {
+      const out: DeviceSpec = {
+        kind: 'hid',
+        text: spec,
+        vendorId: Number.parseInt(m[1]!, 16),
+        productId: Number.parseInt(m[2]!, 16),
+      };
+      return m[3] ? { ...out, serialNumber: m[3] } : out;
+    }
+    if (rest.length > 0 && !/^[0-9a-fA-F]{1,4}(:[0-9a-fA-F]{0,4})?$/.test(rest)) {
+      return { kind: 'hid-path', text: spec, path: rest };
+    }
+  }
+  throw new ConfigError(
+    `${where}: "${text}" is not a device spec. Use one of: emulator, hid:VID:PID[:SERIAL] (4-digit hex IDs, e.g. hid:1050:0407), hid:PATH (e.g. hid:/dev/hidraw3)`,
+  );
+}
+
+export function hidSpecFor(info: { vendorId: number; productId: number; serialNumber?: string }): string {
+  const h = (n: number) => n.toString(16).padStart(4, '0');
+  return `hid:${h(info.vendorId)}:${h(info.productId)}${info.serialNumber ? `:${info.serialNumber}` : ''}`;
+}

@@ -1,0 +1,72 @@
+import { ConfigError, TransportError } from '../errors.ts';
+import type { TouchActuator } from '../instruments/touch-actuator.ts';
+import type { PresenceMode } from './station-file.ts';
+
+export interface PresenceOptions {
+  mode: PresenceMode;
+  actuator?: TouchActuator;
+  /** How long to wait for presence once the device asked for it. */
+  timeoutMs: number;
+  /** How often to re-send a request that answered 6985. */
+  pollMs: number;
+  holdMs?: number;
+  /** Where operator prompts go (stderr by default). */
+  prompt?: (text: string) => void;
+}
+
+/**
+ * How the rig gets a button press when the device answers "presence required" (6985):
+ * - actuator: the station's TouchActuator presses the button;
+ * - prompt: the operator is asked to press it;
+ * - auto: the device approves by itself (test firmware, a robot the rig does not drive).
+ * In every mode the rig then re-sends the request until the device answers otherwise or
+ * the timeout passes. Actuation time is counted apart from device time.
+ */
+export class PresenceController {
+  readonly mode: PresenceMode;
+  readonly timeoutMs: number;
+  readonly pollMs: number;
+  readonly #actuator: TouchActuator | undefined;
+  readonly #holdMs: number;
+  readonly #prompt: (text: string) => void;
+  presses = 0;
+  actuationMs = 0;
+
+  constructor(opts: PresenceOptions) {
+    if (opts.mode === 'actuator' && !opts.actuator) {
+      throw new ConfigError(
+        'presence: mode "actuator" needs a touch actuator on the station (instruments.touch); use --presence prompt to ask an operator',
+      );
+    }
+    this.mode = opts.mode;
+    this.timeoutMs = opts.timeoutMs;
+    this.pollMs = opts.pollMs;
+    this.#actuator = opts.actuator;
+    this.#holdMs = opts.holdMs ?? 100;
+    this.#prompt = opts.prompt ?? ((text) => process.stderr.write(`${text}\n`));
+  }
+
+  /** Starts giving presence for `what` (e.g. "REGISTER"). */
+  async request(what: string): Promise<void> {
+    if (this.mode === 'actuator') {
+      const started = performance.now();
+      await this.#actuator!.press(this.#holdMs);
+      this.actuationMs += performance.now() - started;
+      this.presses++;
+    } else if (this.mode === 'prompt') {
+      this.#prompt(
+        `>>> Touch the key's button now (${what} is waiting, up to ${Math.round(this.timeoutMs / 1000)} s) <<<`,
+      );
+    }
+  }
+
+  timeoutError(what: string): TransportError {
+    const why =
+      this.mode === 'actuator'
+        ? `the ${this.#actuator!.name} pressed, but the device kept answering 6985: check the actuator's position`
+        : this.mode === 'prompt'
+          ? 'nobody touched the button in time'
+          : 'the device did not approve by itself (presence mode auto)';
+    return new TransportError('TIMEOUT', `no user presence within ${this.timeoutMs} ms for ${what}: ${why}`);
+  }
+}

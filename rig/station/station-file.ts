@@ -1,0 +1,48 @@
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { readYamlFile } from './yaml-file.ts';
+
+export const PresenceModeSchema = z.enum(['actuator', 'prompt', 'auto']);
+export type PresenceMode = z.output<typeof PresenceModeSchema>;
+
+const EmulatorSchema = z.strictObject({
+  usb: z.strictObject({ vendorId: z.number().int().min(0).max(0xffff), productId: z.number().int().min(0).max(0xffff) }),
+  manufacturer: z.string().default('chiprig'),
+  product: z.string().default('Emulated MitID chip'),
+  serialNumber: z.string().default('EMU-0001'),
+  counter: z.enum(['global', 'per-credential']).default('global'),
+  channelRules: z.enum(['legacy', 'strict']).default('legacy'),
+  presenceWindowMs: z.number().int().positive().default(10_000),
+  attestation: z.strictObject({ certificate: z.string(), key: z.string() }),
+});
+
+/** A station file: which device, which profile, how presence is given, which instruments. */
+export const StationFileSchema = z.strictObject({
+  name: z.string().min(1),
+  profile: z.string().min(1),
+  device: z.string().min(1).default('emulator'),
+  presence: PresenceModeSchema.optional(),
+  timeouts: z
+    .strictObject({
+      exchangeMs: z.number().int().positive().default(3000),
+      presenceMs: z.number().int().positive().optional(),
+    })
+    .default({ exchangeMs: 3000 }),
+  emulator: EmulatorSchema.optional(),
+  instruments: z
+    .strictObject({
+      touch: z.strictObject({ kind: z.enum(['emulator-button', 'none']) }).optional(),
+    })
+    .default({}),
+});
+
+export type StationFile = z.output<typeof StationFileSchema> & { path: string; dir: string };
+export type EmulatorConfig = z.output<typeof EmulatorSchema>;
+
+export const DEFAULT_STATION = new URL('../../fixtures/stations/emulated.yaml', import.meta.url).pathname;
+
+export function loadStationFile(path: string = DEFAULT_STATION): StationFile {
+  const abs = resolve(path);
+  const data = readYamlFile(abs, StationFileSchema, 'station file');
+  return { ...data, path: abs, dir: dirname(abs) };
+}

@@ -1,0 +1,36 @@
+/** What the host knows of a HID device before and after opening it. */
+export interface HidDeviceInfo {
+  /** OS path (hidraw node on Linux); 'emulator' for the built-in chip. */
+  readonly path: string;
+  readonly vendorId: number;
+  readonly productId: number;
+  readonly serialNumber?: string;
+  readonly manufacturer?: string;
+  readonly product?: string;
+  readonly release?: number;
+  readonly usagePage?: number;
+  readonly usage?: number;
+  readonly interface?: number;
+}
+
+/**
+ * Bytes to and from one HID device: 64-byte FIDO reports, no report ID.
+ * Implemented by the node-hid adapter and by the emulator's HID front-end.
+ *
+ * Contract:
+ * - `write` takes exactly 64 bytes (the report ID quirk of the OS stays inside adapters).
+ * - `read(timeoutMs)` resolves with the next 64-byte input report, or `undefined` when none
+ *   arrived within `timeoutMs`. Reports arriving while nobody reads are queued in order.
+ * - After the device goes away, `write` and `read` reject with TransportError('DISCONNECTED').
+ * - `close` is idempotent and releases the device.
+ */
+export interface HidConnection {
+  readonly info: HidDeviceInfo;
+  write(report: Uint8Array): Promise<void>;
+  read(timeoutMs: number): Promise<Uint8Array | undefined>;
+  close(): Promise<void>;
+  /** The HID report descriptor, where the platform exposes it. */
+  reportDescriptor?(): Promise<Uint8Array>;
+}
+
+export const HID_REPORT_SIZE = 64;

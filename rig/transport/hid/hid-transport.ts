@@ -1,0 +1,333 @@
+import { randomBytes } from 'node:crypto';
+import { equal, readU32be } from '../../bytes.ts';
+import { CtapHidError, deviceFault, TransportError } from '../../errors.ts';
+import type { TrafficLog } from '../../traffic.ts';
+import type { ExchangeOptions, Transport } from '../transport.ts';
+import type { HidConnection } from './connection.ts';
+import {
+  BROADCAST_CID,
+  CTAPHID,
+  cmdName,
+  ERR,
+  errName,
+  fragment,
+  INIT_NONCE_SIZE,
+  INIT_RESPONSE_SIZE,
+  initPacket,
+  MAX_MESSAGE,
+  MessageAssembler,
+  parsePacket,
+  REPORT_SIZE,
+} from './framing.ts';
+
+export interface HidTransportOptions {
+  /** Default deadline of every call; 3000 ms is the U2F HID transaction timeout (§1.2). */
+  timeoutMs?: number;
+  log?: TrafficLog;
+}
+
+export interface HidDeviceVersion {
+  protocol: number;
+  major: number;
+  minor: number;
+  build: number;
+}
+
+export type CallOptions = ExchangeOptions;
+
+export const DEFAULT_TRANSACTION_TIMEOUT_MS = 3000;
+
+const now = () => performance.now();
+const BUSY = Symbol('busy');
+
+/**
+ * CTAPHID host side over any HidConnection (node-hid or the emulator's front-end).
+ * One transaction at a time; concurrent calls queue. After a timeout, cancellation or a
+ * framing fault the next call first re-INITs the channel, so stale reports are skipped.
+ */
+export class HidTransport implements Transport {
+  readonly kind = 'hid' as const;
+  readonly connection: HidConnection;
+  readonly timeoutMs: number;
+  readonly #log: TrafficLog | undefined;
+  #cid = BROADCAST_CID;
+  #initResponse: Uint8Array = new Uint8Array(INIT_RESPONSE_SIZE);
+  #needsResync = false;
+  #closed = false;
+  #running = false;
+  readonly #waiting: Array<() => void> = [];
+  /** A read the connection still owes us (left over from an aborted call); reused, never lost. */
+  #inflight: Promise<Uint8Array | undefined> | undefined;
+
+  private constructor(connection: HidConnection, options: HidTransportOptions) {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TRANSACTION_TIMEOUT_MS;
+    if (!(timeoutMs > 0)) throw new RangeError(`options.timeoutMs: must be > 0: ${timeoutMs}`);
+    this.connection = connection;
+    this.timeoutMs = timeoutMs;
+    this.#log = options.log;
+  }
+
+  /** Allocates a channel with INIT on the broadcast CID (HID-INIT-01). */
+  static async open(connection: HidConnection, options: HidTransportOptions = {}): Promise<HidTransport> {
+    if (typeof connection?.write !== 'function') throw new TypeError('connection: not a HidConnection');
+    const transport = new HidTransport(connection, options);
+    await transport.#init(BROADCAST_CID, now() + transport.timeoutMs, undefined);
+    return transport;
+  }
+
+  get cid(): number {
+    return this.#cid;
+  }
+  /** The raw 17-byte INIT response of the last (re)synchronisation. */
+  get initResponse(): Uint8Array {
+    return this.#initResponse;
+  }
+  get capabilities(): number {
+    return this.#initResponse[16]!;
+  }
+  get deviceVersion(): HidDeviceVersion {
+    const r = this.#initResponse;
+    return { protocol: r[12]!, major: r[13]!, minor: r[14]!, build: r[15]! };
+  }
+
+  /** One U2F raw message in CTAPHID MSG (0x83). */
+  exchange(apdu: Uint8Array, opts?: ExchangeOptions): Promise<Uint8Array> {
+    if (!(apdu instanceof Uint8Array)) return Promise.reject(new TypeError('apdu: must be a Uint8Array'));
+    return this.call(CTAPHID.MSG, apdu, opts);
+  }
+
+  ping(data: Uint8Array, opts?: CallOptions): Promise<Uint8Array> {
+    return this.call(CTAPHID.PING, data, opts);
+  }
+
+  async wink(opts?: CallOptions): Promise<void> {
+    await this.call(CTAPHID.WINK, new Uint8Array(0), opts);
+  }
+
+  /** LOCK for `seconds` (0 releases). Values above 10 are sent as given so suites can probe HID-LOCK-04. */
+  async lock(seconds: number, opts?: CallOptions): Promise<void> {
+    if (!Number.isInteger(seconds) || seconds < 0 || seconds > 0xff) {
+      throw new RangeError(`seconds: must be an integer 0..255: ${seconds}`);
+    }
+    await this.call(CTAPHID.LOCK, Uint8Array.of(seconds), opts);
+  }
+
+  /** Any command; resolves with the response payload. ERROR frames reject CtapHidError. */
+  call(cmd: number, payload: Uint8Array, opts?: CallOptions): Promise<Uint8Array> {
+    if (this.#closed) return Promise.reject(new TransportError('DISCONNECTED', 'HID transport: closed'));
+    if (!Number.isInteger(cmd) || cmd < 0x80 || cmd > 0xff || cmd === CTAPHID.INIT) {
+      return Promise.reject(new RangeError(`cmd: must be 0x80..0xff and not INIT: ${cmd}`));
+    }
+    if (!(payload instanceof Uint8Array) || payload.length > MAX_MESSAGE) {
+      return Promise.reject(new RangeError(`payload: must be a Uint8Array of at most ${MAX_MESSAGE} bytes`));
+    }
+    const timeoutMs = opts?.timeoutMs ?? this.timeoutMs;
+    if (!(timeoutMs > 0)) return Promise.reject(new RangeError(`opts.timeoutMs: must be > 0: ${timeoutMs}`));
+    if (!this.#running) return this.#run(cmd, payload, timeoutMs, opts?.signal);
+    return new Promise((resolve, reject) => {
+      this.#waiting.push(() => this.#run(cmd, payload, timeoutMs, opts?.signal).then(resolve, reject));
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const next of this.#waiting.splice(0)) next(); // each rejects DISCONNECTED in #run
+    await this.connection.close();
+  }
+
+  async #run(cmd: number, payload: Uint8Array, timeoutMs: number, signal: AbortSignal | undefined) {
+    this.#running = true;
+    try {
+      if (this.#closed) throw new TransportError('DISCONNECTED', 'HID transport: closed');
+      return await this.#transact(cmd, payload, timeoutMs, signal);
+    } finally {
+      this.#running = false;
+      this.#waiting.shift()?.();
+    }
+  }
+
+  async #transact(cmd: number, payload: Uint8Array, timeoutMs: number, signal: AbortSignal | undefined) {
+    const deadline = { at: now() + timeoutMs };
+    try {
+      if (signal?.aborted) throw cancelled();
+      if (this.#needsResync) await this.#resync(deadline.at, signal);
+      this.#log?.record('send', 'apdu', payload, cmd === CTAPHID.MSG ? undefined : cmdName(cmd));
+      const reports = fragment(this.#cid, cmd, payload);
+      for (;;) {
+        for (const report of reports) await this.#write(report);
+        const answer = await this.#receive(cmd, deadline, timeoutMs, signal);
+        if (answer !== BUSY) {
+          this.#log?.record('recv', 'apdu', answer, cmd === CTAPHID.MSG ? undefined : cmdName(cmd));
+          return answer;
+        }
+        // ERR_CHANNEL_BUSY: another host owns the device or holds a LOCK; retry until the deadline.
+        await sleep(20 + Math.random() * 30, signal);
+        if (now() >= deadline.at) throw timeout(cmd, timeoutMs, 'the device stayed busy');
+      }
+    } catch (error) {
+      if (!(error instanceof CtapHidError)) this.#needsResync = true; // an ERROR frame ends cleanly
+      throw error;
+    }
+  }
+
+  async #receive(cmd: number, deadline: { at: number }, timeoutMs: number, signal: AbortSignal | undefined) {
+    const assembler = new MessageAssembler();
+    for (;;) {
+      const report = await this.#read(deadline.at, signal);
+      if (report === undefined) throw timeout(cmd, timeoutMs);
+      const packet = parsePacket(report);
+      if (packet.cid !== this.#cid) continue; // another host's channel
+      if (packet.kind === 'cont') {
+        const status = assembler.add(packet);
+        if (status === 'not-open') throw deviceFault(`CONT (SEQ ${packet.seq}) before any init packet`);
+        if (status === 'bad-seq') {
+          throw deviceFault('response CONT out of sequence (HID-MSG-02)', { actual: packet.seq });
+        }
+        if (status === 'complete') return assembler.take();
+        continue;
+      }
+      if (packet.cmd === CTAPHID.KEEPALIVE) {
+        deadline.at = Math.max(deadline.at, now() + timeoutMs); // the device is still working
+        continue;
+      }
+      if (assembler.open)
+        throw deviceFault(`init packet ${cmdName(packet.cmd)} inside a ${cmdName(cmd)} response`);
+      if (packet.cmd === CTAPHID.ERROR) {
+        if (packet.bcnt !== 1)
+          throw deviceFault('ERROR payload must be exactly 1 byte (HID-RSP-01)', {
+            actual: packet.bcnt,
+            expected: 1,
+          });
+        const code = packet.data[0]!;
+        if (code === ERR.CHANNEL_BUSY) return BUSY;
+        throw new CtapHidError(code, `device answered ${cmdName(cmd)} with ${errName(code)}`);
+      }
+      if (packet.cmd !== cmd) {
+        throw deviceFault(`response command ${cmdName(packet.cmd)} to ${cmdName(cmd)} (HID-RSP-01)`, {
+          actual: packet.cmd,
+          expected: cmd,
+        });
+      }
+      const status = assembler.start(packet);
+      if (status === 'too-long') throw deviceFault(`response BCNT ${packet.bcnt} exceeds ${MAX_MESSAGE}`);
+      if (status === 'complete') return assembler.take();
+    }
+  }
+
+  /** After a timeout or cancel the device may still send stale reports: INIT skips past them. */
+  async #resync(deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await this.#init(this.#cid, deadline, signal);
+    } catch (error) {
+      // A strict device that forgot the channel (power cycle): allocate a new one.
+      if (!(error instanceof CtapHidError && error.errorCode === ERR.INVALID_CID)) throw error;
+      await this.#init(BROADCAST_CID, deadline, signal);
+    }
+    this.#needsResync = false;
+  }
+
+  /** INIT on `onCid`, skipping every report that is not the answer (other CID, command or nonce). */
+  async #init(onCid: number, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    const nonce = new Uint8Array(randomBytes(INIT_NONCE_SIZE));
+    const request = initPacket(onCid, CTAPHID.INIT, INIT_NONCE_SIZE, nonce);
+    this.#log?.record('send', 'apdu', nonce, 'INIT');
+    await this.#write(request);
+    for (;;) {
+      const report = await this.#read(deadline, signal);
+      if (report === undefined) throw timeout(CTAPHID.INIT, this.timeoutMs);
+      const packet = parsePacket(report);
+      if (packet.kind !== 'init' || packet.cid !== onCid) continue;
+      if (packet.cmd === CTAPHID.ERROR) {
+        const code = packet.data[0] ?? ERR.OTHER;
+        // Stale errors of an abandoned transaction may precede the answer on our own CID.
+        if (onCid === BROADCAST_CID || code === ERR.INVALID_CID)
+          throw new CtapHidError(code, `INIT: ${errName(code)}`);
+        if (code === ERR.CHANNEL_BUSY) {
+          await sleep(20 + Math.random() * 30, signal);
+          await this.#write(request);
+        }
+        continue;
+      }
+      if (packet.cmd !== CTAPHID.INIT) continue;
+      if (packet.bcnt < INIT_RESPONSE_SIZE || packet.data.length < INIT_RESPONSE_SIZE) {
+        throw deviceFault(`INIT response of ${packet.bcnt} bytes, expected ${INIT_RESPONSE_SIZE}`);
+      }
+      if (!equal(packet.data.subarray(0, INIT_NONCE_SIZE), nonce)) continue; // someone else's INIT
+      const response = packet.data.slice(0, INIT_RESPONSE_SIZE);
+      const cid = readU32be(response, 8);
+      if (cid === 0 || cid === BROADCAST_CID)
+        throw deviceFault(`INIT assigned reserved CID ${cid.toString(16)}`);
+      this.#log?.record('recv', 'apdu', response, 'INIT');
+      this.#cid = cid;
+      this.#initResponse = response;
+      return;
+    }
+  }
+
+  #write(report: Uint8Array): Promise<void> {
+    this.#log?.record('send', 'hid', report);
+    return this.connection.write(report);
+  }
+
+  /** Next report or undefined at the deadline. Abort rejects at once; the read stays owed. */
+  async #read(deadline: number, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
+    const remaining = deadline - now();
+    if (remaining <= 0) return undefined;
+    let pending = this.#inflight;
+    if (pending === undefined) {
+      pending = this.connection.read(Math.ceil(remaining));
+      this.#inflight = pending;
+    }
+    let report: Uint8Array | undefined;
+    try {
+      report = signal === undefined ? await pending : await abortable(pending, signal);
+    } catch (error) {
+      if (!(error instanceof TransportError && error.code === 'CANCELLED')) this.#inflight = undefined;
+      throw error;
+    }
+    this.#inflight = undefined;
+    if (report === undefined) return this.#read(deadline, signal); // an older, shorter read ran out
+    this.#log?.record('recv', 'hid', report);
+    if (report.length !== REPORT_SIZE) {
+      throw new TransportError(
+        'FRAMING',
+        `HID input report of ${report.length} bytes, expected ${REPORT_SIZE}`,
+      );
+    }
+    return report;
+  }
+}
+
+function cancelled(): TransportError {
+  return new TransportError('CANCELLED', 'HID transaction cancelled');
+}
+
+function timeout(cmd: number, timeoutMs: number, why = 'no response'): TransportError {
+  return new TransportError('TIMEOUT', `CTAPHID ${cmdName(cmd)}: ${why} within ${timeoutMs} ms`);
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(cancelled());
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return abortable(
+    new Promise<void>((resolve) => setTimeout(resolve, ms)),
+    signal ?? new AbortController().signal,
+  );
+}

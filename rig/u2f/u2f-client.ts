@@ -1,0 +1,81 @@
+import { hex } from '../bytes.ts';
+import { deviceFault } from '../errors.ts';
+import type { PresenceController } from '../station/presence.ts';
+import type { ExchangeOptions, Transport } from '../transport/transport.ts';
+import { AUTH_P1, parseResponse, SW } from './apdu.ts';
+import {
+  encodeAuthenticate,
+  encodeRegister,
+  encodeVersion,
+  parseAuthenticateResponse,
+  parseRegisterResponse,
+} from './messages.ts';
+
+export type ApduResponse = ReturnType<typeof parseResponse>;
+export type RegisterResponse = ReturnType<typeof parseRegisterResponse>;
+export type AuthenticateResponse = ReturnType<typeof parseAuthenticateResponse>;
+
+/**
+ * U2F over any Transport. `send` is raw (any status word comes back); the operation
+ * methods require 9000, getting presence through the station's PresenceController when
+ * the device answers 6985, and throw StatusWordError otherwise.
+ */
+export class U2fClient {
+  readonly transport: Transport;
+  readonly presence: PresenceController | undefined;
+  readonly exchangeOptions: ExchangeOptions;
+
+  constructor(transport: Transport, presence?: PresenceController, exchangeOptions: ExchangeOptions = {}) {
+    this.transport = transport;
+    this.presence = presence;
+    this.exchangeOptions = exchangeOptions;
+  }
+
+  async send(apdu: Uint8Array, opts?: ExchangeOptions): Promise<ApduResponse> {
+    return parseResponse(await this.transport.exchange(apdu, { ...this.exchangeOptions, ...opts }));
+  }
+
+  /** Sends; on 6985 gets presence and re-sends until the answer changes or time runs out. */
+  async sendWithPresence(apdu: Uint8Array, what: string): Promise<ApduResponse> {
+    let response = await this.send(apdu);
+    if (response.sw !== SW.CONDITIONS_NOT_SATISFIED || !this.presence) return response;
+    const presence = this.presence;
+    await presence.request(what);
+    const deadline = performance.now() + presence.timeoutMs;
+    for (;;) {
+      response = await this.send(apdu);
+      if (response.sw !== SW.CONDITIONS_NOT_SATISFIED) return response;
+      if (performance.now() >= deadline) throw presence.timeoutError(what);
+      await new Promise((r) => setTimeout(r, presence.pollMs));
+    }
+  }
+
+  async version(form: 'iso' | 'legacy' = 'iso'): Promise<string> {
+    const response = expectOk(await this.send(encodeVersion(form)), 'VERSION');
+    return new TextDecoder().decode(response.data);
+  }
+
+  async register(challengeParam: Uint8Array, appParam: Uint8Array, opts: { p1?: number } = {}) {
+    const apdu = encodeRegister(challengeParam, appParam, opts.p1 === undefined ? {} : { p1: opts.p1 });
+    const response = expectOk(await this.sendWithPresence(apdu, 'REGISTER'), 'REGISTER');
+    return parseRegisterResponse(response.data);
+  }
+
+  /** Enforce-presence authentication (P1 0x03), pressing as needed. */
+  async authenticate(challengeParam: Uint8Array, appParam: Uint8Array, keyHandle: Uint8Array) {
+    const apdu = encodeAuthenticate(AUTH_P1.ENFORCE, challengeParam, appParam, keyHandle);
+    const response = expectOk(await this.sendWithPresence(apdu, 'AUTHENTICATE'), 'AUTHENTICATE');
+    return parseAuthenticateResponse(response.data);
+  }
+}
+
+/** A well-formed request the device refused is a device failure: the message shows the bytes. */
+export function expectOk(response: ApduResponse, what: string): ApduResponse {
+  if (response.sw !== SW.NO_ERROR) {
+    throw deviceFault(
+      `${what}: expected SW 9000, device answered ${response.sw.toString(16).padStart(4, '0')} (response ${hex(response.raw)})`,
+      { actual: response.sw.toString(16), expected: '9000' },
+    );
+  }
+  return response;
+}

@@ -1,0 +1,112 @@
+import { hex } from '../../rig/bytes.ts';
+import { isDeviceFailure, TransportError } from '../../rig/errors.ts';
+import { attachTraffic, exchangeStep, labelTest, noteStep } from '../../rig/report/allure.ts';
+import type { Station } from '../../rig/station/station.ts';
+import type { TrafficEntry } from '../../rig/traffic.ts';
+import type { TransportKind } from '../../rig/transport/transport.ts';
+
+export const TRANSPORT_NAMES: Record<TransportKind, string> = { hid: 'USB HID', nfc: 'NFC', ble: 'Bluetooth LE' };
+
+export interface CaseOptions {
+  severity?: 'blocker' | 'critical' | 'normal' | 'minor' | 'trivial';
+  /** Mocha timeout for this case (default 10 s; long waits raise it). */
+  timeoutMs?: number;
+  description?: string;
+}
+
+export interface CaseContext {
+  station: Station;
+  /** Records what the device did where public suites disagree, without judging it. */
+  observe(what: string): void;
+  /** Ends the case as skipped, with the reason printed and kept in the report. */
+  skip(reason: string): never;
+}
+
+/** Skip reasons by test, for reporters (mocha's pending event carries none). */
+export const skipReasons = new WeakMap<Mocha.Runnable, string>();
+
+/**
+ * Declares catalogue cases for one area. Each case is a mocha test titled
+ * "ID title", labelled for Allure (epic = transport, feature = area, story = ID), with
+ * a step per exchange and the whole traffic attached, pass or fail.
+ */
+export function area(station: Station, transport: TransportKind, feature: string) {
+  return (id: string, title: string, body: (ctx: CaseContext) => Promise<void>, opts: CaseOptions = {}) => {
+    const test = it(`${id} ${title}`, async function (this: Mocha.Context) {
+      const mochaContext = this;
+      await labelTest({
+        id,
+        epic: TRANSPORT_NAMES[transport],
+        feature,
+        severity: opts.severity ?? 'normal',
+        parameters: { station: station.name, device: station.deviceSpec.text, transport },
+        ...(opts.description ? { description: opts.description } : {}),
+      });
+      await runCase(station, body, (reason): never => {
+        if (mochaContext.test) skipReasons.set(mochaContext.test, reason);
+        if (!process.env.CHIPRIG_QUIET_SKIPS) process.stdout.write(`      skipped ${id}: ${reason}\n`);
+        noteStep(`skipped: ${reason}`);
+        return mochaContext.skip();
+      });
+    });
+    test.timeout(opts.timeoutMs ?? 10_000);
+    return test;
+  };
+}
+
+async function runCase(
+  station: Station,
+  body: (ctx: CaseContext) => Promise<void>,
+  skip: (reason: string) => never,
+): Promise<void> {
+  station.traffic.drain();
+  let pendingSend: TrafficEntry | undefined;
+  station.traffic.onEntry = (entry) => {
+    if (entry.layer !== 'apdu') return;
+    if (entry.dir === 'send') pendingSend = entry;
+    else if (entry.dir === 'recv' && pendingSend) {
+      exchangeStep(`${pendingSend.note ?? 'APDU'} ${short(pendingSend.hex)} -> ${short(entry.hex)} (${(entry.atMs - pendingSend.atMs).toFixed(2)} ms)`);
+      pendingSend = undefined;
+    }
+  };
+  const ctx: CaseContext = {
+    station,
+    observe: (what) => {
+      station.traffic.note('rig', `observed: ${what}`);
+      noteStep(`observed: ${what}`);
+    },
+    skip,
+  };
+  try {
+    await body(ctx);
+  } catch (error) {
+    if (isPending(error)) throw error;
+    // A link fault costs this test only: reopen the device so the next one starts clean.
+    if (!isDeviceFailure(error) && error instanceof TransportError) {
+      station.traffic.note('rig', `link fault (${error.code}); resetting the link`);
+      await station.resetLink().catch(() => undefined);
+    }
+    throw error;
+  } finally {
+    station.traffic.onEntry = undefined;
+    const { entries, dropped } = station.traffic.drain();
+    await attachTraffic(entries, dropped);
+  }
+}
+
+function isPending(error: unknown): boolean {
+  return (error as { constructor?: { name?: string } })?.constructor?.name === 'Pending';
+}
+
+function short(h: string): string {
+  return h.length <= 48 ? h : `${h.slice(0, 40)}…${h.slice(-8)} [${h.length / 2} bytes]`;
+}
+
+export { hex };
+
+const TR_LETTER: Record<TransportKind, string> = { hid: 'H', nfc: 'N', ble: 'B' };
+
+/** Whether a catalogue case with transport column `tr` ("*", "H", "H,B", ...) runs on `kind`. */
+export function appliesTo(tr: string, kind: TransportKind): boolean {
+  return tr === '*' || tr.split(',').includes(TR_LETTER[kind]);
+}

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { hex } from '../../rig/bytes.ts';
+import { AUTH_P1, SW, swName } from '../../rig/u2f/apdu.ts';
+import { parseAttestationCertificate } from '../../rig/u2f/attestation.ts';
+import {
+  type AuthenticateResponse,
+  authenticationSignedData,
+  encodeAuthenticate,
+  type RegisterResponse,
+  registrationSignedData,
+} from '../../rig/u2f/messages.ts';
+import type { ApduResponse, U2fClient } from '../../rig/u2f/u2f-client.ts';
+import { parseDerSignature, verifySignature } from '../../rig/u2f/verify.ts';
+
+export const random32 = (): Uint8Array => Uint8Array.from(randomBytes(32));
+export const appParamOf = (appId: string): Uint8Array => Uint8Array.from(createHash('sha256').update(appId).digest());
+
+/** A credential made by a successful REGISTER, with what is needed to authenticate. */
+export interface Credential {
+  appParam: Uint8Array;
+  challengeParam: Uint8Array;
+  registration: RegisterResponse;
+  keyHandle: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+export function swHex(sw: number): string {
+  return sw.toString(16).padStart(4, '0');
+}
+
+/** Asserts a status word, showing what came back (catalogue: "SW xxxx, no data"). */
+export function assertSw(response: ApduResponse, expected: number, what: string, opts: { noData?: boolean } = {}): void {
+  assert.equal(
+    swHex(response.sw),
+    swHex(expected),
+    `${what}: expected ${swName(expected)}, device answered ${swName(response.sw)} (response ${hex(response.raw)})`,
+  );
+  if (opts.noData) {
+    assert.equal(response.data.length, 0, `${what}: expected no data with ${swHex(expected)}, got ${hex(response.data)}`);
+  }
+}
+
+export function assertSwIn(response: ApduResponse, allowed: readonly number[], what: string): void {
+  assert.ok(
+    allowed.includes(response.sw),
+    `${what}: expected one of ${allowed.map(swHex).join(', ')}, device answered ${swName(response.sw)} (response ${hex(response.raw)})`,
+  );
+}
+
+/** REGISTER with presence, then the checks every registration must pass (U2F-REG-04/05). */
+export async function register(
+  u2f: U2fClient,
+  appParam = random32(),
+  challengeParam = random32(),
+  p1?: number,
+): Promise<Credential> {
+  const registration = await u2f.register(challengeParam, appParam, p1 === undefined ? {} : { p1 });
+  const cert = parseAttestationCertificate(registration.certificate);
+  const signed = registrationSignedData(appParam, challengeParam, registration.keyHandle, registration.userPublicKey);
+  assert.ok(
+    verifySignature(cert.publicKey, signed, registration.signature),
+    `registration signature does not verify with the attestation certificate's key (signature ${hex(registration.signature)})`,
+  );
+  return {
+    appParam,
+    challengeParam,
+    registration,
+    keyHandle: registration.keyHandle,
+    publicKey: registration.userPublicKey,
+  };
+}
+
+/** Checks an authentication signature over app ‖ flags ‖ counter ‖ chal with the credential key. */
+export function assertAuthSignature(cred: Credential, challengeParam: Uint8Array, response: AuthenticateResponse): void {
+  const signed = authenticationSignedData(cred.appParam, response.flags, response.counter, challengeParam);
+  assert.ok(
+    verifySignature(cred.publicKey, signed, response.signature),
+    `authentication signature does not verify with the registered key (flags ${response.flags}, counter ${response.counter}, signature ${hex(response.signature)})`,
+  );
+  parseDerSignature(response.signature);
+}
+
+/** Enforce-presence AUTHENTICATE with presence given; verifies the signature. */
+export async function authenticate(u2f: U2fClient, cred: Credential, challengeParam = random32()) {
+  const response = await u2f.authenticate(challengeParam, cred.appParam, cred.keyHandle);
+  assertAuthSignature(cred, challengeParam, response);
+  return response;
+}
+
+/**
+ * Makes sure no press is latched before a "no presence" case: consumes any latched press
+ * with an enforce AUTHENTICATE on a spare credential until the device answers 6985.
+ */
+export async function drainPresence(u2f: U2fClient, spare: Credential): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    const r = await u2f.send(encodeAuthenticate(AUTH_P1.ENFORCE, random32(), spare.appParam, spare.keyHandle));
+    if (r.sw === SW.CONDITIONS_NOT_SATISFIED) return;
+    assert.equal(swHex(r.sw), '9000', `presence drain: enforce AUTHENTICATE answered ${swName(r.sw)}`);
+  }
+  assert.fail('presence drain: the device signed three times in a row without a new press');
+}
+
+export function flipBit(bytes: Uint8Array, bit: number): Uint8Array {
+  const out = Uint8Array.from(bytes);
+  out[bit >> 3]! ^= 0x80 >> (bit & 7);
+  return out;
+}
+
+export function xorByte(bytes: Uint8Array, index: number, mask: number): Uint8Array {
+  const out = Uint8Array.from(bytes);
+  out[index]! ^= mask;
+  return out;
+}
