@@ -70,8 +70,12 @@ export class EmulatedChip {
     };
   }
 
-  /** The chip's USB HID interface (one device; opening twice gives the same device). */
+  /**
+   * The chip's USB HID interface. While a host has it open, opening again gives the same
+   * device; after the host closed it, a new handle with fresh CTAPHID state.
+   */
   hid(): EmulatedHidDevice {
+    if (this.#hid?.closed) this.#hid = undefined;
     this.#hid ??= new EmulatedHidDevice({
       info: this.hidInfo,
       handleApdu: async (apdu) => this.authenticator.process(apdu),
@@ -79,6 +83,18 @@ export class EmulatedChip {
       version: EMULATOR_FIRMWARE,
     });
     return this.#hid;
+  }
+
+  /**
+   * Cuts power and restores it: the USB link drops (open transports see DISCONNECTED),
+   * the CTAPHID state and any latched press are lost; keys and counter are kept, as the
+   * chip keeps them in non-volatile memory.
+   */
+  powerCycle(): void {
+    if (!this.#hid) return;
+    this.#hid.disconnect();
+    this.presence.clear();
+    this.#hid.reconnect();
   }
 
   pressButton(holdMs = 100): void {

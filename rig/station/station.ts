@@ -97,8 +97,20 @@ export class Station {
     return this.#hid;
   }
 
+  /**
+   * The U2F client over HID. It stays valid across link resets and power cycles: its
+   * transport delegates to whatever HID transport is open at the time of each exchange.
+   */
   async u2f(): Promise<U2fClient> {
-    this.#u2f ??= new U2fClient(await this.hid(), this.presence);
+    await this.hid();
+    this.#u2f ??= new U2fClient(
+      {
+        kind: 'hid',
+        exchange: async (apdu, opts) => (await this.hid()).exchange(apdu, opts),
+        close: async () => undefined,
+      },
+      this.presence,
+    );
     return this.#u2f;
   }
 
@@ -108,11 +120,23 @@ export class Station {
     throw new ConfigError(`station "${this.name}" has no ${kind} transport`);
   }
 
+  /** Whether the station can cut and restore the device's power. */
+  get canPowerCycle(): boolean {
+    return this.emulator !== undefined;
+  }
+
+  /** Power off and on (the emulated chip; a power instrument in a lab), then reopen the link. */
+  async powerCycle(): Promise<void> {
+    if (!this.emulator) throw new ConfigError(`station "${this.name}" has no power switch for ${this.deviceSpec.text}`);
+    this.traffic.note('rig', 'power cycle');
+    this.emulator.powerCycle();
+    await this.resetLink();
+  }
+
   /** After a link fault: close and reopen the device so the next test starts clean. */
   async resetLink(): Promise<void> {
     const old = this.#hid;
     this.#hid = undefined;
-    this.#u2f = undefined;
     await old?.close().catch(() => undefined);
     await this.hid();
   }

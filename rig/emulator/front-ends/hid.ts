@@ -92,6 +92,11 @@ export class EmulatedHidDevice implements HidConnection {
     return this.#state === 'connected';
   }
 
+  /** The host closed this handle; the chip itself lives on. */
+  get closed(): boolean {
+    return this.#state === 'closed';
+  }
+
   write(report: Uint8Array): Promise<void> {
     if (this.#state !== 'connected') return Promise.reject(this.#gone());
     if (!(report instanceof Uint8Array) || report.length !== HID_REPORT_SIZE) {
