@@ -1,7 +1,8 @@
 import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { concat, u32be } from '../bytes.ts';
 import { AUTH_P1, INS, parseCommandApdu, SW } from '../u2f/apdu.ts';
-import { KeyStore } from './key-store.ts';
+import type { FaultName } from './faults.ts';
+import { KeyStore, type UnwrappedKey } from './key-store.ts';
 import type { PresenceSource } from './presence.ts';
 
 export type CounterMode = 'global' | 'per-credential';
@@ -16,6 +17,8 @@ export interface AuthenticatorOptions {
   masterKey?: Uint8Array;
   /** Initial signature counter (global mode). */
   counter?: number;
+  /** Deliberate non-conformances (tests of the suites themselves). */
+  faults?: readonly FaultName[];
 }
 
 /**
@@ -31,6 +34,9 @@ export class Authenticator {
   readonly #keys: KeyStore;
   #counter: number;
   readonly #counters = new Map<string, number>();
+  readonly #faults: ReadonlySet<FaultName>;
+  #lastCredential: UnwrappedKey | undefined;
+  #fixedKeyPair: ReturnType<typeof generateKeyPairSync> | undefined;
 
   constructor(opts: AuthenticatorOptions) {
     this.presence = opts.presence;
@@ -39,6 +45,11 @@ export class Authenticator {
     this.#attestationKey = opts.attestationKey;
     this.#keys = new KeyStore(opts.masterKey);
     this.#counter = opts.counter ?? 0;
+    this.#faults = new Set(opts.faults ?? []);
+  }
+
+  #fault(name: FaultName): boolean {
+    return this.#faults.has(name);
   }
 
   get counter(): number {
@@ -77,10 +88,13 @@ export class Authenticator {
 
   #register(data: Uint8Array): Uint8Array {
     if (data.length !== 64) return status(SW.WRONG_LENGTH);
-    if (!this.presence.consume()) return status(SW.CONDITIONS_NOT_SATISFIED);
+    if (!this.#takePresence()) return status(SW.CONDITIONS_NOT_SATISFIED);
     const challengeParam = data.subarray(0, 32);
     const appParam = data.subarray(32, 64);
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const pair = this.#fault('same-key-pair')
+      ? (this.#fixedKeyPair ??= generateKeyPairSync('ec', { namedCurve: 'prime256v1' }))
+      : generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const { privateKey, publicKey } = pair;
     const jwk = privateKey.export({ format: 'jwk' });
     const d = b64u(jwk.d);
     const userPublicKey = concat(Uint8Array.of(0x04), b64u(jwk.x), b64u(jwk.y));
@@ -107,15 +121,18 @@ export class Authenticator {
     const challengeParam = data.subarray(0, 32);
     const appParam = data.subarray(32, 64);
     const keyHandle = data.subarray(65);
-    const credential = this.#keys.unwrap(keyHandle, appParam);
+    let credential = this.#keys.unwrap(keyHandle, appParam);
+    if (!credential && this.#fault('tampered-key-handle-accepted')) credential = this.#lastCredential;
     if (!credential) return status(SW.WRONG_DATA);
+    this.#lastCredential = credential;
     let flags: number;
     if (p1 === AUTH_P1.CHECK_ONLY) {
       // "This key handle is mine": answered 6985 by design, presence untouched.
-      return status(SW.CONDITIONS_NOT_SATISFIED);
-    } else if (p1 === AUTH_P1.ENFORCE) {
-      if (!this.presence.consume()) return status(SW.CONDITIONS_NOT_SATISFIED);
+      if (!this.#fault('check-only-signs')) return status(SW.CONDITIONS_NOT_SATISFIED);
       flags = 0x01;
+    } else if (p1 === AUTH_P1.ENFORCE) {
+      if (!this.#fault('signs-without-press') && !this.#takePresence()) return status(SW.CONDITIONS_NOT_SATISFIED);
+      flags = this.#fault('wrong-flags') ? 0x05 : 0x01;
     } else if (p1 === AUTH_P1.DONT_ENFORCE) {
       // U2F v1.2: sign without asking for presence, and say so in the flags.
       flags = 0x00;
@@ -125,12 +142,19 @@ export class Authenticator {
     }
     const counter = this.#nextCounter(credential.d);
     const counterBytes = u32be(counter);
-    const signed = concat(appParam, Uint8Array.of(flags), counterBytes, challengeParam);
+    const signed = this.#fault('bad-auth-signature')
+      ? concat(challengeParam, Uint8Array.of(flags), counterBytes, appParam)
+      : concat(appParam, Uint8Array.of(flags), counterBytes, challengeParam);
     const signature = sign('sha256', signed, credential.key);
     return concat(Uint8Array.of(flags), counterBytes, signature, status(SW.NO_ERROR));
   }
 
+  #takePresence(): boolean {
+    return this.#fault('presence-not-consumed') ? this.presence.present : this.presence.consume();
+  }
+
   #nextCounter(d: Uint8Array): number {
+    if (this.#fault('counter-frozen')) return this.#counter;
     if (this.counterMode === 'global') {
       this.#counter = (this.#counter + 1) >>> 0;
       return this.#counter;

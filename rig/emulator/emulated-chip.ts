@@ -5,6 +5,7 @@ import { toBytes } from '../bytes.ts';
 import { ConfigError } from '../errors.ts';
 import type { HidDeviceInfo } from '../transport/hid/connection.ts';
 import { Authenticator, type CounterMode } from './authenticator.ts';
+import type { FaultName } from './faults.ts';
 import { EmulatedHidDevice } from './front-ends/hid.ts';
 import { PresenceSource } from './presence.ts';
 
@@ -21,6 +22,7 @@ export interface EmulatedChipOptions {
   attestationCertificatePath: string;
   attestationKeyPath: string;
   masterKey?: Uint8Array;
+  faults?: readonly FaultName[];
 }
 
 /** Firmware version reported in the CTAPHID INIT response of the emulated chip. */
@@ -57,6 +59,7 @@ export class EmulatedChip {
       presence: this.presence,
       counterMode: opts.counter,
       ...(opts.masterKey ? { masterKey: opts.masterKey } : {}),
+      ...(opts.faults ? { faults: opts.faults } : {}),
     });
     this.hidInfo = {
       path: 'emulator',

@@ -1,14 +1,16 @@
+import { type FaultName, parseFault } from '../emulator/faults.ts';
 import { ConfigError } from '../errors.ts';
 
 /**
  * A device spec names the device under test on the command line and in station files.
  * These forms are a contract with lab scripts:
  *   emulator              the built-in emulated MitID chip
+ *   emulator:FAULT        the same chip with a deliberate non-conformance (rig/emulator/faults.ts)
  *   hid:VID:PID[:SERIAL]  a USB HID key by 4-digit hex vendor and product ID
  *   hid:PATH              a USB HID key by OS path (e.g. /dev/hidraw3)
  */
 export type DeviceSpec =
-  | { kind: 'emulator'; text: string }
+  | { kind: 'emulator'; text: string; fault?: FaultName }
   | { kind: 'hid'; text: string; vendorId: number; productId: number; serialNumber?: string }
   | { kind: 'hid-path'; text: string; path: string };
 
@@ -17,6 +19,7 @@ const VID_PID = /^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})(?::(.+))?$/;
 export function parseDeviceSpec(text: string, where = '--device'): DeviceSpec {
   const spec = text.trim();
   if (spec === 'emulator') return { kind: 'emulator', text: spec };
+  if (spec.startsWith('emulator:')) return { kind: 'emulator', text: spec, fault: parseFault(spec.slice(9), where) };
   if (spec.startsWith('hid:')) {
     const rest = spec.slice(4);
     const m = VID_PID.exec(rest);
@@ -34,7 +37,7 @@ export function parseDeviceSpec(text: string, where = '--device'): DeviceSpec {
     }
   }
   throw new ConfigError(
-    `${where}: "${text}" is not a device spec. Use one of: emulator, hid:VID:PID[:SERIAL] (4-digit hex IDs, e.g. hid:1050:0407), hid:PATH (e.g. hid:/dev/hidraw3)`,
+    `${where}: "${text}" is not a device spec. Use one of: emulator, emulator:FAULT, hid:VID:PID[:SERIAL] (4-digit hex IDs, e.g. hid:1050:0407), hid:PATH (e.g. hid:/dev/hidraw3)`,
   );
 }
 

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { EmulatedChip } from '../emulator/emulated-chip.ts';
+import type { FaultName } from '../emulator/faults.ts';
 import { EmulatorButton, type TouchActuator } from '../instruments/touch-actuator.ts';
 import { TrafficLog } from '../traffic.ts';
 import type { HidConnection } from '../transport/hid/connection.ts';
@@ -60,7 +61,7 @@ export class Station {
     const file = loadStationFile(opts.stationFile);
     const profile = loadDeviceProfile(resolve(file.dir, file.profile));
     const deviceSpec = parseDeviceSpec(opts.device ?? file.device, opts.device ? '--device' : `${file.path}: field "device"`);
-    const emulator = deviceSpec.kind === 'emulator' ? makeEmulator(file) : undefined;
+    const emulator = deviceSpec.kind === 'emulator' ? makeEmulator(file, deviceSpec.fault) : undefined;
     let actuator: TouchActuator | undefined;
     if (emulator && file.instruments.touch?.kind !== 'none') {
       actuator = new EmulatorButton((holdMs) => emulator.pressButton(holdMs));
@@ -163,7 +164,7 @@ export class Station {
   }
 }
 
-function makeEmulator(file: StationFile): EmulatedChip {
+function makeEmulator(file: StationFile, fault: FaultName | undefined): EmulatedChip {
   const e = file.emulator;
   if (!e) {
     throw new ConfigError(`station file ${file.path}: device "emulator" needs an "emulator" section`);
@@ -179,5 +180,6 @@ function makeEmulator(file: StationFile): EmulatedChip {
     presenceWindowMs: e.presenceWindowMs,
     attestationCertificatePath: resolve(file.dir, e.attestation.certificate),
     attestationKeyPath: resolve(file.dir, e.attestation.key),
+    ...(fault ? { faults: [fault] } : {}),
   });
 }

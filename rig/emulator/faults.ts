@@ -1,0 +1,33 @@
+import { ConfigError } from '../errors.ts';
+
+/**
+ * Deliberate non-conformances of the emulated chip, so the suites can prove they catch
+ * bad devices (`--device emulator:FAULT`). Each is a realistic firmware bug; the catalogue
+ * IDs are the cases that must fail when it is switched on.
+ */
+export const FAULTS = {
+  'counter-frozen': { what: 'the signature counter never moves', caughtBy: ['U2F-CTR-01', 'U2F-AUTH-10'] },
+  'tampered-key-handle-accepted': {
+    what: 'key handles are not authenticated: a changed handle still signs',
+    caughtBy: ['U2F-AUTH-04', 'U2F-AUTH-05'],
+  },
+  'presence-not-consumed': {
+    what: 'one press allows any number of signatures',
+    caughtBy: ['U2F-REG-10', 'U2F-AUTH-09'],
+  },
+  'signs-without-press': { what: 'enforce-presence requests sign without a press', caughtBy: ['U2F-AUTH-01'] },
+  'wrong-flags': { what: 'the user-presence byte is 0x05 instead of 0x01', caughtBy: ['U2F-AUTH-08'] },
+  'bad-auth-signature': {
+    what: 'authentication signatures are over the wrong data (challenge and app swapped)',
+    caughtBy: ['U2F-AUTH-08'],
+  },
+  'check-only-signs': { what: 'check-only (P1 07) signs instead of answering 6985', caughtBy: ['U2F-AUTH-02'] },
+  'same-key-pair': { what: 'every REGISTER returns the same key pair', caughtBy: ['U2F-REG-09'] },
+} as const;
+
+export type FaultName = keyof typeof FAULTS;
+
+export function parseFault(name: string, where: string): FaultName {
+  if (name in FAULTS) return name as FaultName;
+  throw new ConfigError(`${where}: unknown emulator fault "${name}" (known: ${Object.keys(FAULTS).join(', ')})`);
+}
