@@ -123,7 +123,11 @@ export async function readMessage(raw: RawHid, cid: number, timeoutMs: number, w
     } else {
       status = asm.add(packet);
       assert.notEqual(status, 'not-open', `${what}: CONT ${shown} with no reply open on ${cidHex(cid)}`);
-      assert.notEqual(status, 'bad-seq', `${what}: reply CONT out of sequence (SEQ must run 0,1,2…): ${shown}`);
+      assert.notEqual(
+        status,
+        'bad-seq',
+        `${what}: reply CONT out of sequence (SEQ must run 0,1,2…): ${shown}`,
+      );
     }
     if (status === 'complete') {
       const cmd = asm.cmd;
@@ -133,26 +137,54 @@ export async function readMessage(raw: RawHid, cid: number, timeoutMs: number, w
 }
 
 /** A reply with command `cmd` on `cid`; anything else (an ERROR, nothing) fails with the bytes. */
-export async function expectMessage(raw: RawHid, cid: number, cmd: number, what: string, timeoutMs = REPLY_MS) {
+export async function expectMessage(
+  raw: RawHid,
+  cid: number,
+  cmd: number,
+  what: string,
+  timeoutMs = REPLY_MS,
+) {
   const m = await readMessage(raw, cid, timeoutMs, what);
-  assert.ok(m, `${what}: expected ${cmdName(cmd)} (${byteHex(cmd)}) on ${cidHex(cid)} within ${timeoutMs} ms, got nothing`);
-  assert.equal(m.cmd, cmd, `${what}: expected ${cmdName(cmd)} (${byteHex(cmd)}) on ${cidHex(cid)}, got ${frameHex(m.reports[0]!)}`);
+  assert.ok(
+    m,
+    `${what}: expected ${cmdName(cmd)} (${byteHex(cmd)}) on ${cidHex(cid)} within ${timeoutMs} ms, got nothing`,
+  );
+  assert.equal(
+    m.cmd,
+    cmd,
+    `${what}: expected ${cmdName(cmd)} (${byteHex(cmd)}) on ${cidHex(cid)}, got ${frameHex(m.reports[0]!)}`,
+  );
   return m;
 }
 
 /** ERR(code) on `cid` within `withinMs` of `since`; returns the delay since `since` in ms. */
-export async function expectError(raw: RawHid, cid: number, code: number, withinMs: number, what: string, since = now()) {
+export async function expectError(
+  raw: RawHid,
+  cid: number,
+  code: number,
+  withinMs: number,
+  what: string,
+  since = now(),
+) {
   const m = await readMessage(raw, cid, Math.max(0, since + withinMs - now()), what);
   const expected = errFrame(cid, code);
   assert.ok(m, `${what}: expected ${errName(code)} (${expected}) within ${withinMs} ms, got nothing`);
-  assert.equal(frameHex(m.reports[0]!), expected, `${what}: expected ${errName(code)} (${expected}), got ${frameHex(m.reports[0]!)}`);
+  assert.equal(
+    frameHex(m.reports[0]!),
+    expected,
+    `${what}: expected ${errName(code)} (${expected}), got ${frameHex(m.reports[0]!)}`,
+  );
   return m.firstAt - since;
 }
 
 /** No report at all (or none on `cid`) for `ms`. */
 export async function expectSilence(raw: RawHid, ms: number, what: string, cid?: number): Promise<void> {
   const got = (await raw.collect(ms)).filter((r) => cid === undefined || readU32be(r, 0) === cid);
-  assert.deepEqual(got.map(frameHex), [], `${what}: expected no report for ${ms} ms, got ${got.map(frameHex).join(' | ')}`);
+  assert.deepEqual(
+    got.map(frameHex),
+    [],
+    `${what}: expected no report for ${ms} ms, got ${got.map(frameHex).join(' | ')}`,
+  );
 }
 
 export interface Channel {
@@ -165,7 +197,11 @@ export interface Channel {
 /** Checks an INIT reply against its nonce (HID-INIT-01/02); returns the channel it names. */
 export function checkInitReply(m: Message, nonce: Uint8Array, what: string): Channel {
   const shown = frameHex(m.reports[0]!);
-  assert.ok(m.payload.length >= INIT_RESPONSE_SIZE, `${what}: INIT reply of ${m.payload.length} bytes, need 17: ${shown}`);
+  assert.equal(byteHex(m.cmd), byteHex(CTAPHID.INIT), `${what}: expected an INIT (86) reply, got ${shown}`);
+  assert.ok(
+    m.payload.length >= INIT_RESPONSE_SIZE,
+    `${what}: INIT reply of ${m.payload.length} bytes, need 17: ${shown}`,
+  );
   const echoed = m.payload.subarray(0, INIT_NONCE_SIZE);
   assert.equal(hex(echoed), hex(nonce), `${what}: INIT reply must echo the nonce ${hex(nonce)}: ${shown}`);
   const cid = readU32be(m.payload, 8);
@@ -190,9 +226,38 @@ export async function initOn(raw: RawHid, cid: number, what: string, nonce = ran
   }
 }
 
+/** Channels allocated by the current case, for settleAfterFailure. */
+const touched = new Set<number>();
+
 /** A fresh channel from a broadcast INIT with a random nonce (HID-INIT-01). */
 export async function allocateChannel(raw: RawHid, what = 'broadcast INIT'): Promise<Channel> {
-  return (await initOn(raw, BROADCAST_CID, what)).channel;
+  const channel = (await initOn(raw, BROADCAST_CID, what)).channel;
+  touched.add(channel.cid);
+  return channel;
+}
+
+/**
+ * Mocha hook for a describe block: after a failed case (which may have stopped mid-transaction
+ * or under a LOCK), INIT and LOCK 00 every channel it allocated and let a frame timeout pass,
+ * so the next case starts with the device idle. Best effort: a hook error would stop the block.
+ */
+export function settleAfterFailure(station: Station): void {
+  afterEach(async function () {
+    const failed = this.currentTest?.state === 'failed';
+    const cids = [...touched];
+    touched.clear();
+    if (!failed) return;
+    try {
+      const raw = rawHid(await station.hid(), station.traffic);
+      for (const cid of cids) {
+        await raw.write(initPacket(cid, CTAPHID.INIT, INIT_NONCE_SIZE, randomData(INIT_NONCE_SIZE)));
+        await raw.write(initPacket(cid, CTAPHID.LOCK, 1, Uint8Array.of(0)));
+      }
+      await raw.collect(station.profile.hid.frameTimeoutMs.max + 100);
+    } catch {
+      // the next case drains again and reports what it finds
+    }
+  });
 }
 
 /** Leaves `cid` idle: INIT on it drops any open or pending transaction (HID-INIT-04). */
@@ -201,24 +266,46 @@ export async function resync(raw: RawHid, cid: number): Promise<void> {
 }
 
 /** PING `data` on `cid` and require the exact echo. */
-export async function expectEcho(raw: RawHid, cid: number, data: Uint8Array, what: string, timeoutMs = REPLY_MS) {
+export async function expectEcho(
+  raw: RawHid,
+  cid: number,
+  data: Uint8Array,
+  what: string,
+  timeoutMs = REPLY_MS,
+) {
   const sentAt = await writeAll(raw, fragment(cid, CTAPHID.PING, data));
   const m = await expectMessage(raw, cid, CTAPHID.PING, what, timeoutMs);
   if (!equal(m.payload, data)) {
-    assert.equal(hex(m.payload), hex(data), `${what}: PING echo of ${data.length} bytes differs (got ${m.payload.length})`);
+    assert.equal(
+      hex(m.payload),
+      hex(data),
+      `${what}: PING echo of ${data.length} bytes differs (got ${m.payload.length})`,
+    );
   }
   return { ...m, sentAt };
 }
 
 /** Anchor timing (§6.1): recorded, warned above the anchors' number, failed only above `failMs`. */
-export function judgeTime(ctx: CaseContext, what: string, ms: number, anchorMs: number, failMs: number): void {
+export function judgeTime(
+  ctx: CaseContext,
+  what: string,
+  ms: number,
+  anchorMs: number,
+  failMs: number,
+): void {
   const warn = ms > anchorMs ? ` (WARN: above the anchors' ${anchorMs} ms)` : '';
   ctx.observe(`${what}: ${ms.toFixed(1)} ms${warn}`);
   assert.ok(ms <= failMs, `${what}: took ${ms.toFixed(1)} ms, beyond the rig's bound of ${failMs} ms`);
 }
 
 /** MSG exchange on a raw channel, getting presence through the station while the device says 6985. */
-export async function msgWithPresence(station: Station, raw: RawHid, cid: number, apdu: Uint8Array, what: string) {
+export async function msgWithPresence(
+  station: Station,
+  raw: RawHid,
+  cid: number,
+  apdu: Uint8Array,
+  what: string,
+) {
   const exchange = async () => {
     await writeAll(raw, fragment(cid, CTAPHID.MSG, apdu));
     const m = await expectMessage(raw, cid, CTAPHID.MSG, what, 3000);

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FAULTS, type FaultName } from '../emulator/faults.ts';
+import { EXIT } from './exit-codes.ts';
+
+const BIN = new URL('../../bin/chiprig.js', import.meta.url).pathname;
+
+function chiprig(args: string[], timeoutMs = 240_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { timeout: timeoutMs, env: { ...process.env, CHIPRIG_QUIET_SKIPS: '1' }, maxBuffer: 32 << 20 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'chiprig-cli-'));
+
+describe('chiprig CLI (end to end, spawned)', function () {
+  this.timeout(300_000);
+
+  it('runs the u2f and hid suites on the emulated chip: exit 0, >= 60 results, each with its catalogue ID', async () => {
+    const results = tmp();
+    const r = await chiprig(['run', '--suite', 'u2f,hid', '--results', results, '--no-html']);
+    assert.equal(r.code, EXIT.PASSED, `exit ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr}`);
+    const files = readdirSync(results).filter((f) => f.endsWith('-result.json'));
+    assert.ok(files.length >= 60, `only ${files.length} results`);
+    for (const f of files) {
+      const result = JSON.parse(readFileSync(join(results, f), 'utf8'));
+      const id = result.labels.find((l: { name: string }) => l.name === 'catalogueId')?.value;
+      assert.match(id ?? '', /^(U2F|HID|NFC|BLE|XT|CT)-[A-Z0-9-]+$/, `${result.name} has no catalogue ID`);
+      assert.ok(result.name.startsWith(id), `${result.name} does not start with ${id}`);
+    }
+    assert.match(readFileSync(join(results, 'environment.properties'), 'utf8'), /attestation certificate subject=/);
+    assert.match(r.stdout, /total\s+\d+\s+0\s+0/);
+  });
+
+  it('says no such device is attached, without a stack trace, for an absent HID key (exit 3)', async () => {
+    const r = await chiprig(['run', '--device', 'hid:1050:0407', '--presence', 'auto', '--results', tmp(), '--no-html']);
+    assert.equal(r.code, EXIT.BROKEN, r.stderr);
+    assert.match(r.stderr, /no such device is attached: hid:1050:0407|USB HID access is unavailable/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+
+  it('exits 2 and names the bad flag for usage and configuration errors', async () => {
+    const cases: [string[], RegExp][] = [
+      [['run', '--suite', 'nope'], /--suite: unknown suite "nope"/],
+      [['run', '--bogus'], /unknown option '--bogus'/],
+      [['run', '--presence', 'psychic'], /--presence/],
+      [['run', '--device', 'usb:1234'], /--device: "usb:1234" is not a device spec/],
+      [['run', '--station', '/nonexistent/station.yaml'], /station file .*cannot read it/],
+      [['run', '--grep', '('], /--grep/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await chiprig(args);
+      assert.equal(r.code, EXIT.USAGE, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
+      assert.match(r.stderr, message, args.join(' '));
+    }
+  });
+
+  it('catches every deliberately broken emulator (exit 1, failing a case that names the requirement)', async () => {
+    const names = Object.keys(FAULTS) as FaultName[];
+    const caught: string[] = [];
+    const missed: string[] = [];
+    const queue = [...names];
+    const worker = async () => {
+      for (let name = queue.shift(); name; name = queue.shift()) {
+        const r = await chiprig(['run', '--suite', 'u2f', '--device', `emulator:${name}`, '--results', tmp(), '--no-html']);
+        const failed = [...r.stdout.matchAll(/FAIL\s+(\S+)/g)].map((m) => m[1]!);
+        const expected = FAULTS[name].caughtBy as readonly string[];
+        if (r.code === EXIT.FAILED && expected.every((id) => failed.includes(id))) caught.push(name);
+        else missed.push(`${name} (exit ${r.code}, failed: ${failed.join(' ') || 'none'}, expected ${expected.join(' ')})`);
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    process.stdout.write(`      faults caught ${caught.length} of ${names.length}\n`);
+    assert.deepEqual(missed, [], `faults not caught: ${missed.join('; ')}`);
+  });
+});
