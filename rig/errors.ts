@@ -14,7 +14,13 @@ export class ChiprigError extends Error {
   }
 }
 
-export type TransportErrorCode = 'TIMEOUT' | 'DISCONNECTED' | 'FRAMING' | 'CANCELLED' | 'NOT_FOUND' | 'UNAVAILABLE';
+export type TransportErrorCode =
+  | 'TIMEOUT'
+  | 'DISCONNECTED'
+  | 'FRAMING'
+  | 'CANCELLED'
+  | 'NOT_FOUND'
+  | 'UNAVAILABLE';
 
 /** A link fault: the device did not answer in time, went away, or sent bytes the framing rejects. */
 export class TransportError extends ChiprigError {
@@ -39,7 +45,10 @@ export class StatusWordError extends ChiprigError {
 export class CtapHidError extends ChiprigError {
   readonly errorCode: number;
   constructor(errorCode: number, message?: string) {
-    super('CTAPHID_ERROR', message ?? `device answered CTAPHID ERROR 0x${errorCode.toString(16).padStart(2, '0')}`);
+    super(
+      'CTAPHID_ERROR',
+      message ?? `device answered CTAPHID ERROR 0x${errorCode.toString(16).padStart(2, '0')}`,
+    );
     this.errorCode = errorCode;
   }
 }
@@ -59,13 +68,24 @@ export class ConfigError extends ChiprigError {
  * Parsers of device output throw this, so a malformed answer is a device failure.
  */
 export { AssertionError } from 'node:assert';
+
 import { AssertionError } from 'node:assert';
 
-export function deviceFault(message: string, details?: { actual?: unknown; expected?: unknown }): AssertionError {
-  return new AssertionError({ message, actual: details?.actual, expected: details?.expected, operator: 'conforms' });
+export function deviceFault(
+  message: string,
+  details?: { actual?: unknown; expected?: unknown },
+): AssertionError {
+  return new AssertionError({
+    message,
+    actual: details?.actual,
+    expected: details?.expected,
+    operator: 'conforms',
+  });
 }
 
 /** True when an error is a device failure (as opposed to a rig or link fault). */
 export function isDeviceFailure(error: unknown): boolean {
-  return error instanceof AssertionError || (error as { code?: string } | undefined)?.code === 'ERR_ASSERTION';
+  return (
+    error instanceof AssertionError || (error as { code?: string } | undefined)?.code === 'ERR_ASSERTION'
+  );
 }

@@ -33,7 +33,11 @@ const root = await x509.X509CertificateGenerator.createSelfSigned({
 
 const batchKeys = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
 // fidoU2FTransports: BIT STRING, 4 unused bits, bits 1 (BLE), 2 (USB), 3 (NFC) set.
-const transports = new x509.Extension('1.3.6.1.4.1.45724.2.1.1', false, Uint8Array.of(0x03, 0x02, 0x04, 0x70));
+const transports = new x509.Extension(
+  '1.3.6.1.4.1.45724.2.1.1',
+  false,
+  Uint8Array.of(0x03, 0x02, 0x04, 0x70),
+);
 const batch = await x509.X509CertificateGenerator.create({
   serialNumber: '0a01',
   subject: 'CN=chiprig TEST MitID chip Batch 1 (emulator only), O=chiprig test, C=DK',

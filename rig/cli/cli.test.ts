@@ -8,7 +8,10 @@ import { EXIT } from './exit-codes.ts';
 
 const BIN = new URL('../../bin/chiprig.js', import.meta.url).pathname;
 
-function chiprig(args: string[], timeoutMs = 240_000): Promise<{ code: number; stdout: string; stderr: string }> {
+function chiprig(
+  args: string[],
+  timeoutMs = 240_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -39,12 +42,24 @@ describe('chiprig CLI (end to end, spawned)', function () {
       assert.match(id ?? '', /^(U2F|HID|NFC|BLE|XT|CT)-[A-Z0-9-]+$/, `${result.name} has no catalogue ID`);
       assert.ok(result.name.startsWith(id), `${result.name} does not start with ${id}`);
     }
-    assert.match(readFileSync(join(results, 'environment.properties'), 'utf8'), /attestation certificate subject=/);
+    assert.match(
+      readFileSync(join(results, 'environment.properties'), 'utf8'),
+      /attestation certificate subject=/,
+    );
     assert.match(r.stdout, /total\s+\d+\s+0\s+0/);
   });
 
   it('says no such device is attached, without a stack trace, for an absent HID key (exit 3)', async () => {
-    const r = await chiprig(['run', '--device', 'hid:1050:0407', '--presence', 'auto', '--results', tmp(), '--no-html']);
+    const r = await chiprig([
+      'run',
+      '--device',
+      'hid:1050:0407',
+      '--presence',
+      'auto',
+      '--results',
+      tmp(),
+      '--no-html',
+    ]);
     assert.equal(r.code, EXIT.BROKEN, r.stderr);
     assert.match(r.stderr, /no such device is attached: hid:1050:0407|USB HID access is unavailable/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
@@ -73,11 +88,23 @@ describe('chiprig CLI (end to end, spawned)', function () {
     const queue = [...names];
     const worker = async () => {
       for (let name = queue.shift(); name; name = queue.shift()) {
-        const r = await chiprig(['run', '--suite', 'u2f', '--device', `emulator:${name}`, '--results', tmp(), '--no-html']);
+        const r = await chiprig([
+          'run',
+          '--suite',
+          'u2f',
+          '--device',
+          `emulator:${name}`,
+          '--results',
+          tmp(),
+          '--no-html',
+        ]);
         const failed = [...r.stdout.matchAll(/FAIL\s+(\S+)/g)].map((m) => m[1]!);
         const expected = FAULTS[name].caughtBy as readonly string[];
         if (r.code === EXIT.FAILED && expected.every((id) => failed.includes(id))) caught.push(name);
-        else missed.push(`${name} (exit ${r.code}, failed: ${failed.join(' ') || 'none'}, expected ${expected.join(' ')})`);
+        else
+          missed.push(
+            `${name} (exit ${r.code}, failed: ${failed.join(' ') || 'none'}, expected ${expected.join(' ')})`,
+          );
       }
     };
     await Promise.all([worker(), worker()]);

@@ -28,7 +28,9 @@ export function environmentInfo(station: Station, hid: HidTransport): Record<str
     host: `${process.platform} ${process.arch}`,
   };
   if (station.emulator) {
-    env['attestation certificate subject'] = new X509Certificate(station.emulator.attestationCertificate).subject.replace(/\n/g, ', ');
+    env['attestation certificate subject'] = new X509Certificate(
+      station.emulator.attestationCertificate,
+    ).subject.replace(/\n/g, ', ');
   }
   return env;
 }

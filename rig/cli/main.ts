@@ -17,7 +17,10 @@ program
   .description('run conformance suites against a device and write an Allure report')
   .option('--station <file>', 'station file (default: the built-in emulated station)')
   .option('--device <spec>', 'device under test: emulator | hid:VID:PID[:SERIAL] | hid:PATH')
-  .option('--suite <list>', `comma-separated suites (${Object.keys(SUITES).join(', ')}); default: all the station supports`)
+  .option(
+    '--suite <list>',
+    `comma-separated suites (${Object.keys(SUITES).join(', ')}); default: all the station supports`,
+  )
   .option('--grep <re>', 'only tests whose "ID title" matches this regular expression')
   .addOption(
     new Option('--presence <mode>', 'how user presence is given').choices(['actuator', 'prompt', 'auto']),

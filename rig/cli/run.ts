@@ -6,10 +6,10 @@ import { ChiprigError, ConfigError, TransportError } from '../errors.ts';
 import { writeEnvironment } from '../report/allure.ts';
 import { count, formatMs, outcomeOf, progressLine, summary, type TestRecord } from '../report/console.ts';
 import { generateHtmlReport } from '../report/html.ts';
-import type { PresenceMode } from '../station/station-file.ts';
 import { Station } from '../station/station.ts';
-import { EXIT } from './exit-codes.ts';
+import type { PresenceMode } from '../station/station-file.ts';
 import { environmentInfo } from './environment.ts';
+import { EXIT } from './exit-codes.ts';
 import { parseSuiteList, SUITES, specFiles } from './suites.ts';
 
 export interface RunOptions {
@@ -56,7 +56,8 @@ export async function run(opts: RunOptions): Promise<number> {
   try {
     const chosen = (suites ?? Object.keys(SUITES)).filter((name) => {
       const missing = SUITES[name]!.needs.filter((t) => !station.transports.includes(t));
-      if (missing.length > 0 && suites) out(`suite ${name}: skipped, the station has no ${missing.join('/')} transport`);
+      if (missing.length > 0 && suites)
+        out(`suite ${name}: skipped, the station has no ${missing.join('/')} transport`);
       return missing.length === 0;
     });
     const resultsDir = resolve(opts.results);
@@ -64,7 +65,9 @@ export async function run(opts: RunOptions): Promise<number> {
     mkdirSync(resultsDir, { recursive: true });
     const hid = await station.hid();
     writeEnvironment(resultsDir, environmentInfo(station, hid));
-    out(`chiprig: station "${station.name}", device ${station.deviceSpec.text}, presence ${station.presence.mode}`);
+    out(
+      `chiprig: station "${station.name}", device ${station.deviceSpec.text}, presence ${station.presence.mode}`,
+    );
     out(`suites: ${chosen.join(', ')}${grep ? `, grep /${grep.source}/` : ''}; results in ${resultsDir}`);
 
     const { useStation } = await import('../../suites/support/context.ts');
@@ -95,7 +98,11 @@ function parsePresence(mode: string | undefined): PresenceMode | undefined {
   throw new ConfigError(`--presence: "${mode}" is not a presence mode (use actuator, prompt or auto)`);
 }
 
-async function runMocha(files: string[], resultsDir: string, grep: RegExp | undefined): Promise<TestRecord[]> {
+async function runMocha(
+  files: string[],
+  resultsDir: string,
+  grep: RegExp | undefined,
+): Promise<TestRecord[]> {
   const mocha = new Mocha({
     reporter: AllureMochaReporter as unknown as Mocha.ReporterConstructor,
     reporterOptions: { resultsDir },

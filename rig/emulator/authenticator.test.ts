@@ -17,7 +17,8 @@ import { verifySignature } from '../u2f/verify.ts';
 import { Authenticator, type AuthenticatorOptions } from './authenticator.ts';
 import { PresenceSource } from './presence.ts';
 
-const fixture = (name: string) => readFileSync(new URL(`../../fixtures/attestation/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string) =>
+  readFileSync(new URL(`../../fixtures/attestation/${name}`, import.meta.url), 'utf8');
 const cert = Uint8Array.from(new X509Certificate(fixture('batch-cert.pem')).raw);
 const key = createPrivateKey(fixture('batch-key.pem'));
 
@@ -57,16 +58,25 @@ describe('emulated authenticator', () => {
       const r = c.send(encodeAuthenticate(AUTH_P1.CHECK_ONLY, r32(), c.app, kh));
       assert.equal(r.sw, SW.WRONG_DATA, `bit ${bit} flipped: SW ${r.sw.toString(16)}`);
     }
-    assert.equal(c.send(encodeAuthenticate(AUTH_P1.CHECK_ONLY, r32(), c.app, c.reg.keyHandle)).sw, SW.CONDITIONS_NOT_SATISFIED);
+    assert.equal(
+      c.send(encodeAuthenticate(AUTH_P1.CHECK_ONLY, r32(), c.app, c.reg.keyHandle)).sw,
+      SW.CONDITIONS_NOT_SATISFIED,
+    );
   });
 
   it('binds key handles to the appParam and to the chip', () => {
     const c = registered();
     const otherApp = Uint8Array.from(c.app);
     otherApp[31]! ^= 1;
-    assert.equal(c.send(encodeAuthenticate(AUTH_P1.CHECK_ONLY, r32(), otherApp, c.reg.keyHandle)).sw, SW.WRONG_DATA);
+    assert.equal(
+      c.send(encodeAuthenticate(AUTH_P1.CHECK_ONLY, r32(), otherApp, c.reg.keyHandle)).sw,
+      SW.WRONG_DATA,
+    );
     const other = chip();
-    assert.equal(other.send(encodeAuthenticate(AUTH_P1.CHECK_ONLY, r32(), c.app, c.reg.keyHandle)).sw, SW.WRONG_DATA);
+    assert.equal(
+      other.send(encodeAuthenticate(AUTH_P1.CHECK_ONLY, r32(), c.app, c.reg.keyHandle)).sw,
+      SW.WRONG_DATA,
+    );
   });
 
   it('consumes one press per REGISTER or enforce, never on check-only; 0x08 signs with UP clear', () => {
@@ -74,12 +84,21 @@ describe('emulated authenticator', () => {
     const enforce = () => c.send(encodeAuthenticate(AUTH_P1.ENFORCE, c.chal, c.app, c.reg.keyHandle));
     assert.equal(enforce().sw, SW.CONDITIONS_NOT_SATISFIED, 'REGISTER consumed the press');
     c.presence.press();
-    assert.equal(c.send(encodeAuthenticate(AUTH_P1.CHECK_ONLY, c.chal, c.app, c.reg.keyHandle)).sw, SW.CONDITIONS_NOT_SATISFIED);
+    assert.equal(
+      c.send(encodeAuthenticate(AUTH_P1.CHECK_ONLY, c.chal, c.app, c.reg.keyHandle)).sw,
+      SW.CONDITIONS_NOT_SATISFIED,
+    );
     const ok = enforce();
     assert.equal(ok.sw, SW.NO_ERROR, 'check-only left the press for enforce');
     const auth = parseAuthenticateResponse(ok.data);
     assert.equal(auth.flags, 1);
-    assert.ok(verifySignature(c.reg.userPublicKey, authenticationSignedData(c.app, 1, auth.counter, c.chal), auth.signature));
+    assert.ok(
+      verifySignature(
+        c.reg.userPublicKey,
+        authenticationSignedData(c.app, 1, auth.counter, c.chal),
+        auth.signature,
+      ),
+    );
     assert.equal(enforce().sw, SW.CONDITIONS_NOT_SATISFIED);
     const dont = c.send(encodeAuthenticate(AUTH_P1.DONT_ENFORCE, c.chal, c.app, c.reg.keyHandle));
     assert.equal(dont.sw, SW.NO_ERROR);
@@ -92,7 +111,10 @@ describe('emulated authenticator', () => {
     const c = registered();
     c.presence.press();
     c.advance(1001);
-    assert.equal(c.send(encodeAuthenticate(AUTH_P1.ENFORCE, c.chal, c.app, c.reg.keyHandle)).sw, SW.CONDITIONS_NOT_SATISFIED);
+    assert.equal(
+      c.send(encodeAuthenticate(AUTH_P1.ENFORCE, c.chal, c.app, c.reg.keyHandle)).sw,
+      SW.CONDITIONS_NOT_SATISFIED,
+    );
   });
 
   it('keeps a counter per credential when configured so', () => {
@@ -115,7 +137,10 @@ describe('emulated authenticator', () => {
     assert.equal(hex(send(Uint8Array.of(0, 0x03, 0, 0, 0, 0, 3, 1, 2, 3, 0, 0)).raw), '6700');
     assert.equal(hex(send(Uint8Array.of(0, 0x03, 0, 0, 0, 0, 2)).raw), '6700', 'Le shorter than the answer');
     assert.equal(hex(send(encodeRegister(r32(), r32())).raw), '6985');
-    assert.equal(hex(send(concat(Uint8Array.of(0, 1, 0, 0, 0, 0, 3), Uint8Array.of(1, 2, 3), Uint8Array.of(0, 0))).raw), '6700');
+    assert.equal(
+      hex(send(concat(Uint8Array.of(0, 1, 0, 0, 0, 0, 3), Uint8Array.of(1, 2, 3), Uint8Array.of(0, 0))).raw),
+      '6700',
+    );
     assert.equal(hex(send(Uint8Array.of(0, 1)).raw), '6700');
   });
 });

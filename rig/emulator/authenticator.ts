@@ -91,15 +91,13 @@ export class Authenticator {
     if (!this.#takePresence()) return status(SW.CONDITIONS_NOT_SATISFIED);
     const challengeParam = data.subarray(0, 32);
     const appParam = data.subarray(32, 64);
-    const pair = this.#fault('same-key-pair')
-      ? (this.#fixedKeyPair ??= generateKeyPairSync('ec', { namedCurve: 'prime256v1' }))
-      : generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    const { privateKey, publicKey } = pair;
+    const pair = this.#fixedKeyPair ?? generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    if (this.#fault('same-key-pair')) this.#fixedKeyPair = pair;
+    const { privateKey } = pair;
     const jwk = privateKey.export({ format: 'jwk' });
     const d = b64u(jwk.d);
     const userPublicKey = concat(Uint8Array.of(0x04), b64u(jwk.x), b64u(jwk.y));
     this.#keys.remember(d, privateKey);
-    void publicKey;
     const keyHandle = this.#keys.wrap(d, appParam);
     const signed = concat(Uint8Array.of(0x00), appParam, challengeParam, keyHandle, userPublicKey);
     const signature = sign('sha256', signed, this.#attestationKey);
@@ -131,7 +129,8 @@ export class Authenticator {
       if (!this.#fault('check-only-signs')) return status(SW.CONDITIONS_NOT_SATISFIED);
       flags = 0x01;
     } else if (p1 === AUTH_P1.ENFORCE) {
-      if (!this.#fault('signs-without-press') && !this.#takePresence()) return status(SW.CONDITIONS_NOT_SATISFIED);
+      if (!this.#fault('signs-without-press') && !this.#takePresence())
+        return status(SW.CONDITIONS_NOT_SATISFIED);
       flags = this.#fault('wrong-flags') ? 0x05 : 0x01;
     } else if (p1 === AUTH_P1.DONT_ENFORCE) {
       // U2F v1.2: sign without asking for presence, and say so in the flags.

@@ -49,9 +49,12 @@ export class EmulatedChip {
     try {
       this.attestationCertificate = toBytes(new X509Certificate(certificate).raw);
     } catch (error) {
-      throw new ConfigError(`emulator.attestation.certificate ${opts.attestationCertificatePath}: not a certificate`, {
-        cause: error,
-      });
+      throw new ConfigError(
+        `emulator.attestation.certificate ${opts.attestationCertificatePath}: not a certificate`,
+        {
+          cause: error,
+        },
+      );
     }
     this.authenticator = new Authenticator({
       attestationCertificate: this.attestationCertificate,

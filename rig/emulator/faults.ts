@@ -15,13 +15,19 @@ export const FAULTS = {
     what: 'one press allows any number of signatures',
     caughtBy: ['U2F-REG-10', 'U2F-AUTH-09'],
   },
-  'signs-without-press': { what: 'enforce-presence requests sign without a press', caughtBy: ['U2F-AUTH-01'] },
+  'signs-without-press': {
+    what: 'enforce-presence requests sign without a press',
+    caughtBy: ['U2F-AUTH-01'],
+  },
   'wrong-flags': { what: 'the user-presence byte is 0x05 instead of 0x01', caughtBy: ['U2F-AUTH-08'] },
   'bad-auth-signature': {
     what: 'authentication signatures are over the wrong data (challenge and app swapped)',
     caughtBy: ['U2F-AUTH-08'],
   },
-  'check-only-signs': { what: 'check-only (P1 07) signs instead of answering 6985', caughtBy: ['U2F-AUTH-02'] },
+  'check-only-signs': {
+    what: 'check-only (P1 07) signs instead of answering 6985',
+    caughtBy: ['U2F-AUTH-02'],
+  },
   'same-key-pair': { what: 'every REGISTER returns the same key pair', caughtBy: ['U2F-REG-09'] },
 } as const;
 
@@ -29,5 +35,7 @@ export type FaultName = keyof typeof FAULTS;
 
 export function parseFault(name: string, where: string): FaultName {
   if (name in FAULTS) return name as FaultName;
-  throw new ConfigError(`${where}: unknown emulator fault "${name}" (known: ${Object.keys(FAULTS).join(', ')})`);
+  throw new ConfigError(
+    `${where}: unknown emulator fault "${name}" (known: ${Object.keys(FAULTS).join(', ')})`,
+  );
 }

@@ -12,7 +12,6 @@ import { concat } from '../bytes.ts';
  */
 export const KEY_HANDLE_LENGTH = 64;
 const IV = 16;
-const TAG = 16;
 
 export interface UnwrappedKey {
   /** 32-byte private scalar. */
@@ -26,7 +25,8 @@ export class KeyStore {
   readonly #cache = new Map<string, KeyObject>();
 
   constructor(masterKey: Uint8Array = randomBytes(32)) {
-    if (masterKey.length !== 32) throw new RangeError(`masterKey: expected 32 bytes, got ${masterKey.length}`);
+    if (masterKey.length !== 32)
+      throw new RangeError(`masterKey: expected 32 bytes, got ${masterKey.length}`);
     this.#master = Uint8Array.from(masterKey);
   }
 
@@ -48,7 +48,8 @@ export class KeyStore {
   /** The credential key, or undefined when the handle is not this chip's for this appParam. */
   unwrap(keyHandle: Uint8Array, appParam: Uint8Array): UnwrappedKey | undefined {
     if (keyHandle.length !== KEY_HANDLE_LENGTH) return undefined;
-    const id = Buffer.from(keyHandle.buffer, keyHandle.byteOffset, keyHandle.length).toString('latin1') +
+    const id =
+      Buffer.from(keyHandle.buffer, keyHandle.byteOffset, keyHandle.length).toString('latin1') +
       Buffer.from(appParam.buffer, appParam.byteOffset, appParam.length).toString('latin1');
     const known = this.#verified.get(id);
     if (known) return known;
@@ -63,7 +64,7 @@ export class KeyStore {
   #unwrap(keyHandle: Uint8Array, appParam: Uint8Array): UnwrappedKey | undefined {
     const decipher = createDecipheriv('aes-256-gcm', this.#master, keyHandle.subarray(0, IV));
     decipher.setAAD(appParam);
-    decipher.setAuthTag(keyHandle.subarray(IV + 32));
+    decipher.setAuthTag(keyHandle.subarray(IV + 32)); // 16-byte GCM tag
     let d: Uint8Array;
     try {
       d = concat(decipher.update(keyHandle.subarray(IV, IV + 32)), decipher.final());

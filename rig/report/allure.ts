@@ -55,7 +55,11 @@ export function noteStep(name: string): void {
 
 /** Environment info shown on the report's overview (Allure reads environment.properties). */
 export function writeEnvironment(resultsDir: string, info: Record<string, string>): void {
-  const escape = (s: string) => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/([=:])/g, '\\$1');
-  const lines = Object.entries(info).map(([k, v]) => `${escape(k)}=${escape(v)}`);
+  const escapeValue = (s: string) =>
+    s
+      .replace(/\\/g, '\\\\')
+      .replace(/\n/g, '\\n')
+      .replace(/([=:])/g, '\\$1');
+  const lines = Object.entries(info).map(([k, v]) => `${escapeValue(k)}=${escapeValue(v)}`);
   writeFileSync(join(resultsDir, 'environment.properties'), `${lines.join('\n')}\n`);
 }

@@ -20,7 +20,9 @@ const MARK: Record<Outcome, string> = { passed: 'PASS ', failed: 'FAIL ', broken
 export function progressLine(r: TestRecord, index: number, total: number): string {
   const count = `[${String(index).padStart(String(total).length)}/${total}]`;
   const line = `${count} ${MARK[r.outcome]} ${r.title}  (${formatMs(r.durationMs)})`;
-  return r.message && r.outcome !== 'passed' ? `${line}\n        ${r.message.split('\n').join('\n        ')}` : line;
+  return r.message && r.outcome !== 'passed'
+    ? `${line}\n        ${r.message.split('\n').join('\n        ')}`
+    : line;
 }
 
 /** Closing summary: a row per area, then the totals. */
@@ -39,9 +41,13 @@ export function summary(records: readonly TestRecord[], elapsedMs: number): stri
   );
   const total = count(records);
   const totals = `${'total'.padEnd(width)}  ${pad(total.passed, 6)}  ${pad(total.failed, 6)}  ${pad(total.broken, 6)}  ${pad(total.skipped, 7)}`;
-  return [head, ...rows, '-'.repeat(head.length), totals, `${records.length} tests in ${formatMs(elapsedMs)}`].join(
-    '\n',
-  );
+  return [
+    head,
+    ...rows,
+    '-'.repeat(head.length),
+    totals,
+    `${records.length} tests in ${formatMs(elapsedMs)}`,
+  ].join('\n');
 }
 
 export function count(records: readonly TestRecord[]): Record<Outcome, number> {

@@ -38,7 +38,11 @@ export async function generateHtmlReport(
       clearTimeout(timer);
       const index = join(reportDir, 'index.html');
       if (code === 0 && existsSync(index)) resolve({ ok: true, index });
-      else resolve({ ok: false, error: `allure generate ended with ${signal ?? `code ${code}`}: ${output.trim().slice(-800)}` });
+      else
+        resolve({
+          ok: false,
+          error: `allure generate ended with ${signal ?? `code ${code}`}: ${output.trim().slice(-800)}`,
+        });
     });
   });
 }

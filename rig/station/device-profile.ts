@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { readYamlFile } from './yaml-file.ts';
 
-const range = z.object({ min: z.number(), max: z.number() }).refine((r) => r.min <= r.max, 'min must be <= max');
+const range = z
+  .object({ min: z.number(), max: z.number() })
+  .refine((r) => r.min <= r.max, 'min must be <= max');
 const transport = z.enum(['hid', 'nfc', 'ble']);
 const sw = z.number().int().min(0).max(0xffff);
 
@@ -11,7 +13,11 @@ export const DeviceProfileSchema = z.strictObject({
   name: z.string().min(1),
   summary: z.string().optional(),
   physical: z.strictObject({
-    sizeMm: z.strictObject({ length: z.number().positive(), width: z.number().positive(), height: z.number().positive() }),
+    sizeMm: z.strictObject({
+      length: z.number().positive(),
+      width: z.number().positive(),
+      height: z.number().positive(),
+    }),
     housing: z.array(z.string()),
     expectedLifetimeYears: z.number().positive(),
     priceDkk: z.number().nonnegative().optional(),
@@ -26,10 +32,16 @@ export const DeviceProfileSchema = z.strictObject({
   algorithms: z.strictObject({ signature: z.literal('ECDSA-P256'), hash: z.literal('SHA-256') }),
   protocols: z.array(z.string()),
   transports: z.strictObject({
-    hid: z.strictObject({ presence: z.literal('button'), cableSupplied: z.boolean(), charges: z.boolean() }).optional(),
+    hid: z
+      .strictObject({ presence: z.literal('button'), cableSupplied: z.boolean(), charges: z.boolean() })
+      .optional(),
     nfc: z.strictObject({ presence: z.literal('tap'), buttonBlocksNfc: z.boolean() }).optional(),
     ble: z
-      .strictObject({ presence: z.literal('button'), pairingRequired: z.boolean(), bluetoothVersion: z.string() })
+      .strictObject({
+        presence: z.literal('button'),
+        pairingRequired: z.boolean(),
+        bluetoothVersion: z.string(),
+      })
       .optional(),
   }),
   platforms: z.record(z.string(), z.array(transport)),
@@ -54,7 +66,12 @@ export const DeviceProfileSchema = z.strictObject({
     usage: z.number().int(),
     reportSize: z.literal(64),
     protocolVersion: z.number().int(),
-    capabilities: z.strictObject({ wink: z.boolean(), lock: z.boolean(), cbor: z.boolean(), nmsg: z.boolean() }),
+    capabilities: z.strictObject({
+      wink: z.boolean(),
+      lock: z.boolean(),
+      cbor: z.boolean(),
+      nmsg: z.boolean(),
+    }),
     channelRules: z.enum(['legacy', 'strict']),
     frameTimeoutMs: range,
     lockMaxSeconds: z.number().int().min(0).max(255),

@@ -19,7 +19,8 @@ const VID_PID = /^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})(?::(.+))?$/;
 export function parseDeviceSpec(text: string, where = '--device'): DeviceSpec {
   const spec = text.trim();
   if (spec === 'emulator') return { kind: 'emulator', text: spec };
-  if (spec.startsWith('emulator:')) return { kind: 'emulator', text: spec, fault: parseFault(spec.slice(9), where) };
+  if (spec.startsWith('emulator:'))
+    return { kind: 'emulator', text: spec, fault: parseFault(spec.slice(9), where) };
   if (spec.startsWith('hid:')) {
     const rest = spec.slice(4);
     const m = VID_PID.exec(rest);

@@ -6,7 +6,10 @@ export const PresenceModeSchema = z.enum(['actuator', 'prompt', 'auto']);
 export type PresenceMode = z.output<typeof PresenceModeSchema>;
 
 const EmulatorSchema = z.strictObject({
-  usb: z.strictObject({ vendorId: z.number().int().min(0).max(0xffff), productId: z.number().int().min(0).max(0xffff) }),
+  usb: z.strictObject({
+    vendorId: z.number().int().min(0).max(0xffff),
+    productId: z.number().int().min(0).max(0xffff),
+  }),
   manufacturer: z.string().default('chiprig'),
   product: z.string().default('Emulated MitID chip'),
   serialNumber: z.string().default('EMU-0001'),

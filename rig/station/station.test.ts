@@ -5,23 +5,36 @@ import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { loadDeviceProfile } from './device-profile.ts';
 import { parseDeviceSpec } from './device-spec.ts';
-import { DEFAULT_STATION, loadStationFile } from './station-file.ts';
 import { Station } from './station.ts';
+import { DEFAULT_STATION, loadStationFile } from './station-file.ts';
 
 const PROFILE = new URL('../../fixtures/devices/mitid-chip.yaml', import.meta.url).pathname;
 
 describe('device specs', () => {
   it('parses every documented form', () => {
     assert.deepEqual(parseDeviceSpec('emulator'), { kind: 'emulator', text: 'emulator' });
-    assert.deepEqual(parseDeviceSpec('hid:1050:0407'), { kind: 'hid', text: 'hid:1050:0407', vendorId: 0x1050, productId: 0x0407 });
+    assert.deepEqual(parseDeviceSpec('hid:1050:0407'), {
+      kind: 'hid',
+      text: 'hid:1050:0407',
+      vendorId: 0x1050,
+      productId: 0x0407,
+    });
     assert.equal(parseDeviceSpec('hid:1050:0407:ABC123').kind, 'hid');
-    assert.deepEqual(parseDeviceSpec('hid:/dev/hidraw3'), { kind: 'hid-path', text: 'hid:/dev/hidraw3', path: '/dev/hidraw3' });
+    assert.deepEqual(parseDeviceSpec('hid:/dev/hidraw3'), {
+      kind: 'hid-path',
+      text: 'hid:/dev/hidraw3',
+      path: '/dev/hidraw3',
+    });
     assert.equal(parseDeviceSpec('emulator:counter-frozen').kind, 'emulator');
   });
 
   it('names the flag and the accepted forms when a spec is wrong', () => {
     for (const bad of ['usb:1', 'hid:', 'hid:10:04', 'emulator:no-such-fault', '']) {
-      assert.throws(() => parseDeviceSpec(bad), (e: unknown) => e instanceof ConfigError && /--device/.test(e.message), bad);
+      assert.throws(
+        () => parseDeviceSpec(bad),
+        (e: unknown) => e instanceof ConfigError && /--device/.test(e.message),
+        bad,
+      );
     }
   });
 });
@@ -52,7 +65,13 @@ describe('device profile and station files', () => {
 
   it('rejects unknown station fields and names them', () => {
     const dir = mkdtempSync(join(tmpdir(), 'chiprig-'));
-    writeFileSync(join(dir, 's.yaml'), `${readFileSync(DEFAULT_STATION, 'utf8')}\nbogus: 1\n`.replace(/\.\.\//g, `${join(DEFAULT_STATION, '../../')}/`));
+    writeFileSync(
+      join(dir, 's.yaml'),
+      `${readFileSync(DEFAULT_STATION, 'utf8')}\nbogus: 1\n`.replace(
+        /\.\.\//g,
+        `${join(DEFAULT_STATION, '../../')}/`,
+      ),
+    );
     assert.throws(() => loadStationFile(join(dir, 's.yaml')), /bogus/);
   });
 

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { ConfigError } from '../errors.ts';
 import { EmulatedChip } from '../emulator/emulated-chip.ts';
 import type { FaultName } from '../emulator/faults.ts';
+import { ConfigError } from '../errors.ts';
 import { EmulatorButton, type TouchActuator } from '../instruments/touch-actuator.ts';
 import { TrafficLog } from '../traffic.ts';
 import type { HidConnection } from '../transport/hid/connection.ts';
@@ -60,7 +60,10 @@ export class Station {
   static async open(opts: StationOptions = {}): Promise<Station> {
     const file = loadStationFile(opts.stationFile);
     const profile = loadDeviceProfile(resolve(file.dir, file.profile));
-    const deviceSpec = parseDeviceSpec(opts.device ?? file.device, opts.device ? '--device' : `${file.path}: field "device"`);
+    const deviceSpec = parseDeviceSpec(
+      opts.device ?? file.device,
+      opts.device ? '--device' : `${file.path}: field "device"`,
+    );
     const emulator = deviceSpec.kind === 'emulator' ? makeEmulator(file, deviceSpec.fault) : undefined;
     let actuator: TouchActuator | undefined;
     if (emulator && file.instruments.touch?.kind !== 'none') {
@@ -93,7 +96,10 @@ export class Station {
   async hid(): Promise<HidTransport> {
     if (!this.#hid) {
       const connection = await this.#openHidConnection();
-      this.#hid = await HidTransport.open(connection, { log: this.traffic, timeoutMs: this.file.timeouts.exchangeMs });
+      this.#hid = await HidTransport.open(connection, {
+        log: this.traffic,
+        timeoutMs: this.file.timeouts.exchangeMs,
+      });
     }
     return this.#hid;
   }
@@ -128,7 +134,8 @@ export class Station {
 
   /** Power off and on (the emulated chip; a power instrument in a lab), then reopen the link. */
   async powerCycle(): Promise<void> {
-    if (!this.emulator) throw new ConfigError(`station "${this.name}" has no power switch for ${this.deviceSpec.text}`);
+    if (!this.emulator)
+      throw new ConfigError(`station "${this.name}" has no power switch for ${this.deviceSpec.text}`);
     this.traffic.note('rig', 'power cycle');
     this.emulator.powerCycle();
     await this.resetLink();

@@ -13,15 +13,20 @@ export function readYamlFile<S extends z.ZodType>(path: string, schema: S, what:
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`${what} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? error})`, {
-      cause: error,
-    });
+    throw new ConfigError(
+      `${what} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? error})`,
+      {
+        cause: error,
+      },
+    );
   }
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const line = first.linePos?.[0]?.line;
-    throw new ConfigError(`${what} ${path}${line ? `:${line}` : ''}: not valid YAML: ${first.message.split('\n')[0]}`);
+    throw new ConfigError(
+      `${what} ${path}${line ? `:${line}` : ''}: not valid YAML: ${first.message.split('\n')[0]}`,
+    );
   }
   const result = schema.safeParse(doc.toJS());
   if (!result.success) {

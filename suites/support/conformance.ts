@@ -5,7 +5,11 @@ import type { Station } from '../../rig/station/station.ts';
 import type { TrafficEntry } from '../../rig/traffic.ts';
 import type { TransportKind } from '../../rig/transport/transport.ts';
 
-export const TRANSPORT_NAMES: Record<TransportKind, string> = { hid: 'USB HID', nfc: 'NFC', ble: 'Bluetooth LE' };
+export const TRANSPORT_NAMES: Record<TransportKind, string> = {
+  hid: 'USB HID',
+  nfc: 'NFC',
+  ble: 'Bluetooth LE',
+};
 
 export interface CaseOptions {
   severity?: 'blocker' | 'critical' | 'normal' | 'minor' | 'trivial';
@@ -33,7 +37,6 @@ export const skipReasons = new WeakMap<Mocha.Runnable, string>();
 export function area(station: Station, transport: TransportKind, feature: string) {
   return (id: string, title: string, body: (ctx: CaseContext) => Promise<void>, opts: CaseOptions = {}) => {
     const test = it(`${id} ${title}`, async function (this: Mocha.Context) {
-      const mochaContext = this;
       await labelTest({
         id,
         epic: TRANSPORT_NAMES[transport],
@@ -43,10 +46,10 @@ export function area(station: Station, transport: TransportKind, feature: string
         ...(opts.description ? { description: opts.description } : {}),
       });
       await runCase(station, body, (reason): never => {
-        if (mochaContext.test) skipReasons.set(mochaContext.test, reason);
+        if (this.test) skipReasons.set(this.test, reason);
         if (!process.env.CHIPRIG_QUIET_SKIPS) process.stdout.write(`      skipped ${id}: ${reason}\n`);
         noteStep(`skipped: ${reason}`);
-        return mochaContext.skip();
+        return this.skip();
       });
     });
     test.timeout(opts.timeoutMs ?? 10_000);
@@ -65,7 +68,9 @@ async function runCase(
     if (entry.layer !== 'apdu') return;
     if (entry.dir === 'send') pendingSend = entry;
     else if (entry.dir === 'recv' && pendingSend) {
-      exchangeStep(`${pendingSend.note ?? 'APDU'} ${short(pendingSend.hex)} -> ${short(entry.hex)} (${(entry.atMs - pendingSend.atMs).toFixed(2)} ms)`);
+      exchangeStep(
+        `${pendingSend.note ?? 'APDU'} ${short(pendingSend.hex)} -> ${short(entry.hex)} (${(entry.atMs - pendingSend.atMs).toFixed(2)} ms)`,
+      );
       pendingSend = undefined;
     }
   };

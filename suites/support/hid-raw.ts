@@ -1,4 +1,5 @@
 import { hex } from '../../rig/bytes.ts';
+import type { TrafficLog } from '../../rig/traffic.ts';
 import type { HidConnection } from '../../rig/transport/hid/connection.ts';
 import {
   CTAPHID,
@@ -11,7 +12,6 @@ import {
   parsePacket,
 } from '../../rig/transport/hid/framing.ts';
 import type { HidTransport } from '../../rig/transport/hid/hid-transport.ts';
-import type { TrafficLog } from '../../rig/traffic.ts';
 
 /**
  * Raw CTAPHID access for the HID conformance cases: write packets exactly as a case
@@ -69,7 +69,9 @@ export interface RawAnswer {
 }
 
 /** Reassembles whole messages from reports, per CID, in arrival order. */
-export function assemble(reports: readonly Uint8Array[]): { cid: number; cmd: number; payload: Uint8Array }[] {
+export function assemble(
+  reports: readonly Uint8Array[],
+): { cid: number; cmd: number; payload: Uint8Array }[] {
   const open = new Map<number, MessageAssembler>();
   const out: { cid: number; cmd: number; payload: Uint8Array }[] = [];
   for (const report of reports) {
@@ -103,7 +105,13 @@ export async function registerRetransmitted(
   return messages.map((m) => {
     if (m.cmd === CTAPHID.ERROR) {
       const code = m.payload[0] ?? -1;
-      return { cid: m.cid, cmd: m.cmd, errorCode: code, summary: `ERROR ${errName(code)}`, acceptable: code === ERR.CHANNEL_BUSY };
+      return {
+        cid: m.cid,
+        cmd: m.cmd,
+        errorCode: code,
+        summary: `ERROR ${errName(code)}`,
+        acceptable: code === ERR.CHANNEL_BUSY,
+      };
     }
     if (m.cmd === CTAPHID.MSG && m.payload.length >= 2) {
       const sw = ((m.payload[m.payload.length - 2]! << 8) | m.payload[m.payload.length - 1]!) >>> 0;

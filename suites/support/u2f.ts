@@ -14,7 +14,8 @@ import type { ApduResponse, U2fClient } from '../../rig/u2f/u2f-client.ts';
 import { parseDerSignature, verifySignature } from '../../rig/u2f/verify.ts';
 
 export const random32 = (): Uint8Array => Uint8Array.from(randomBytes(32));
-export const appParamOf = (appId: string): Uint8Array => Uint8Array.from(createHash('sha256').update(appId).digest());
+export const appParamOf = (appId: string): Uint8Array =>
+  Uint8Array.from(createHash('sha256').update(appId).digest());
 
 /** A credential made by a successful REGISTER, with what is needed to authenticate. */
 export interface Credential {
@@ -30,14 +31,23 @@ export function swHex(sw: number): string {
 }
 
 /** Asserts a status word, showing what came back (catalogue: "SW xxxx, no data"). */
-export function assertSw(response: ApduResponse, expected: number, what: string, opts: { noData?: boolean } = {}): void {
+export function assertSw(
+  response: ApduResponse,
+  expected: number,
+  what: string,
+  opts: { noData?: boolean } = {},
+): void {
   assert.equal(
     swHex(response.sw),
     swHex(expected),
     `${what}: expected ${swName(expected)}, device answered ${swName(response.sw)} (response ${hex(response.raw)})`,
   );
   if (opts.noData) {
-    assert.equal(response.data.length, 0, `${what}: expected no data with ${swHex(expected)}, got ${hex(response.data)}`);
+    assert.equal(
+      response.data.length,
+      0,
+      `${what}: expected no data with ${swHex(expected)}, got ${hex(response.data)}`,
+    );
   }
 }
 
@@ -57,7 +67,12 @@ export async function register(
 ): Promise<Credential> {
   const registration = await u2f.register(challengeParam, appParam, p1 === undefined ? {} : { p1 });
   const cert = parseAttestationCertificate(registration.certificate);
-  const signed = registrationSignedData(appParam, challengeParam, registration.keyHandle, registration.userPublicKey);
+  const signed = registrationSignedData(
+    appParam,
+    challengeParam,
+    registration.keyHandle,
+    registration.userPublicKey,
+  );
   assert.ok(
     verifySignature(cert.publicKey, signed, registration.signature),
     `registration signature does not verify with the attestation certificate's key (signature ${hex(registration.signature)})`,
@@ -72,7 +87,11 @@ export async function register(
 }
 
 /** Checks an authentication signature over app ‖ flags ‖ counter ‖ chal with the credential key. */
-export function assertAuthSignature(cred: Credential, challengeParam: Uint8Array, response: AuthenticateResponse): void {
+export function assertAuthSignature(
+  cred: Credential,
+  challengeParam: Uint8Array,
+  response: AuthenticateResponse,
+): void {
   const signed = authenticationSignedData(cred.appParam, response.flags, response.counter, challengeParam);
   assert.ok(
     verifySignature(cred.publicKey, signed, response.signature),
@@ -94,7 +113,9 @@ export async function authenticate(u2f: U2fClient, cred: Credential, challengePa
  */
 export async function drainPresence(u2f: U2fClient, spare: Credential): Promise<void> {
   for (let i = 0; i < 3; i++) {
-    const r = await u2f.send(encodeAuthenticate(AUTH_P1.ENFORCE, random32(), spare.appParam, spare.keyHandle));
+    const r = await u2f.send(
+      encodeAuthenticate(AUTH_P1.ENFORCE, random32(), spare.appParam, spare.keyHandle),
+    );
     if (r.sw === SW.CONDITIONS_NOT_SATISFIED) return;
     assert.equal(swHex(r.sw), '9000', `presence drain: enforce AUTHENTICATE answered ${swName(r.sw)}`);
   }

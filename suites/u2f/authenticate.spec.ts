@@ -19,12 +19,19 @@ import {
 } from '../support/u2f.ts';
 
 const station = await getStation();
-const vectors = JSON.parse(readFileSync(new URL('../../fixtures/vectors/u2f-spec.json', import.meta.url), 'utf8'));
+const vectors = JSON.parse(
+  readFileSync(new URL('../../fixtures/vectors/u2f-spec.json', import.meta.url), 'utf8'),
+);
 
 for (const kind of station.transports) {
   const u2f = await station.u2fOver(kind);
-  const auth = (p1: number, chal: Uint8Array, cred: Credential, keyHandle = cred.keyHandle, app = cred.appParam) =>
-    u2f.send(encodeAuthenticate(p1, chal, app, keyHandle));
+  const auth = (
+    p1: number,
+    chal: Uint8Array,
+    cred: Credential,
+    keyHandle = cred.keyHandle,
+    app = cred.appParam,
+  ) => u2f.send(encodeAuthenticate(p1, chal, app, keyHandle));
 
   describe(`${TRANSPORT_NAMES[kind]} · U2F AUTHENTICATE`, () => {
     const check = area(station, kind, 'U2F AUTHENTICATE');
@@ -36,53 +43,109 @@ for (const kind of station.transports) {
     });
 
     if (appliesTo('H,B', kind)) {
-      check('U2F-AUTH-01', 'enforce without a press answers 6985', async () => {
-        await drainPresence(u2f, spare);
-        assertSw(await auth(AUTH_P1.ENFORCE, random32(), cred), SW.CONDITIONS_NOT_SATISFIED, 'enforce without presence', { noData: true });
-      }, { severity: 'critical' });
+      check(
+        'U2F-AUTH-01',
+        'enforce without a press answers 6985',
+        async () => {
+          await drainPresence(u2f, spare);
+          assertSw(
+            await auth(AUTH_P1.ENFORCE, random32(), cred),
+            SW.CONDITIONS_NOT_SATISFIED,
+            'enforce without presence',
+            { noData: true },
+          );
+        },
+        { severity: 'critical' },
+      );
     }
 
     check('U2F-AUTH-02', 'check-only with a valid key handle answers 6985', async () => {
-      assertSw(await auth(AUTH_P1.CHECK_ONLY, random32(), cred), SW.CONDITIONS_NOT_SATISFIED, 'check-only', { noData: true });
+      assertSw(await auth(AUTH_P1.CHECK_ONLY, random32(), cred), SW.CONDITIONS_NOT_SATISFIED, 'check-only', {
+        noData: true,
+      });
     });
 
     if (appliesTo('H', kind)) {
-      check('U2F-AUTH-03', 'check-only does not consume a press: press, check-only, enforce succeeds', async () => {
-        await drainPresence(u2f, spare);
-        const chal = random32();
-        assertSw(await auth(AUTH_P1.ENFORCE, chal, cred), SW.CONDITIONS_NOT_SATISFIED, 'enforce before the press');
-        await station.presence.request('AUTHENTICATE after check-only');
-        assertSw(await auth(AUTH_P1.CHECK_ONLY, chal, cred), SW.CONDITIONS_NOT_SATISFIED, 'check-only after the press');
-        const r = await u2f.sendWithPresence(encodeAuthenticate(AUTH_P1.ENFORCE, chal, cred.appParam, cred.keyHandle), 'AUTHENTICATE');
-        assertSw(r, SW.NO_ERROR, 'enforce after check-only');
-        assertAuthSignature(cred, chal, parseAuthenticateResponse(r.data));
-      }, { severity: 'critical' });
+      check(
+        'U2F-AUTH-03',
+        'check-only does not consume a press: press, check-only, enforce succeeds',
+        async () => {
+          await drainPresence(u2f, spare);
+          const chal = random32();
+          assertSw(
+            await auth(AUTH_P1.ENFORCE, chal, cred),
+            SW.CONDITIONS_NOT_SATISFIED,
+            'enforce before the press',
+          );
+          await station.presence.request('AUTHENTICATE after check-only');
+          assertSw(
+            await auth(AUTH_P1.CHECK_ONLY, chal, cred),
+            SW.CONDITIONS_NOT_SATISFIED,
+            'check-only after the press',
+          );
+          const r = await u2f.sendWithPresence(
+            encodeAuthenticate(AUTH_P1.ENFORCE, chal, cred.appParam, cred.keyHandle),
+            'AUTHENTICATE',
+          );
+          assertSw(r, SW.NO_ERROR, 'enforce after check-only');
+          assertAuthSignature(cred, chal, parseAuthenticateResponse(r.data));
+        },
+        { severity: 'critical' },
+      );
     }
 
     check('U2F-AUTH-04', 'check-only with KH[0] ^ 0x40 answers 6A80', async () => {
-      assertSw(await auth(AUTH_P1.CHECK_ONLY, random32(), cred, xorByte(cred.keyHandle, 0, 0x40)), SW.WRONG_DATA, 'check-only, tampered KH', { noData: true });
+      assertSw(
+        await auth(AUTH_P1.CHECK_ONLY, random32(), cred, xorByte(cred.keyHandle, 0, 0x40)),
+        SW.WRONG_DATA,
+        'check-only, tampered KH',
+        { noData: true },
+      );
     });
 
-    check('U2F-AUTH-05', 'enforce with KH[0] ^ 0x55 and ^ 0x40 answers 6A80', async () => {
-      for (const mask of [0x55, 0x40]) {
-        await station.presence.request('AUTHENTICATE with a tampered key handle');
-        assertSw(await auth(AUTH_P1.ENFORCE, random32(), cred, xorByte(cred.keyHandle, 0, mask)), SW.WRONG_DATA, `enforce, KH[0]^${mask.toString(16)}`, { noData: true });
-      }
-      await drainPresence(u2f, spare);
-    }, { severity: 'critical' });
+    check(
+      'U2F-AUTH-05',
+      'enforce with KH[0] ^ 0x55 and ^ 0x40 answers 6A80',
+      async () => {
+        for (const mask of [0x55, 0x40]) {
+          await station.presence.request('AUTHENTICATE with a tampered key handle');
+          assertSw(
+            await auth(AUTH_P1.ENFORCE, random32(), cred, xorByte(cred.keyHandle, 0, mask)),
+            SW.WRONG_DATA,
+            `enforce, KH[0]^${mask.toString(16)}`,
+            { noData: true },
+          );
+        }
+        await drainPresence(u2f, spare);
+      },
+      { severity: 'critical' },
+    );
 
-    check('U2F-AUTH-06', 'enforce with app[0] ^ 0xAA and ^ 0x40 answers 6A80', async () => {
-      for (const mask of [0xaa, 0x40]) {
-        await station.presence.request('AUTHENTICATE with another appParam');
-        const app = xorByte(cred.appParam, 0, mask);
-        assertSw(await auth(AUTH_P1.ENFORCE, random32(), cred, cred.keyHandle, app), SW.WRONG_DATA, `enforce, app[0]^${mask.toString(16)}`, { noData: true });
-      }
-      await drainPresence(u2f, spare);
-    }, { severity: 'critical' });
+    check(
+      'U2F-AUTH-06',
+      'enforce with app[0] ^ 0xAA and ^ 0x40 answers 6A80',
+      async () => {
+        for (const mask of [0xaa, 0x40]) {
+          await station.presence.request('AUTHENTICATE with another appParam');
+          const app = xorByte(cred.appParam, 0, mask);
+          assertSw(
+            await auth(AUTH_P1.ENFORCE, random32(), cred, cred.keyHandle, app),
+            SW.WRONG_DATA,
+            `enforce, app[0]^${mask.toString(16)}`,
+            { noData: true },
+          );
+        }
+        await drainPresence(u2f, spare);
+      },
+      { severity: 'critical' },
+    );
 
     check('U2F-AUTH-07', 'truncated key handle with a self-consistent length is refused', async (ctx) => {
       const seen: string[] = [];
-      for (const [label, n] of [['L-8', cred.keyHandle.length - 8], ['L/2', cred.keyHandle.length >> 1]] as const) {
+      for (const [label, n] of [
+        ['L-8', cred.keyHandle.length - 8],
+        ['L/2', cred.keyHandle.length >> 1],
+      ] as const) {
         const r = await auth(AUTH_P1.ENFORCE, random32(), cred, cred.keyHandle.subarray(0, n));
         seen.push(`${label}: ${swHex(r.sw)}`);
         assertSwIn(r, station.profile.u2f.truncatedKeyHandleSw, `truncated KH (${label})`);
@@ -90,33 +153,57 @@ for (const kind of station.transports) {
       ctx.observe(`truncated key handle answered ${seen.join(', ')}`);
     });
 
-    check('U2F-AUTH-08', 'enforce after a press: flags 01, counter, signature verifies', async () => {
-      const chal = random32();
-      const r = await authenticate(u2f, cred, chal);
-      assert.equal(r.flags, 0x01, `flags must be exactly 01 (user present), got ${r.flags.toString(16)}`);
-    }, { severity: 'blocker' });
+    check(
+      'U2F-AUTH-08',
+      'enforce after a press: flags 01, counter, signature verifies',
+      async () => {
+        const chal = random32();
+        const r = await authenticate(u2f, cred, chal);
+        assert.equal(r.flags, 0x01, `flags must be exactly 01 (user present), got ${r.flags.toString(16)}`);
+      },
+      { severity: 'blocker' },
+    );
 
     if (appliesTo('H', kind)) {
-      check('U2F-AUTH-09', 'a second enforce right after a success answers 6985 (press consumed)', async () => {
-        await authenticate(u2f, cred);
-        assertSw(await auth(AUTH_P1.ENFORCE, random32(), cred), SW.CONDITIONS_NOT_SATISFIED, 'second enforce', { noData: true });
-      }, { severity: 'critical' });
+      check(
+        'U2F-AUTH-09',
+        'a second enforce right after a success answers 6985 (press consumed)',
+        async () => {
+          await authenticate(u2f, cred);
+          assertSw(
+            await auth(AUTH_P1.ENFORCE, random32(), cred),
+            SW.CONDITIONS_NOT_SATISFIED,
+            'second enforce',
+            { noData: true },
+          );
+        },
+        { severity: 'critical' },
+      );
     }
 
-    check('U2F-AUTH-10', "dont-enforce (P1 08) signs without a press, flags bit 0 clear", async (ctx) => {
-      if (!station.profile.u2f.authenticateModes.includes('dont-enforce')) {
-        ctx.skip('the device profile does not list the dont-enforce mode (U2F v1.2)');
-      }
-      await drainPresence(u2f, spare);
-      const before = (await authenticate(u2f, cred)).counter;
-      const chal = random32();
-      const r = await auth(AUTH_P1.DONT_ENFORCE, chal, cred);
-      assertSw(r, SW.NO_ERROR, 'dont-enforce without presence');
-      const parsed = parseAuthenticateResponse(r.data);
-      assertAuthSignature(cred, chal, parsed);
-      assert.equal(parsed.flags & 0x01, 0, `flags ${parsed.flags.toString(16)}: user-presence bit set without a press`);
-      assert.ok(parsed.counter > before, `counter did not advance (${before} -> ${parsed.counter})`);
-    }, { severity: 'critical' });
+    check(
+      'U2F-AUTH-10',
+      'dont-enforce (P1 08) signs without a press, flags bit 0 clear',
+      async (ctx) => {
+        if (!station.profile.u2f.authenticateModes.includes('dont-enforce')) {
+          ctx.skip('the device profile does not list the dont-enforce mode (U2F v1.2)');
+        }
+        await drainPresence(u2f, spare);
+        const before = (await authenticate(u2f, cred)).counter;
+        const chal = random32();
+        const r = await auth(AUTH_P1.DONT_ENFORCE, chal, cred);
+        assertSw(r, SW.NO_ERROR, 'dont-enforce without presence');
+        const parsed = parseAuthenticateResponse(r.data);
+        assertAuthSignature(cred, chal, parsed);
+        assert.equal(
+          parsed.flags & 0x01,
+          0,
+          `flags ${parsed.flags.toString(16)}: user-presence bit set without a press`,
+        );
+        assert.ok(parsed.counter > before, `counter did not advance (${before} -> ${parsed.counter})`);
+      },
+      { severity: 'critical' },
+    );
 
     check('U2F-AUTH-11', 'undefined P1 values never sign with presence set', async (ctx) => {
       await drainPresence(u2f, spare);
@@ -126,27 +213,71 @@ for (const kind of station.transports) {
         seen.push(`P1 ${p1.toString(16).padStart(2, '0')}: ${swHex(r.sw)}`);
         if (r.sw === SW.NO_ERROR) {
           const flags = r.data[0] ?? 0;
-          assert.equal(flags & 0x01, 0, `P1 ${p1.toString(16)} signed with the presence flag set without a press: ${hex(r.raw)}`);
+          assert.equal(
+            flags & 0x01,
+            0,
+            `P1 ${p1.toString(16)} signed with the presence flag set without a press: ${hex(r.raw)}`,
+          );
         }
       }
       ctx.observe(seen.join(', '));
     });
 
-    check('U2F-AUTH-12', 'AUTHENTICATE bodies shorter than 65 bytes or shorter than L are length errors', async () => {
-      const short = concat(random32(), random32());
-      assertSw(await u2f.send(encodeExtended({ ins: INS.AUTHENTICATE, p1: AUTH_P1.ENFORCE, data: short, le: 65536 })), SW.WRONG_LENGTH, '64-byte body', { noData: true });
-      const lying = concat(random32(), cred.appParam, Uint8Array.of(cred.keyHandle.length + 10), cred.keyHandle);
-      assertSw(await u2f.send(encodeExtended({ ins: INS.AUTHENTICATE, p1: AUTH_P1.CHECK_ONLY, data: lying, le: 65536 })), SW.WRONG_LENGTH, 'L larger than the key handle present', { noData: true });
-    });
+    check(
+      'U2F-AUTH-12',
+      'AUTHENTICATE bodies shorter than 65 bytes or shorter than L are length errors',
+      async () => {
+        const short = concat(random32(), random32());
+        assertSw(
+          await u2f.send(
+            encodeExtended({ ins: INS.AUTHENTICATE, p1: AUTH_P1.ENFORCE, data: short, le: 65536 }),
+          ),
+          SW.WRONG_LENGTH,
+          '64-byte body',
+          { noData: true },
+        );
+        const lying = concat(
+          random32(),
+          cred.appParam,
+          Uint8Array.of(cred.keyHandle.length + 10),
+          cred.keyHandle,
+        );
+        assertSw(
+          await u2f.send(
+            encodeExtended({ ins: INS.AUTHENTICATE, p1: AUTH_P1.CHECK_ONLY, data: lying, le: 65536 }),
+          ),
+          SW.WRONG_LENGTH,
+          'L larger than the key handle present',
+          { noData: true },
+        );
+      },
+    );
 
-    check('U2F-AUTH-13', "key handles from another device, or random, answer 6A80", async () => {
-      const random = Uint8Array.from({ length: cred.keyHandle.length }, () => Math.floor(Math.random() * 256));
-      assertSw(await auth(AUTH_P1.CHECK_ONLY, random32(), cred, random), SW.WRONG_DATA, 'random key handle', { noData: true });
-      // The spec example's key handle was made by another token for http://example.com.
-      const foreign = fromHex(vectors.registration.keyHandle);
-      const foreignApp = fromHex(vectors.registration.appParam);
-      assertSw(await auth(AUTH_P1.CHECK_ONLY, random32(), cred, foreign, foreignApp), SW.WRONG_DATA, "the spec example's key handle", { noData: true });
-    }, { severity: 'critical' });
+    check(
+      'U2F-AUTH-13',
+      'key handles from another device, or random, answer 6A80',
+      async () => {
+        const random = Uint8Array.from({ length: cred.keyHandle.length }, () =>
+          Math.floor(Math.random() * 256),
+        );
+        assertSw(
+          await auth(AUTH_P1.CHECK_ONLY, random32(), cred, random),
+          SW.WRONG_DATA,
+          'random key handle',
+          { noData: true },
+        );
+        // The spec example's key handle was made by another token for http://example.com.
+        const foreign = fromHex(vectors.registration.keyHandle);
+        const foreignApp = fromHex(vectors.registration.appParam);
+        assertSw(
+          await auth(AUTH_P1.CHECK_ONLY, random32(), cred, foreign, foreignApp),
+          SW.WRONG_DATA,
+          "the spec example's key handle",
+          { noData: true },
+        );
+      },
+      { severity: 'critical' },
+    );
 
     if (appliesTo('H', kind)) {
       check('CT-02', 'official U2F 1.2 tool "Authenticate P-4" (P1 08)', async () => {

@@ -14,14 +14,20 @@ for (const kind of station.transports) {
   describe(`${TRANSPORT_NAMES[kind]} · U2F counter and signatures`, () => {
     const check = area(station, kind, 'U2F counter and signatures');
 
-    check('U2F-CTR-01', 'two authentications of one credential: the counter rises', async (ctx) => {
-      const cred = await register(u2f);
-      const c1 = (await authenticate(u2f, cred)).counter;
-      const c2 = (await authenticate(u2f, cred)).counter;
-      ctx.observe(`counter ${c1} -> ${c2} (step ${c2 - c1})`);
-      if (station.profile.u2f.counterStep === 'plus-one') assert.equal(c2, c1 + 1, `counter must step by 1: ${c1} -> ${c2}`);
-      else assert.ok(c2 > c1, `counter must increase: ${c1} -> ${c2}`);
-    }, { severity: 'critical' });
+    check(
+      'U2F-CTR-01',
+      'two authentications of one credential: the counter rises',
+      async (ctx) => {
+        const cred = await register(u2f);
+        const c1 = (await authenticate(u2f, cred)).counter;
+        const c2 = (await authenticate(u2f, cred)).counter;
+        ctx.observe(`counter ${c1} -> ${c2} (step ${c2 - c1})`);
+        if (station.profile.u2f.counterStep === 'plus-one')
+          assert.equal(c2, c1 + 1, `counter must step by 1: ${c1} -> ${c2}`);
+        else assert.ok(c2 > c1, `counter must increase: ${c1} -> ${c2}`);
+      },
+      { severity: 'critical' },
+    );
 
     check('U2F-CTR-02', 'five REGISTER+AUTHENTICATE rounds on one app: sane counters', async (ctx) => {
       const app = random32();
@@ -32,37 +38,58 @@ for (const kind of station.transports) {
       }
       ctx.observe(`counters ${counters.join(', ')}`);
       for (let i = 1; i < counters.length; i++) {
-        assert.ok(Math.abs(counters[i]! - counters[i - 1]!) < 256, `counters ${counters.join(', ')}: a step of 256 or more (byte order?)`);
+        assert.ok(
+          Math.abs(counters[i]! - counters[i - 1]!) < 256,
+          `counters ${counters.join(', ')}: a step of 256 or more (byte order?)`,
+        );
       }
       for (const c of counters) assert.ok(c <= 0x80000000, `counter ${c} above 0x80000000`);
       if (station.profile.u2f.counterScope === 'global') {
-        for (let i = 1; i < counters.length; i++) assert.ok(counters[i]! > counters[i - 1]!, `global counter must rise across credentials: ${counters.join(', ')}`);
+        for (let i = 1; i < counters.length; i++)
+          assert.ok(
+            counters[i]! > counters[i - 1]!,
+            `global counter must rise across credentials: ${counters.join(', ')}`,
+          );
       }
     });
 
-    check('U2F-CTR-03', 'key handles and counters survive a power cycle', async (ctx) => {
-      if (!station.canPowerCycle) ctx.skip('the station has no power switch for this device (no power instrument configured)');
-      const creds: Credential[] = [];
-      for (let i = 0; i < 5; i++) creds.push(await register(u2f));
-      let last = 0;
-      for (const cred of creds) last = Math.max(last, (await authenticate(u2f, cred)).counter);
-      await station.powerCycle();
-      const client = await station.u2fOver(kind);
-      for (const cred of creds) {
-        const after = await authenticate(client, cred);
-        assert.ok(after.counter > last, `counter after the power cycle (${after.counter}) not above the last before it (${last})`);
-        last = after.counter;
-      }
-      for (const cred of creds) {
-        const r = await client.send(encodeAuthenticate(AUTH_P1.CHECK_ONLY, random32(), cred.appParam, cred.keyHandle));
-        assertSw(r, SW.CONDITIONS_NOT_SATISFIED, 'check-only after the power cycle', { noData: true });
-      }
-    }, { severity: 'critical', timeoutMs: 30_000 });
+    check(
+      'U2F-CTR-03',
+      'key handles and counters survive a power cycle',
+      async (ctx) => {
+        if (!station.canPowerCycle)
+          ctx.skip('the station has no power switch for this device (no power instrument configured)');
+        const creds: Credential[] = [];
+        for (let i = 0; i < 5; i++) creds.push(await register(u2f));
+        let last = 0;
+        for (const cred of creds) last = Math.max(last, (await authenticate(u2f, cred)).counter);
+        await station.powerCycle();
+        const client = await station.u2fOver(kind);
+        for (const cred of creds) {
+          const after = await authenticate(client, cred);
+          assert.ok(
+            after.counter > last,
+            `counter after the power cycle (${after.counter}) not above the last before it (${last})`,
+          );
+          last = after.counter;
+        }
+        for (const cred of creds) {
+          const r = await client.send(
+            encodeAuthenticate(AUTH_P1.CHECK_ONLY, random32(), cred.appParam, cred.keyHandle),
+          );
+          assertSw(r, SW.CONDITIONS_NOT_SATISFIED, 'check-only after the power cycle', { noData: true });
+        }
+      },
+      { severity: 'critical', timeoutMs: 30_000 },
+    );
 
     check('U2F-CRY-01', 'signatures are minimal DER, at most 72 bytes', async () => {
       for (let i = 0; i < 8; i++) {
         const cred = await register(u2f);
-        assert.ok(cred.registration.signature.length <= 72, `registration signature is ${cred.registration.signature.length} bytes`);
+        assert.ok(
+          cred.registration.signature.length <= 72,
+          `registration signature is ${cred.registration.signature.length} bytes`,
+        );
         parseDerSignature(cred.registration.signature);
         const auth = await authenticate(u2f, cred);
         assert.ok(auth.signature.length <= 72, `authentication signature is ${auth.signature.length} bytes`);

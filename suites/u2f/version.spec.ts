@@ -15,11 +15,16 @@ for (const kind of station.transports) {
   describe(`${TRANSPORT_NAMES[kind]} · U2F VERSION`, () => {
     const check = area(station, kind, 'U2F VERSION');
 
-    check('U2F-VER-01', 'VERSION in ISO extended form answers U2F_V2', async () => {
-      const r = await u2f.send(encodeVersion('iso'));
-      assertSw(r, SW.NO_ERROR, 'VERSION 00 03 00 00 00 00 00');
-      assert.equal(hex(r.data), U2F_V2, `VERSION data: expected "U2F_V2", got ${hex(r.data)}`);
-    }, { severity: 'blocker' });
+    check(
+      'U2F-VER-01',
+      'VERSION in ISO extended form answers U2F_V2',
+      async () => {
+        const r = await u2f.send(encodeVersion('iso'));
+        assertSw(r, SW.NO_ERROR, 'VERSION 00 03 00 00 00 00 00');
+        assert.equal(hex(r.data), U2F_V2, `VERSION data: expected "U2F_V2", got ${hex(r.data)}`);
+      },
+      { severity: 'blocker' },
+    );
 
     check('U2F-VER-02', 'legacy VERSION (Lc 000000, Le 0000) answers U2F_V2', async () => {
       const r = await u2f.send(encodeVersion('legacy'));
@@ -28,7 +33,9 @@ for (const kind of station.transports) {
     });
 
     check('U2F-VER-03', 'VERSION with 3 data bytes is a length error', async () => {
-      const r = await u2f.send(encodeExtended({ ins: INS.VERSION, data: Uint8Array.of(0x61, 0x62, 0x63), le: 65536 }));
+      const r = await u2f.send(
+        encodeExtended({ ins: INS.VERSION, data: Uint8Array.of(0x61, 0x62, 0x63), le: 65536 }),
+      );
       assertSw(r, SW.WRONG_LENGTH, 'VERSION with data "abc"', { noData: true });
     });
 
@@ -74,15 +81,20 @@ for (const kind of station.transports) {
       assertSw(r, SW.INS_NOT_SUPPORTED, 'INS 00', { noData: true });
     });
 
-    check('U2F-INS-02', 'every undefined INS 04..FF answers 6D00 and the device stays responsive', async () => {
-      const wrong: string[] = [];
-      for (let ins = 0x04; ins <= 0xff; ins++) {
-        const r = await u2f.send(encodeExtended({ ins, le: 65536 }));
-        if (r.sw !== SW.INS_NOT_SUPPORTED || r.data.length) wrong.push(`INS ${ins.toString(16)} -> ${hex(r.raw)}`);
-      }
-      assert.deepEqual(wrong, [], `undefined INS not answered 6D00: ${wrong.slice(0, 10).join('; ')}`);
-      assert.equal(await u2f.version(), 'U2F_V2', 'device unresponsive after the INS sweep');
-    });
+    check(
+      'U2F-INS-02',
+      'every undefined INS 04..FF answers 6D00 and the device stays responsive',
+      async () => {
+        const wrong: string[] = [];
+        for (let ins = 0x04; ins <= 0xff; ins++) {
+          const r = await u2f.send(encodeExtended({ ins, le: 65536 }));
+          if (r.sw !== SW.INS_NOT_SUPPORTED || r.data.length)
+            wrong.push(`INS ${ins.toString(16)} -> ${hex(r.raw)}`);
+        }
+        assert.deepEqual(wrong, [], `undefined INS not answered 6D00: ${wrong.slice(0, 10).join('; ')}`);
+        assert.equal(await u2f.version(), 'U2F_V2', 'device unresponsive after the INS sweep');
+      },
+    );
 
     check('U2F-CLA-01', 'CLA 01 answers 6E00 before the length is checked', async () => {
       const r = await u2f.send(Uint8Array.of(0x01, 0x03, 0, 0, 0, 0, 3, 0x61, 0x62, 0x63, 0, 0));
@@ -94,7 +106,8 @@ for (const kind of station.transports) {
       const other = new Set<string>();
       for (let cla = 0x01; cla <= 0xff; cla++) {
         const r = await u2f.send(encodeExtended({ cla, ins: INS.VERSION, le: 65536 }));
-        if (r.sw === SW.NO_ERROR || r.raw.length !== 2) wrong.push(`CLA ${cla.toString(16)} -> ${hex(r.raw)}`);
+        if (r.sw === SW.NO_ERROR || r.raw.length !== 2)
+          wrong.push(`CLA ${cla.toString(16)} -> ${hex(r.raw)}`);
         else if (r.sw !== SW.CLA_NOT_SUPPORTED) other.add(swHex(r.sw));
       }
       if (other.size) ctx.observe(`non-6E00 refusals: ${[...other].join(', ')}`);
@@ -102,7 +115,9 @@ for (const kind of station.transports) {
     });
 
     check('U2F-CLA-03', 'REGISTER with CLA 80 answers 6E00, not 6D00', async () => {
-      const r = await u2f.send(encodeExtended({ cla: 0x80, ins: INS.REGISTER, data: concat(random32(), random32()), le: 65536 }));
+      const r = await u2f.send(
+        encodeExtended({ cla: 0x80, ins: INS.REGISTER, data: concat(random32(), random32()), le: 65536 }),
+      );
       assertSw(r, SW.CLA_NOT_SUPPORTED, 'REGISTER CLA 80', { noData: true });
     });
   });
