@@ -2,9 +2,10 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import AllureMochaReporter from 'allure-mocha';
 import Mocha from 'mocha';
-import { ChiprigError, ConfigError, TransportError } from '../errors.ts';
+import { skipReasons } from '../../suites/support/conformance.ts';
+import { ChiprigError, ConfigError } from '../errors.ts';
 import { writeEnvironment } from '../report/allure.ts';
-import { count, formatMs, outcomeOf, progressLine, summary, type TestRecord } from '../report/console.ts';
+import { count, outcomeOf, progressLine, summary, type TestRecord } from '../report/console.ts';
 import { generateHtmlReport } from '../report/html.ts';
 import { Station } from '../station/station.ts';
 import type { PresenceMode } from '../station/station-file.ts';
@@ -73,6 +74,8 @@ export async function run(opts: RunOptions): Promise<number> {
     const { useStation } = await import('../../suites/support/context.ts');
     useStation(station);
     const records = await runMocha(chosen.flatMap(specFiles), resultsDir, grep);
+    // Facts the suites learnt (e.g. a real key's attestation subject) join the environment.
+    writeEnvironment(resultsDir, { ...environmentInfo(station, await station.hid()), ...station.facts });
     out('');
     out(summary(records, performance.now() - started));
 
@@ -128,9 +131,10 @@ async function runMocha(
     };
     runner.on('pass', (test) => add(test, 'passed'));
     runner.on('fail', (test, error) => add(test, outcomeOf(error), error));
-    runner.on('pending', (test) => add(test, 'skipped'));
+    runner.on('pending', (test) => {
+      const reason = skipReasons.get(test);
+      add(test, 'skipped', reason ? new Error(reason) : undefined);
+    });
   });
   return records;
 }
-
-export { formatMs, TransportError };

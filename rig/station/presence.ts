@@ -1,5 +1,6 @@
 import { ConfigError, TransportError } from '../errors.ts';
 import type { TouchActuator } from '../instruments/touch-actuator.ts';
+import type { TrafficLog } from '../traffic.ts';
 import type { PresenceMode } from './station-file.ts';
 
 export interface PresenceOptions {
@@ -12,6 +13,8 @@ export interface PresenceOptions {
   holdMs?: number;
   /** Where operator prompts go (stderr by default). */
   prompt?: (text: string) => void;
+  /** The station's traffic log: each request for presence shows in the test's traffic. */
+  log?: TrafficLog;
 }
 
 /**
@@ -29,6 +32,7 @@ export class PresenceController {
   readonly #actuator: TouchActuator | undefined;
   readonly #holdMs: number;
   readonly #prompt: (text: string) => void;
+  readonly #log: TrafficLog | undefined;
   presses = 0;
   actuationMs = 0;
 
@@ -44,10 +48,15 @@ export class PresenceController {
     this.#actuator = opts.actuator;
     this.#holdMs = opts.holdMs ?? 100;
     this.#prompt = opts.prompt ?? ((text) => process.stderr.write(`${text}\n`));
+    this.#log = opts.log;
   }
 
   /** Starts giving presence for `what` (e.g. "REGISTER"). */
   async request(what: string): Promise<void> {
+    this.#log?.note(
+      'presence',
+      `${what}: ${this.mode === 'actuator' ? 'actuator presses' : this.mode === 'prompt' ? 'operator asked to press' : 'waiting for the device'}`,
+    );
     if (this.mode === 'actuator') {
       const started = performance.now();
       await this.#actuator!.press(this.#holdMs);

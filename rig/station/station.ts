@@ -76,14 +76,16 @@ export class Station {
         `--presence actuator: the station "${file.name}" has no touch actuator that can press ${deviceSpec.text}; use --presence prompt or auto`,
       );
     }
+    const traffic = new TrafficLog();
     const presence = new PresenceController({
       mode,
+      log: traffic,
       ...(mode === 'actuator' && actuator ? { actuator } : {}),
       timeoutMs: file.timeouts.presenceMs ?? profile.presence.timeoutMs,
       pollMs: profile.presence.pollMs,
       ...(opts.prompt ? { prompt: opts.prompt } : {}),
     });
-    const station = new Station({ file, profile, deviceSpec, presence, emulator, traffic: new TrafficLog() });
+    const station = new Station({ file, profile, deviceSpec, presence, emulator, traffic });
     await station.hid();
     return station;
   }

@@ -65,6 +65,7 @@ async function runCase(
   station.traffic.drain();
   let pendingSend: TrafficEntry | undefined;
   station.traffic.onEntry = (entry) => {
+    if (entry.dir === 'note' && entry.layer === 'presence') noteStep(`presence: ${entry.note}`);
     if (entry.layer !== 'apdu') return;
     if (entry.dir === 'send') pendingSend = entry;
     else if (entry.dir === 'recv' && pendingSend) {
