@@ -60,5 +60,6 @@ export function readU32be(bytes: Uint8Array, offset: number): number {
 
 /** Copy into a plain Uint8Array (drops Buffer identity and any shared backing store). */
 export function toBytes(data: ArrayLike<number>): Uint8Array {
-  return Uint8Array.from(data);
+  // new Uint8Array(view) copies with memcpy; Uint8Array.from iterates element by element.
+  return ArrayBuffer.isView(data) ? new Uint8Array(data as Uint8Array) : Uint8Array.from(data);
 }

@@ -123,7 +123,8 @@ export function parseCommandApdu(bytes: Uint8Array): ParsedCommand {
   const [cla = 0, ins = 0, p1 = 0, p2 = 0] = bytes;
   const make = (data: Uint8Array, le: number | undefined, form: CommandApdu['form']): ParsedCommand => ({
     ok: true,
-    apdu: { cla, ins, p1, p2, data: toBytes(data), le, form },
+    // A view, not a copy: the caller's bytes are the request and are not reused.
+    apdu: { cla, ins, p1, p2, data, le, form },
   });
   if (n === 4) return make(new Uint8Array(0), undefined, 'short');
   const b4 = bytes[4] ?? 0;
@@ -163,5 +164,5 @@ export function parseResponse(bytes: Uint8Array): ResponseApdu {
     });
   }
   const raw = toBytes(bytes);
-  return { data: raw.slice(0, raw.length - 2), sw: readU16be(raw, raw.length - 2), raw };
+  return { data: raw.subarray(0, raw.length - 2), sw: readU16be(raw, raw.length - 2), raw };
 }
