@@ -2,11 +2,12 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import AllureMochaReporter from 'allure-mocha';
 import Mocha from 'mocha';
-import { skipReasons } from '../../suites/support/conformance.ts';
 import { ChiprigError, ConfigError } from '../errors.ts';
 import { writeEnvironment } from '../report/allure.ts';
 import { count, outcomeOf, progressLine, summary, type TestRecord } from '../report/console.ts';
 import { generateHtmlReport } from '../report/html.ts';
+import { skipReasons } from '../report/skips.ts';
+import { useStation } from '../station/active-station.ts';
 import { Station } from '../station/station.ts';
 import type { PresenceMode } from '../station/station-file.ts';
 import { environmentInfo } from './environment.ts';
@@ -71,7 +72,6 @@ export async function run(opts: RunOptions): Promise<number> {
     );
     out(`suites: ${chosen.join(', ')}${grep ? `, grep /${grep.source}/` : ''}; results in ${resultsDir}`);
 
-    const { useStation } = await import('../../suites/support/context.ts');
     useStation(station);
     const records = await runMocha(chosen.flatMap(specFiles), resultsDir, grep);
     // Facts the suites learnt (e.g. a real key's attestation subject) join the environment.

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { hex } from '../../rig/bytes.ts';
 import type { HidConnection } from '../../rig/transport/hid/connection.ts';
 import { area } from '../support/conformance.ts';
@@ -46,22 +44,11 @@ function reportItems(descriptor: Uint8Array): ReportItem[] {
   return items;
 }
 
-/** Linux: the sysfs directory behind a hidraw node, when the connection's path is one. */
-function sysfsHidDir(connection: HidConnection): string | undefined {
-  const node = /\/dev\/(hidraw\d+)$/.exec(connection.info.path)?.[1];
-  const dir = node && `/sys/class/hidraw/${node}/device`;
-  return dir && existsSync(dir) ? realpathSync(dir) : undefined;
-}
-
 async function readDescriptor(
   connection: HidConnection,
 ): Promise<{ bytes: Uint8Array; source: string } | undefined> {
-  if (connection.reportDescriptor)
-    return { bytes: await connection.reportDescriptor(), source: 'the connection' };
-  const dir = sysfsHidDir(connection);
-  const file = dir && join(dir, 'report_descriptor');
-  if (file && existsSync(file)) return { bytes: Uint8Array.from(readFileSync(file)), source: file };
-  return undefined;
+  const bytes = await connection.reportDescriptor?.();
+  return bytes ? { bytes, source: 'the connection' } : undefined;
 }
 
 describe('USB HID · idle and descriptors', () => {
@@ -119,26 +106,21 @@ describe('USB HID · idle and descriptors', () => {
     }
     if (info.usage !== undefined)
       assert.equal(info.usage, hidProfile.usage, `HID usage ${info.usage}, expected 1`);
-    // hidapi hides USB descriptors; on Linux the USB interface is the hidraw device's sysfs parent.
-    const hidDir = sysfsHidDir(connection);
-    const usbInterface = hidDir && dirname(hidDir);
-    if (!usbInterface || !existsSync(join(usbInterface, 'bInterfaceClass'))) {
+    // hidapi hides USB descriptors; the adapter reads them where the OS shows them.
+    const usb = await connection.usbInterface?.();
+    if (!usb) {
       return ctx.skip(
-        `endpoints and bInterval are not visible through the HID connection (path "${info.path}"; no USB interface in sysfs); check them with lsusb -v`,
+        `endpoints and bInterval are not visible through the HID connection (path "${info.path}"); check them with lsusb -v`,
       );
     }
-    const read = (file: string) => readFileSync(join(usbInterface, file), 'utf8').trim();
-    assert.equal(read('bInterfaceClass'), '03', 'the FIDO interface must be HID class (03)');
-    const endpoints = readdirSync(usbInterface)
-      .filter((name) => name.startsWith('ep_'))
-      .map((name) => ({
-        name,
-        type: read(`${name}/type`),
-        direction: read(`${name}/direction`),
-        interval: read(`${name}/interval`),
-      }));
+    assert.equal(
+      usb.interfaceClass,
+      0x03,
+      `the FIDO interface must be HID class (03), is ${usb.interfaceClass.toString(16)}`,
+    );
+    const endpoints = usb.endpoints;
     ctx.observe(
-      `endpoints: ${endpoints.map((e) => `${e.name} ${e.type} ${e.direction} ${e.interval}`).join('; ')}`,
+      `endpoints (${usb.source}): ${endpoints.map((e) => `${e.name} ${e.type} ${e.direction} ${e.interval}`).join('; ')}`,
     );
     const has = (direction: string) =>
       endpoints.some((e) => e.type === 'Interrupt' && e.direction === direction);

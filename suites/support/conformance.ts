@@ -1,6 +1,7 @@
 import { hex } from '../../rig/bytes.ts';
 import { isDeviceFailure, TransportError } from '../../rig/errors.ts';
 import { attachTraffic, exchangeStep, labelTest, noteStep } from '../../rig/report/allure.ts';
+import { skipReasons } from '../../rig/report/skips.ts';
 import type { Station } from '../../rig/station/station.ts';
 import type { TrafficEntry } from '../../rig/traffic.ts';
 import type { TransportKind } from '../../rig/transport/transport.ts';
@@ -25,9 +26,6 @@ export interface CaseContext {
   /** Ends the case as skipped, with the reason printed and kept in the report. */
   skip(reason: string): never;
 }
-
-/** Skip reasons by test, for reporters (mocha's pending event carries none). */
-export const skipReasons = new WeakMap<Mocha.Runnable, string>();
 
 /**
  * Declares catalogue cases for one area. Each case is a mocha test titled

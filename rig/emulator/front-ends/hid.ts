@@ -1,6 +1,11 @@
 import { fromHex } from '../../bytes.ts';
 import { TransportError } from '../../errors.ts';
-import { HID_REPORT_SIZE, type HidConnection, type HidDeviceInfo } from '../../transport/hid/connection.ts';
+import {
+  HID_REPORT_SIZE,
+  type HidConnection,
+  type HidDeviceInfo,
+  type UsbInterfaceInfo,
+} from '../../transport/hid/connection.ts';
 import { type ChannelRules, CtaphidDevice, type DeviceVersion } from './ctaphid-device.ts';
 import { ReportQueue } from './report-queue.ts';
 
@@ -122,6 +127,20 @@ export class EmulatedHidDevice implements HidConnection {
 
   reportDescriptor(): Promise<Uint8Array> {
     return Promise.resolve(Uint8Array.from(this.#descriptor));
+  }
+  /**
+   * The emulated chip's USB interface: HID class with one interrupt IN and one interrupt
+   * OUT endpoint, polled every 1 ms (full speed, bInterval 1).
+   */
+  usbInterface(): Promise<UsbInterfaceInfo | undefined> {
+    return Promise.resolve({
+      interfaceClass: 0x03,
+      endpoints: [
+        { name: 'ep_81', type: 'Interrupt', direction: 'in', interval: '1ms' },
+        { name: 'ep_01', type: 'Interrupt', direction: 'out', interval: '1ms' },
+      ],
+      source: 'emulated USB descriptors',
+    });
   }
 
   /** Simulates unplugging: pending and later reads/writes reject DISCONNECTED; state is lost. */

@@ -29,8 +29,18 @@ export interface HidConnection {
   write(report: Uint8Array): Promise<void>;
   read(timeoutMs: number): Promise<Uint8Array | undefined>;
   close(): Promise<void>;
-  /** The HID report descriptor, where the platform exposes it. */
-  reportDescriptor?(): Promise<Uint8Array>;
+  /** The HID report descriptor, or undefined where the platform does not expose it. */
+  reportDescriptor?(): Promise<Uint8Array | undefined>;
+  /** The USB interface behind the HID device, or undefined where it cannot be seen. */
+  usbInterface?(): Promise<UsbInterfaceInfo | undefined>;
+}
+
+/** What the USB descriptors say of the HID interface (hidapi hides them; sysfs shows them). */
+export interface UsbInterfaceInfo {
+  interfaceClass: number;
+  endpoints: { name: string; type: string; direction: string; interval: string }[];
+  /** Where the figures came from, for the report. */
+  source: string;
 }
 
 export const HID_REPORT_SIZE = 64;

@@ -1,7 +1,9 @@
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { toBytes } from '../../bytes.ts';
 import { TransportError } from '../../errors.ts';
-import type { HidConnection, HidDeviceInfo } from './connection.ts';
+import type { HidConnection, HidDeviceInfo, UsbInterfaceInfo } from './connection.ts';
 
 /**
  * The node-hid adapter: the only file that imports node-hid. node-hid is an optional
@@ -139,6 +141,36 @@ class NodeHidConnection implements HidConnection {
     this.#closed = true;
     await this.#dev.close().catch(() => undefined);
   }
+
+  async reportDescriptor(): Promise<Uint8Array | undefined> {
+    const dir = sysfsHidDir(this.info.path);
+    const file = dir && join(dir, 'report_descriptor');
+    return file && existsSync(file) ? toBytes(readFileSync(file)) : undefined;
+  }
+
+  async usbInterface(): Promise<UsbInterfaceInfo | undefined> {
+    // Linux: the USB interface is the parent of the hidraw node's HID device in sysfs.
+    const dir = sysfsHidDir(this.info.path);
+    const usb = dir && dirname(dir);
+    if (!usb || !existsSync(join(usb, 'bInterfaceClass'))) return undefined;
+    const read = (file: string) => readFileSync(join(usb, file), 'utf8').trim();
+    const endpoints = readdirSync(usb)
+      .filter((name) => name.startsWith('ep_'))
+      .map((name) => ({
+        name,
+        type: read(`${name}/type`),
+        direction: read(`${name}/direction`),
+        interval: read(`${name}/interval`),
+      }));
+    return { interfaceClass: Number.parseInt(read('bInterfaceClass'), 16), endpoints, source: usb };
+  }
+}
+
+/** Linux: the sysfs directory behind a hidraw node. */
+function sysfsHidDir(path: string): string | undefined {
+  const node = /\/dev\/(hidraw\d+)$/.exec(path)?.[1];
+  const dir = node && `/sys/class/hidraw/${node}/device`;
+  return dir && existsSync(dir) ? realpathSync(dir) : undefined;
 }
 
 function hex4(n: number): string {
