@@ -17,6 +17,12 @@ export interface PresenceOptions {
   log?: TrafficLog;
 }
 
+const PRESENCE_NOTE: Record<PresenceMode, string> = {
+  actuator: 'actuator presses',
+  prompt: 'operator asked to press',
+  auto: 'waiting for the device',
+};
+
 /**
  * How the rig gets a button press when the device answers "presence required" (6985):
  * - actuator: the station's TouchActuator presses the button;
@@ -53,10 +59,7 @@ export class PresenceController {
 
   /** Starts giving presence for `what` (e.g. "REGISTER"). */
   async request(what: string): Promise<void> {
-    this.#log?.note(
-      'presence',
-      `${what}: ${this.mode === 'actuator' ? 'actuator presses' : this.mode === 'prompt' ? 'operator asked to press' : 'waiting for the device'}`,
-    );
+    if (this.#log?.enabled) this.#log.note('presence', `${what}: ${PRESENCE_NOTE[this.mode]}`);
     if (this.mode === 'actuator') {
       const started = performance.now();
       await this.#actuator!.press(this.#holdMs);

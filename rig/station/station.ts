@@ -115,7 +115,8 @@ export class Station {
     this.#u2f ??= new U2fClient(
       {
         kind: 'hid',
-        exchange: async (apdu, opts) => (await this.hid()).exchange(apdu, opts),
+        exchange: (apdu, opts) =>
+          this.#hid ? this.#hid.exchange(apdu, opts) : this.hid().then((hid) => hid.exchange(apdu, opts)),
         close: async () => undefined,
       },
       this.presence,

@@ -120,32 +120,43 @@ function wrongLength(reason: string): ParsedCommand {
 export function parseCommandApdu(bytes: Uint8Array): ParsedCommand {
   const n = bytes.length;
   if (n < 4) return wrongLength(`APDU is ${n} bytes, shorter than the 4-byte header`);
-  const [cla = 0, ins = 0, p1 = 0, p2 = 0] = bytes;
-  const make = (data: Uint8Array, le: number | undefined, form: CommandApdu['form']): ParsedCommand => ({
-    ok: true,
-    // A view, not a copy: the caller's bytes are the request and are not reused.
-    apdu: { cla, ins, p1, p2, data, le, form },
-  });
-  if (n === 4) return make(new Uint8Array(0), undefined, 'short');
-  const b4 = bytes[4] ?? 0;
-  if (n === 5) return make(new Uint8Array(0), b4 === 0 ? 256 : b4, 'short');
+  // Indexed reads, not destructuring: a typed array destructures through its iterator,
+  // which costs the emulator microseconds per command.
+  const head: Header = { cla: bytes[0]!, ins: bytes[1]!, p1: bytes[2]!, p2: bytes[3]! };
+  if (n === 4) return command(head, EMPTY, undefined, 'short');
+  const b4 = bytes[4]!;
+  if (n === 5) return command(head, EMPTY, b4 === 0 ? 256 : b4, 'short');
   if (b4 !== 0) {
     const end = 5 + b4;
-    if (n === end) return make(bytes.subarray(5, end), undefined, 'short');
-    if (n === end + 1) return make(bytes.subarray(5, end), (bytes[end] ?? 0) || 256, 'short');
+    if (n === end) return command(head, bytes.subarray(5, end), undefined, 'short');
+    if (n === end + 1) return command(head, bytes.subarray(5, end), bytes[end]! || 256, 'short');
     return wrongLength(`short Lc ${b4} needs ${end} or ${end + 1} bytes, got ${n}`);
   }
   if (n < 7) return wrongLength(`extended APDU needs at least 7 bytes, got ${n}`);
-  if (n === 7) return make(new Uint8Array(0), readU16be(bytes, 5) || 0x10000, 'extended');
+  if (n === 7) return command(head, EMPTY, readU16be(bytes, 5) || 0x10000, 'extended');
   const lc = readU16be(bytes, 5);
   if (lc === 0) {
-    if (n === 9) return make(new Uint8Array(0), readU16be(bytes, 7) || 0x10000, 'legacy-version');
+    if (n === 9) return command(head, EMPTY, readU16be(bytes, 7) || 0x10000, 'legacy-version');
     return wrongLength(`extended Lc 0000 is only valid in the 9-byte legacy form, got ${n} bytes`);
   }
   const end = 7 + lc;
-  if (n === end) return make(bytes.subarray(7, end), undefined, 'extended');
-  if (n === end + 2) return make(bytes.subarray(7, end), readU16be(bytes, end) || 0x10000, 'extended');
+  if (n === end) return command(head, bytes.subarray(7, end), undefined, 'extended');
+  if (n === end + 2)
+    return command(head, bytes.subarray(7, end), readU16be(bytes, end) || 0x10000, 'extended');
   return wrongLength(`extended Lc ${lc} needs ${end} or ${end + 2} bytes, got ${n}`);
+}
+
+type Header = Pick<CommandApdu, 'cla' | 'ins' | 'p1' | 'p2'>;
+const EMPTY = new Uint8Array(0);
+
+/** `data` is a view, not a copy: the caller's bytes are the request and are not reused. */
+function command(
+  head: Header,
+  data: Uint8Array,
+  le: number | undefined,
+  form: CommandApdu['form'],
+): ParsedCommand {
+  return { ok: true, apdu: { cla: head.cla, ins: head.ins, p1: head.p1, p2: head.p2, data, le, form } };
 }
 
 export interface ResponseApdu {

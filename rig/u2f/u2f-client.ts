@@ -32,7 +32,8 @@ export class U2fClient {
   }
 
   async send(apdu: Uint8Array, opts?: ExchangeOptions): Promise<ApduResponse> {
-    return parseResponse(await this.transport.exchange(apdu, { ...this.exchangeOptions, ...opts }));
+    const options = opts ? { ...this.exchangeOptions, ...opts } : this.exchangeOptions;
+    return parseResponse(await this.transport.exchange(apdu, options));
   }
 
   /** Sends; on 6985 gets presence and re-sends until the answer changes or time runs out. */
