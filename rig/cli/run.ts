@@ -1,5 +1,5 @@
-import { mkdirSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import AllureMochaReporter from 'allure-mocha';
 import Mocha from 'mocha';
 import { ChiprigError, ConfigError } from '../errors.ts';
@@ -63,8 +63,7 @@ export async function run(opts: RunOptions): Promise<number> {
       return missing.length === 0;
     });
     const resultsDir = resolve(opts.results);
-    rmSync(resultsDir, { recursive: true, force: true });
-    mkdirSync(resultsDir, { recursive: true });
+    clearResults(resultsDir);
     const hid = await station.hid();
     writeEnvironment(resultsDir, environmentInfo(station, hid));
     out(
@@ -92,6 +91,19 @@ export async function run(opts: RunOptions): Promise<number> {
     return c.failed > 0 ? EXIT.FAILED : c.broken > 0 ? EXIT.BROKEN : EXIT.PASSED;
   } finally {
     await station.close();
+  }
+}
+
+/**
+ * Empties a results folder of an earlier run's Allure files, and only those: a mistyped
+ * --results must never cost a lab engineer a folder.
+ */
+function clearResults(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  for (const name of readdirSync(dir)) {
+    if (/-(result|container)\.json$|-attachment(\.\w+)?$|^environment\.properties$/.test(name)) {
+      rmSync(join(dir, name), { force: true });
+    }
   }
 }
 

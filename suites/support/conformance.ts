@@ -14,7 +14,7 @@ export const TRANSPORT_NAMES: Record<TransportKind, string> = {
 
 export interface CaseOptions {
   severity?: 'blocker' | 'critical' | 'normal' | 'minor' | 'trivial';
-  /** Mocha timeout for this case (default 10 s; long waits raise it). */
+  /** Mocha timeout for this case (default 10 s, plus three presence timeouts without an actuator). */
   timeoutMs?: number;
   description?: string;
 }
@@ -50,7 +50,10 @@ export function area(station: Station, transport: TransportKind, feature: string
         return this.skip();
       });
     });
-    test.timeout(opts.timeoutMs ?? 10_000);
+    // With an operator or a self-approving device, each press may take the whole presence
+    // timeout; the case must outlast a few of them rather than cut the wait short.
+    const base = opts.timeoutMs ?? 10_000;
+    test.timeout(station.presence.mode === 'actuator' ? base : base + 3 * station.presence.timeoutMs);
     return test;
   };
 }
