@@ -23,7 +23,7 @@ export default {
       options: {
         reportName: 'chiprig conformance report',
         singleFile: true,
-        groupBy: ['epic', 'feature', 'story'],
+        groupBy: ['epic', 'feature'],
       },
     },
   },

@@ -159,7 +159,11 @@ for (const kind of station.transports) {
       async () => {
         const chal = random32();
         const r = await authenticate(u2f, cred, chal);
-        assert.equal(r.flags, 0x01, `flags must be exactly 01 (user present), got ${r.flags.toString(16)}`);
+        assert.equal(
+          r.flags,
+          0x01,
+          `flags must be exactly 01 (user present), got ${r.flags.toString(16).padStart(2, '0')}; response ${hex(r.raw)}`,
+        );
       },
       { severity: 'blocker' },
     );
