@@ -1,8 +1,8 @@
 /**
  * One error hierarchy (architecture.md, style 2). Outcomes are fixed by type:
- * an AssertionError thrown by a suite is a device failure ("failed"); every class here
- * is a rig, link, instrument or configuration fault ("broken"), except ConfigError,
- * which the CLI turns into exit code 2 before any test runs.
+ * an AssertionError (including StatusWordError and deviceFault()) is a device failure
+ * ("failed"); a ChiprigError is a rig, link or instrument fault ("broken"), and a
+ * ConfigError, raised before any test runs, becomes exit code 2.
  */
 
 export class ChiprigError extends Error {
@@ -27,17 +27,6 @@ export class TransportError extends ChiprigError {
   declare readonly code: TransportErrorCode;
   constructor(code: TransportErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
-  }
-}
-
-/** A U2F response with a status word other than the one the caller required. */
-export class StatusWordError extends ChiprigError {
-  readonly sw: number;
-  readonly response: Uint8Array;
-  constructor(sw: number, response: Uint8Array, message?: string) {
-    super('STATUS_WORD', message ?? `device answered SW ${sw.toString(16).padStart(4, '0')}`);
-    this.sw = sw;
-    this.response = response;
   }
 }
 
@@ -70,6 +59,25 @@ export class ConfigError extends ChiprigError {
 export { AssertionError } from 'node:assert';
 
 import { AssertionError } from 'node:assert';
+
+/**
+ * A well-formed request answered with a status word other than the one it required: a
+ * device failure, so an AssertionError, carrying the SW and every byte of the answer.
+ */
+export class StatusWordError extends AssertionError {
+  readonly sw: number;
+  readonly response: Uint8Array;
+  constructor(sw: number, response: Uint8Array, message: string, expected: number) {
+    super({
+      message,
+      actual: sw.toString(16).padStart(4, '0'),
+      expected: expected.toString(16).padStart(4, '0'),
+      operator: 'sw',
+    });
+    this.sw = sw;
+    this.response = response;
+  }
+}
 
 export function deviceFault(
   message: string,

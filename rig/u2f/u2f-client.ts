@@ -1,5 +1,5 @@
 import { hex } from '../bytes.ts';
-import { deviceFault } from '../errors.ts';
+import { StatusWordError } from '../errors.ts';
 import type { PresenceController } from '../station/presence.ts';
 import type { ExchangeOptions, Transport } from '../transport/transport.ts';
 import { AUTH_P1, parseResponse, SW } from './apdu.ts';
@@ -73,9 +73,11 @@ export class U2fClient {
 /** A well-formed request the device refused is a device failure: the message shows the bytes. */
 export function expectOk(response: ApduResponse, what: string): ApduResponse {
   if (response.sw !== SW.NO_ERROR) {
-    throw deviceFault(
+    throw new StatusWordError(
+      response.sw,
+      response.raw,
       `${what}: expected SW 9000, device answered ${response.sw.toString(16).padStart(4, '0')} (response ${hex(response.raw)})`,
-      { actual: response.sw.toString(16), expected: '9000' },
+      SW.NO_ERROR,
     );
   }
   return response;
