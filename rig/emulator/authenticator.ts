@@ -3,7 +3,7 @@ import { concat, u32be } from '../bytes.ts';
 import { AUTH_P1, INS, parseCommandApdu, SW } from '../u2f/apdu.ts';
 import type { FaultName } from './faults.ts';
 import { KeyStore, type UnwrappedKey } from './key-store.ts';
-import type { PresenceSource } from './presence.ts';
+import type { PresenceLike, PresenceSource } from './presence.ts';
 
 export type CounterMode = 'global' | 'per-credential';
 
@@ -56,8 +56,12 @@ export class Authenticator {
     return this.#counter;
   }
 
-  /** One command APDU in, response data ‖ SW out. Never throws for device-side input. */
-  process(apdu: Uint8Array): Uint8Array {
+  /**
+   * One command APDU in, response data ‖ SW out. Never throws for device-side input.
+   * `presence` is how the transport proves presence: the button (USB, BLE) by default;
+   * the NFC front-end passes the tap itself.
+   */
+  process(apdu: Uint8Array, presence: PresenceLike = this.presence): Uint8Array {
     // CLA is checked before INS and length (catalogue U2F-CLA-01: 6E00 even with a bad length).
     if (apdu.length < 4) return status(SW.WRONG_LENGTH);
     if (apdu[0] !== 0x00) return status(SW.CLA_NOT_SUPPORTED);
@@ -70,8 +74,8 @@ export class Authenticator {
     const { p1, data, le, form } = parsed.apdu;
     let answer: Uint8Array;
     if (ins === INS.VERSION) answer = this.#version(data);
-    else if (ins === INS.REGISTER) answer = this.#register(data);
-    else answer = this.#authenticate(p1, data);
+    else if (ins === INS.REGISTER) answer = this.#register(data, presence);
+    else answer = this.#authenticate(p1, data, presence);
     // Extended encoding: an explicit Le shorter than the answer is a length error
     // (catalogue U2F-VER-05, BLE-ENC-01). Short APDUs are chunked by the NFC front-end.
     const dataLength = answer.length - 2;
@@ -86,9 +90,9 @@ export class Authenticator {
     return concat(VERSION_U2F_V2, status(SW.NO_ERROR));
   }
 
-  #register(data: Uint8Array): Uint8Array {
+  #register(data: Uint8Array, presence: PresenceLike): Uint8Array {
     if (data.length !== 64) return status(SW.WRONG_LENGTH);
-    if (!this.#takePresence()) return status(SW.CONDITIONS_NOT_SATISFIED);
+    if (!this.#takePresence(presence)) return status(SW.CONDITIONS_NOT_SATISFIED);
     const challengeParam = data.subarray(0, 32);
     const appParam = data.subarray(32, 64);
     const pair = this.#fixedKeyPair ?? generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
@@ -112,7 +116,7 @@ export class Authenticator {
     );
   }
 
-  #authenticate(p1: number, data: Uint8Array): Uint8Array {
+  #authenticate(p1: number, data: Uint8Array, presence: PresenceLike): Uint8Array {
     if (data.length < 65) return status(SW.WRONG_LENGTH);
     const keyHandleLength = data[64]!;
     if (data.length !== 65 + keyHandleLength) return status(SW.WRONG_LENGTH);
@@ -148,8 +152,8 @@ export class Authenticator {
     return concat(Uint8Array.of(flags), counterBytes, signature, status(SW.NO_ERROR));
   }
 
-  #takePresence(): boolean {
-    return this.#fault('presence-not-consumed') ? this.presence.present : this.presence.consume();
+  #takePresence(presence: PresenceLike): boolean {
+    return this.#fault('presence-not-consumed') ? presence.present : presence.consume();
   }
 
   #nextCounter(d: Uint8Array): number {

@@ -1,16 +1,22 @@
+/** What the authenticator core asks of a presence source: is it there, and take it. */
+export interface PresenceLike {
+  readonly present: boolean;
+  consume(): boolean;
+}
+
 /**
  * The emulated chip's button. A press latches presence for `windowMs`; one REGISTER or
  * enforce-AUTHENTICATE consumes it (catalogue U2F-REG-10, U2F-AUTH-09); check-only reads
  * it without consuming (U2F-AUTH-03). Time comes from an injectable clock so tests can
  * step it.
  */
-export class PresenceSource {
+export class PresenceSource implements PresenceLike {
   readonly windowMs: number;
   #latchedAt: number | undefined;
   #presses = 0;
   readonly #now: () => number;
-  /** Called on every press, e.g. by the NFC front-end, where a press blocks NFC. */
-  onPress: (() => void) | undefined;
+  /** Called on every press (the NFC front-end listens: a press while in the field blocks NFC). */
+  readonly #listeners = new Set<() => void>();
 
   constructor(opts: { windowMs?: number; now?: () => number } = {}) {
     this.windowMs = opts.windowMs ?? 10_000;
@@ -21,7 +27,13 @@ export class PresenceSource {
   press(_holdMs = 100): void {
     this.#latchedAt = this.#now();
     this.#presses++;
-    this.onPress?.();
+    for (const listener of this.#listeners) listener();
+  }
+
+  /** Subscribes to presses; returns the unsubscribe function. */
+  onPress(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Presence is latched and still inside its window. */
