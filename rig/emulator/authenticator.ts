@@ -133,7 +133,7 @@ export class Authenticator {
       if (!this.#fault('check-only-signs')) return status(SW.CONDITIONS_NOT_SATISFIED);
       flags = 0x01;
     } else if (p1 === AUTH_P1.ENFORCE) {
-      if (!this.#fault('signs-without-press') && !this.#takePresence())
+      if (!this.#fault('signs-without-press') && !this.#takePresence(presence))
         return status(SW.CONDITIONS_NOT_SATISFIED);
       flags = this.#fault('wrong-flags') ? 0x05 : 0x01;
     } else if (p1 === AUTH_P1.DONT_ENFORCE) {
