@@ -1,28 +1,53 @@
+import { ChiprigError } from '../errors.ts';
 import { hidSpecFor } from '../station/device-spec.ts';
-import { listFidoHidDevices } from '../transport/hid/node-hid.ts';
 
-/** `chiprig devices`: attached FIDO HID devices, each with the --device string that addresses it. */
+interface Row {
+  device: string;
+  transport: 'hid' | 'nfc';
+  name: string;
+  detail: string;
+}
+
+/**
+ * `chiprig devices`: attached FIDO HID devices and PC/SC readers, each with the --device
+ * string that addresses it. A missing native library or service is reported, not fatal.
+ */
 export async function devices(opts: { json?: boolean }): Promise<number> {
-  const found = await listFidoHidDevices();
-  const rows = found.map((d) => ({
-    device: hidSpecFor(d),
-    path: `hid:${d.path}`,
-    manufacturer: d.manufacturer ?? '',
-    product: d.product ?? '',
-    serialNumber: d.serialNumber ?? '',
-  }));
+  const rows: Row[] = [];
+  const problems: string[] = [];
+  try {
+    const { listFidoHidDevices } = await import('../transport/hid/node-hid.ts');
+    for (const d of await listFidoHidDevices()) {
+      rows.push({
+        device: hidSpecFor(d),
+        transport: 'hid',
+        name: `${d.manufacturer ?? ''} ${d.product ?? ''}`.trim(),
+        detail: `hid:${d.path}`,
+      });
+    }
+  } catch (error) {
+    problems.push(`USB HID: ${error instanceof ChiprigError ? error.message : String(error)}`);
+  }
+  try {
+    const { listReaders } = await import('../transport/nfc/nfc-pcsc.ts');
+    for (const r of await listReaders()) {
+      rows.push({
+        device: `pcsc:${r.name}`,
+        transport: 'nfc',
+        name: r.name,
+        detail: r.cardPresent ? 'card present' : 'no card',
+      });
+    }
+  } catch (error) {
+    problems.push(`PC/SC: ${error instanceof ChiprigError ? error.message : String(error)}`);
+  }
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ devices: rows, problems }, null, 2)}\n`);
     return 0;
   }
-  if (rows.length === 0) {
-    process.stdout.write(
-      'No FIDO HID device is attached (usage page 0xF1D0). The built-in emulated chip is always available as --device emulator.\n',
-    );
-    return 0;
-  }
-  for (const r of rows) {
-    process.stdout.write(`${r.device.padEnd(28)} ${r.path.padEnd(22)} ${r.manufacturer} ${r.product}\n`);
-  }
+  if (rows.length === 0) process.stdout.write('No FIDO HID device and no PC/SC reader found.\n');
+  for (const r of rows) process.stdout.write(`${r.device.padEnd(36)} ${r.detail.padEnd(22)} ${r.name}\n`);
+  for (const p of problems) process.stdout.write(`(${p})\n`);
+  process.stdout.write('The built-in emulated MitID chip is always available as --device emulator.\n');
   return 0;
 }

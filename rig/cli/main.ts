@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ChiprigError, ConfigError } from '../errors.ts';
 import { devices } from './devices.ts';
+import { emulate } from './emulate.ts';
 import { chiprigVersion } from './environment.ts';
 import { EXIT } from './exit-codes.ts';
 import { run } from './run.ts';
@@ -31,6 +32,18 @@ program
   .exitOverride()
   .action(async (opts) => {
     process.exitCode = await run({ ...opts, html: opts.html !== false });
+  });
+
+program
+  .command('emulate')
+  .description('serve the emulated MitID chip to outside tools until stopped')
+  .requiredOption('--transport <kind>', 'what to serve: nfc (a card to pcscd through vsmartcard vpcd)')
+  .option('--vpcd <host:port>', "pcscd's vpcd driver address", '127.0.0.1:35963')
+  .option('--station <file>', 'station file whose emulator section describes the chip')
+  .option('--fault <name>', 'serve the chip with a deliberate non-conformance')
+  .exitOverride()
+  .action(async (opts) => {
+    process.exitCode = await emulate(opts);
   });
 
 program

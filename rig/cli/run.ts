@@ -64,8 +64,7 @@ export async function run(opts: RunOptions): Promise<number> {
     });
     const resultsDir = resolve(opts.results);
     clearResults(resultsDir);
-    const hid = await station.hid();
-    writeEnvironment(resultsDir, environmentInfo(station, hid));
+    writeEnvironment(resultsDir, await environmentInfo(station));
     out(
       `chiprig: station "${station.name}", device ${station.deviceSpec.text}, presence ${station.presence.mode}`,
     );
@@ -74,7 +73,7 @@ export async function run(opts: RunOptions): Promise<number> {
     useStation(station);
     const records = await runMocha(chosen.flatMap(specFiles), resultsDir, grep);
     // Facts the suites learnt (e.g. a real key's attestation subject) join the environment.
-    writeEnvironment(resultsDir, { ...environmentInfo(station, await station.hid()), ...station.facts });
+    writeEnvironment(resultsDir, await environmentInfo(station));
     out('');
     out(summary(records, performance.now() - started));
 

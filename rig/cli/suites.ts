@@ -7,6 +7,11 @@ import type { TransportKind } from '../transport/transport.ts';
 export const SUITES: Record<string, { dir: string; needs: TransportKind[]; what: string }> = {
   u2f: { dir: 'u2f', needs: [], what: 'U2F raw messages (U2F-*), on every transport the station has' },
   hid: { dir: 'hid', needs: ['hid'], what: 'CTAPHID framing and channels (HID-*)' },
+  nfc: {
+    dir: 'nfc',
+    needs: ['nfc'],
+    what: 'ISO 7816-4 over NFC: SELECT, APDU forms, chaining, GET RESPONSE, field (NFC-*)',
+  },
 };
 
 export const SUITES_ROOT = new URL('../../suites/', import.meta.url).pathname;

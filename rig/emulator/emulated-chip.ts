@@ -7,6 +7,7 @@ import type { HidDeviceInfo } from '../transport/hid/connection.ts';
 import { Authenticator, type CounterMode } from './authenticator.ts';
 import type { FaultName } from './faults.ts';
 import { EmulatedHidDevice } from './front-ends/hid.ts';
+import { EmulatedCardConnection, NfcFrontEnd } from './front-ends/nfc.ts';
 import { PresenceSource } from './presence.ts';
 
 export interface EmulatedChipOptions {
@@ -30,8 +31,8 @@ export const EMULATOR_FIRMWARE = { major: 1, minor: 0, build: 0 };
 
 /**
  * The built-in MitID chip: one authenticator core with its button, served over USB HID
- * through the same HidConnection interface as node-hid. Later front-ends (NFC, BLE) plug
- * into the same core.
+ * (the same HidConnection interface as node-hid) and as a contactless card (the same
+ * CardConnection as nfc-pcsc, or to pcscd through vpcd). Keys and counter are shared.
  */
 export class EmulatedChip {
   readonly presence: PresenceSource;
@@ -40,6 +41,7 @@ export class EmulatedChip {
   readonly attestationCertificate: Uint8Array;
   readonly #opts: EmulatedChipOptions;
   #hid: EmulatedHidDevice | undefined;
+  #card: NfcFrontEnd | undefined;
 
   constructor(opts: EmulatedChipOptions) {
     this.#opts = opts;
@@ -101,6 +103,20 @@ export class EmulatedChip {
     this.#hid.disconnect();
     this.presence.clear();
     this.#hid.reconnect();
+  }
+
+  /** The chip as a contactless card (one card: the in-process reader and vpcd share it). */
+  nfcCard(): NfcFrontEnd {
+    this.#card ??= new NfcFrontEnd({
+      core: (apdu, presence) => this.authenticator.process(apdu, presence),
+      button: this.presence,
+    });
+    return this.#card;
+  }
+
+  /** The card in the field of an in-process reader. */
+  cardConnection(): EmulatedCardConnection {
+    return new EmulatedCardConnection(this.nfcCard());
   }
 
   pressButton(holdMs = 100): void {

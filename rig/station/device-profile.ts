@@ -35,7 +35,13 @@ export const DeviceProfileSchema = z.strictObject({
     hid: z
       .strictObject({ presence: z.literal('button'), cableSupplied: z.boolean(), charges: z.boolean() })
       .optional(),
-    nfc: z.strictObject({ presence: z.literal('tap'), buttonBlocksNfc: z.boolean() }).optional(),
+    nfc: z
+      .strictObject({
+        presence: z.literal('tap'),
+        buttonBlocksNfc: z.boolean(),
+        maxApduMs: z.number().positive(),
+      })
+      .optional(),
     ble: z
       .strictObject({
         presence: z.literal('button'),

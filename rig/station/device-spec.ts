@@ -8,11 +8,13 @@ import { ConfigError } from '../errors.ts';
  *   emulator:FAULT        the same chip with a deliberate non-conformance (rig/emulator/faults.ts)
  *   hid:VID:PID[:SERIAL]  a USB HID key by 4-digit hex vendor and product ID
  *   hid:PATH              a USB HID key by OS path (e.g. /dev/hidraw3)
+ *   pcsc:READER           a contactless card in the PC/SC reader whose name contains READER
  */
 export type DeviceSpec =
   | { kind: 'emulator'; text: string; fault?: FaultName }
   | { kind: 'hid'; text: string; vendorId: number; productId: number; serialNumber?: string }
-  | { kind: 'hid-path'; text: string; path: string };
+  | { kind: 'hid-path'; text: string; path: string }
+  | { kind: 'pcsc'; text: string; reader: string };
 
 const VID_PID = /^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})(?::(.+))?$/;
 
@@ -21,6 +23,7 @@ export function parseDeviceSpec(text: string, where = '--device'): DeviceSpec {
   if (spec === 'emulator') return { kind: 'emulator', text: spec };
   if (spec.startsWith('emulator:'))
     return { kind: 'emulator', text: spec, fault: parseFault(spec.slice(9), where) };
+  if (spec.startsWith('pcsc:') && spec.length > 5) return { kind: 'pcsc', text: spec, reader: spec.slice(5) };
   if (spec.startsWith('hid:')) {
     const rest = spec.slice(4);
     const m = VID_PID.exec(rest);
@@ -38,7 +41,7 @@ export function parseDeviceSpec(text: string, where = '--device'): DeviceSpec {
     }
   }
   throw new ConfigError(
-    `${where}: "${text}" is not a device spec. Use one of: emulator, emulator:FAULT, hid:VID:PID[:SERIAL] (4-digit hex IDs, e.g. hid:1050:0407), hid:PATH (e.g. hid:/dev/hidraw3)`,
+    `${where}: "${text}" is not a device spec. Use one of: emulator, emulator:FAULT, hid:VID:PID[:SERIAL] (4-digit hex IDs, e.g. hid:1050:0407), hid:PATH (e.g. hid:/dev/hidraw3), pcsc:READER (part of the reader name, e.g. "pcsc:Virtual PCD")`,
   );
 }
 

@@ -17,6 +17,29 @@ const EmulatorSchema = z.strictObject({
   channelRules: z.enum(['legacy', 'strict']).default('legacy'),
   presenceWindowMs: z.number().int().positive().default(10_000),
   attestation: z.strictObject({ certificate: z.string(), key: z.string() }),
+  /** Which front-ends the emulated chip offers. */
+  transports: z
+    .array(z.enum(['hid', 'nfc']))
+    .min(1)
+    .default(['hid', 'nfc']),
+  /**
+   * How the emulated card is reached: in process (default), or served to pcscd through
+   * vpcd and read back through nfc-pcsc like a real reader (needs pcscd + vsmartcard-vpcd).
+   */
+  nfc: z
+    .strictObject({
+      path: z.enum(['in-process', 'vpcd']).default('in-process'),
+      vpcd: z.string().default('127.0.0.1:35963'),
+      reader: z.string().default('Virtual PCD 00 00'),
+    })
+    .default({ path: 'in-process', vpcd: '127.0.0.1:35963', reader: 'Virtual PCD 00 00' }),
+});
+
+/** How the NFC transport encodes U2F messages for the reader. */
+const NfcSchema = z.strictObject({
+  apdu: z.enum(['auto', 'short', 'extended']).default('auto'),
+  chunkSize: z.number().int().min(16).max(255).default(250),
+  getResponseLe: z.enum(['sw2', 'zero']).default('sw2'),
 });
 
 /** A station file: which device, which profile, how presence is given, which instruments. */
@@ -32,6 +55,7 @@ export const StationFileSchema = z.strictObject({
     })
     .default({ exchangeMs: 3000 }),
   emulator: EmulatorSchema.optional(),
+  nfc: NfcSchema.default({ apdu: 'auto', chunkSize: 250, getResponseLe: 'sw2' }),
   instruments: z
     .strictObject({
       touch: z.strictObject({ kind: z.enum(['emulator-button', 'none']) }).optional(),

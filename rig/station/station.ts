@@ -1,15 +1,19 @@
 import { resolve } from 'node:path';
+import { hex } from '../bytes.ts';
 import { EmulatedChip } from '../emulator/emulated-chip.ts';
 import type { FaultName } from '../emulator/faults.ts';
+import { EmulatedCardConnection } from '../emulator/front-ends/nfc-card-connection.ts';
 import { ConfigError } from '../errors.ts';
 import { EmulatorButton, type TouchActuator } from '../instruments/touch-actuator.ts';
 import { TrafficLog } from '../traffic.ts';
-import type { HidConnection } from '../transport/hid/connection.ts';
 import { HidTransport } from '../transport/hid/hid-transport.ts';
-import type { TransportKind } from '../transport/transport.ts';
+import type { CardConnection } from '../transport/nfc/connection.ts';
+import { NfcTransport } from '../transport/nfc/nfc-transport.ts';
+import type { Transport, TransportKind } from '../transport/transport.ts';
 import { U2fClient } from '../u2f/u2f-client.ts';
 import { type DeviceProfile, loadDeviceProfile } from './device-profile.ts';
 import { type DeviceSpec, parseDeviceSpec } from './device-spec.ts';
+import { type CardLink, openCardConnection, openHidConnection, transportsOf } from './links.ts';
 import { PresenceController } from './presence.ts';
 import { loadStationFile, type PresenceMode, type StationFile } from './station-file.ts';
 
@@ -34,11 +38,14 @@ export class Station {
   readonly presence: PresenceController;
   readonly traffic: TrafficLog;
   readonly emulator: EmulatedChip | undefined;
-  readonly transports: readonly TransportKind[] = ['hid'];
+  readonly transports: readonly TransportKind[];
   /** Facts learnt during the run for the report's environment (e.g. the attestation subject). */
   readonly facts: Record<string, string> = {};
   #hid: HidTransport | undefined;
-  #u2f: U2fClient | undefined;
+  #nfc: NfcTransport | undefined;
+  #card: CardLink | undefined;
+  #chipOn: TransportKind | undefined;
+  readonly #u2f = new Map<TransportKind, U2fClient>();
 
   private constructor(init: {
     file: StationFile;
@@ -54,6 +61,7 @@ export class Station {
     this.presence = init.presence;
     this.emulator = init.emulator;
     this.traffic = init.traffic;
+    this.transports = transportsOf(init.deviceSpec, init.file);
   }
 
   /** Loads and checks the configuration (ConfigError), then opens the device (TransportError). */
@@ -86,7 +94,13 @@ export class Station {
       ...(opts.prompt ? { prompt: opts.prompt } : {}),
     });
     const station = new Station({ file, profile, deviceSpec, presence, emulator, traffic });
-    await station.hid();
+    try {
+      // Open every link now, so an absent device is reported before any test runs.
+      for (const kind of station.transports) await (kind === 'hid' ? station.hid() : station.nfc());
+    } catch (error) {
+      await station.close();
+      throw error;
+    }
     return station;
   }
 
@@ -96,8 +110,10 @@ export class Station {
 
   /** The device's HID transport, opened (and INIT done) on first use. */
   async hid(): Promise<HidTransport> {
+    await this.#moveEmulatedChip('hid');
     if (!this.#hid) {
-      const connection = await this.#openHidConnection();
+      this.#require('hid');
+      const connection = await openHidConnection(this.deviceSpec, this.emulator);
       this.#hid = await HidTransport.open(connection, {
         log: this.traffic,
         timeoutMs: this.file.timeouts.exchangeMs,
@@ -106,28 +122,86 @@ export class Station {
     return this.#hid;
   }
 
-  /**
-   * The U2F client over HID. It stays valid across link resets and power cycles: its
-   * transport delegates to whatever HID transport is open at the time of each exchange.
-   */
-  async u2f(): Promise<U2fClient> {
-    await this.hid();
-    this.#u2f ??= new U2fClient(
-      {
-        kind: 'hid',
-        exchange: (apdu, opts) =>
-          this.#hid ? this.#hid.exchange(apdu, opts) : this.hid().then((hid) => hid.exchange(apdu, opts)),
-        close: async () => undefined,
-      },
-      this.presence,
-    );
-    return this.#u2f;
+  /** The device's NFC transport (ISO 7816-4 over a card connection), opened on first use. */
+  async nfc(): Promise<NfcTransport> {
+    if (!this.#nfc) {
+      this.#require('nfc');
+      if (this.#card) this.#card.connection = await this.#card.reopen();
+      else this.#card = await openCardConnection(this.deviceSpec, this.file, this.emulator, this.traffic);
+      const nfc = this.file.nfc;
+      this.#nfc = new NfcTransport(this.#card.connection, {
+        apdu: nfc.apdu,
+        chunkSize: nfc.chunkSize,
+        getResponseLe: nfc.getResponseLe,
+        timeoutMs: this.file.timeouts.exchangeMs,
+        log: this.traffic,
+      });
+      this.#chipOn = 'nfc';
+    }
+    await this.#moveEmulatedChip('nfc');
+    return this.#nfc;
   }
 
-  /** The U2F client over one of the station's transports. */
+  /**
+   * The emulated chip is on one link at a time, as a person holds it: on the USB cable or
+   * on the reader. Moving it to USB takes the in-process card out of the field (so HID
+   * presses do not block NFC, the MitID rule); moving it back taps it, and the transport
+   * SELECTs again. Real devices and the vpcd path are left alone.
+   */
+  async #moveEmulatedChip(kind: TransportKind): Promise<void> {
+    if (this.#chipOn === kind || !this.emulator) return;
+    const card = this.#card?.connection;
+    if (!(card instanceof EmulatedCardConnection)) return;
+    this.#chipOn = kind;
+    if (kind === 'hid') {
+      card.remove();
+    } else {
+      this.traffic.note('rig', 'emulated chip moved from the USB cable to the reader');
+      card.tap();
+      await this.#nfc?.powerCycle();
+    }
+  }
+
+  /** The card connection behind the NFC transport (the emulated one can leave the field). */
+  async cardConnection(): Promise<CardConnection> {
+    await this.nfc();
+    return this.#card!.connection;
+  }
+
+  /** The default U2F client: over the station's first transport. */
+  async u2f(): Promise<U2fClient> {
+    return this.u2fOver(this.transports[0]!);
+  }
+
+  /**
+   * The U2F client over one transport. It stays valid across link resets and power
+   * cycles: its transport delegates to whatever link is open at each exchange.
+   */
   async u2fOver(kind: TransportKind): Promise<U2fClient> {
-    if (kind === 'hid') return this.u2f();
-    throw new ConfigError(`station "${this.name}" has no ${kind} transport`);
+    this.#require(kind);
+    let client = this.#u2f.get(kind);
+    if (!client) {
+      const open = (): Promise<Transport> => (kind === 'hid' ? this.hid() : this.nfc());
+      const current = (): Transport | undefined => (kind === 'hid' ? this.#hid : this.#nfc);
+      client = new U2fClient(
+        {
+          kind,
+          exchange: (apdu, opts) => {
+            if (this.#chipOn !== kind && this.emulator) {
+              return this.#moveEmulatedChip(kind).then(() => open().then((t) => t.exchange(apdu, opts)));
+            }
+            const link = current();
+            return link ? link.exchange(apdu, opts) : open().then((t) => t.exchange(apdu, opts));
+          },
+          close: async () => undefined,
+        },
+        // On NFC the tap is the presence: pressing the button there would block NFC.
+        kind === 'nfc' ? undefined : this.presence,
+      );
+      this.#u2f.set(kind, client);
+    }
+    await (kind === 'hid' ? this.hid() : this.nfc());
+    return client;
   }
 
   /** Whether the station can cut and restore the device's power. */
@@ -135,46 +209,89 @@ export class Station {
     return this.emulator !== undefined;
   }
 
-  /** Power off and on (the emulated chip; a power instrument in a lab), then reopen the link. */
+  /**
+   * Power off and on (the emulated chip; a power instrument in a lab): every link drops
+   * and is reopened. Keys and counter must survive.
+   */
   async powerCycle(): Promise<void> {
-    if (!this.emulator)
+    if (!this.emulator) {
       throw new ConfigError(`station "${this.name}" has no power switch for ${this.deviceSpec.text}`);
+    }
     this.traffic.note('rig', 'power cycle');
     this.emulator.powerCycle();
-    await this.resetLink();
+    if (this.#hid) await this.resetLink('hid');
+    // A card out of the field is unpowered anyway; one on the reader loses power now.
+    if (this.#nfc && this.#chipOn !== 'hid') await this.#nfc.powerCycle();
+  }
+
+  /** NFC field off and on (PC/SC: reconnect with unpower; emulated: the card loses power). */
+  async fieldCycle(): Promise<void> {
+    this.traffic.note('rig', 'NFC field off and on');
+    await (await this.nfc()).powerCycle();
   }
 
   /** After a link fault: close and reopen the device so the next test starts clean. */
-  async resetLink(): Promise<void> {
-    const old = this.#hid;
-    this.#hid = undefined;
-    await old?.close().catch(() => undefined);
-    await this.hid();
+  async resetLink(kind: TransportKind = this.transports[0]!): Promise<void> {
+    if (kind === 'hid') {
+      const old = this.#hid;
+      this.#hid = undefined;
+      await old?.close().catch(() => undefined);
+      await this.hid();
+    } else if (kind === 'nfc') {
+      // Close the transport and the card connection, keep what serves the card (vpcd).
+      const nfc = this.#nfc;
+      this.#nfc = undefined;
+      this.#chipOn = undefined;
+      await nfc?.close().catch(() => undefined);
+      await this.#card?.connection.close().catch(() => undefined);
+      await this.nfc();
+    }
+  }
+
+  /** What the report's environment shows about the device. */
+  async deviceFacts(): Promise<Record<string, string>> {
+    const facts: Record<string, string> = {};
+    const h = (n: number) => n.toString(16).padStart(4, '0');
+    if (this.#hid) {
+      const info = this.#hid.connection.info;
+      facts['device vendor'] = `${info.manufacturer ?? '?'} (${h(info.vendorId)})`;
+      facts['device product'] = `${info.product ?? '?'} (${h(info.productId)})`;
+      facts['device serial'] = info.serialNumber ?? '(none)';
+    }
+    if (this.#card) {
+      facts['NFC reader'] = this.#card.connection.reader;
+      facts['card ATR'] = hex(this.#card.connection.atr);
+    }
+    return { ...facts, ...this.facts };
   }
 
   async close(): Promise<void> {
     await this.#hid?.close().catch(() => undefined);
     this.#hid = undefined;
-    this.#u2f = undefined;
+    await this.#closeNfc();
+    this.#u2f.clear();
   }
 
-  async #openHidConnection(): Promise<HidConnection> {
-    const spec = this.deviceSpec;
-    if (spec.kind === 'emulator') return this.emulator!.hid();
-    const { openNodeHid } = await import('../transport/hid/node-hid.ts');
-    if (spec.kind === 'hid-path') return openNodeHid({ path: spec.path }, spec.text);
-    return openNodeHid(
-      {
-        vendorId: spec.vendorId,
-        productId: spec.productId,
-        ...(spec.serialNumber ? { serialNumber: spec.serialNumber } : {}),
-      },
-      spec.text,
-    );
+  async #closeNfc(): Promise<void> {
+    const nfc = this.#nfc;
+    const card = this.#card;
+    this.#nfc = undefined;
+    this.#card = undefined;
+    this.#chipOn = undefined;
+    await nfc?.close().catch(() => undefined);
+    await card?.connection.close().catch(() => undefined);
+    await card?.stop?.().catch(() => undefined);
+  }
+
+  #require(kind: TransportKind): void {
+    if (!this.transports.includes(kind)) {
+      throw new ConfigError(`station "${this.name}": ${this.deviceSpec.text} has no ${kind} transport`);
+    }
   }
 }
 
-function makeEmulator(file: StationFile, fault: FaultName | undefined): EmulatedChip {
+/** The emulated chip a station file describes (also what `chiprig emulate` serves). */
+export function makeEmulator(file: StationFile, fault: FaultName | undefined): EmulatedChip {
   const e = file.emulator;
   if (!e) {
     throw new ConfigError(`station file ${file.path}: device "emulator" needs an "emulator" section`);

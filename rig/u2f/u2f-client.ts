@@ -36,6 +36,14 @@ export class U2fClient {
     return parseResponse(await this.transport.exchange(apdu, options));
   }
 
+  /**
+   * Starts giving presence (press, prompt) for what comes next. A client without a
+   * presence controller (NFC, where the tap is the presence) does nothing.
+   */
+  async requestPresence(what: string): Promise<void> {
+    await this.presence?.request(what);
+  }
+
   /** Sends; on 6985 gets presence and re-sends until the answer changes or time runs out. */
   async sendWithPresence(apdu: Uint8Array, what: string): Promise<ApduResponse> {
     let response = await this.send(apdu);

@@ -43,7 +43,7 @@ export function area(station: Station, transport: TransportKind, feature: string
         parameters: { station: station.name, device: station.deviceSpec.text, transport },
         ...(opts.description ? { description: opts.description } : {}),
       });
-      await runCase(station, body, (reason): never => {
+      await runCase(station, transport, body, (reason): never => {
         if (this.test) skipReasons.set(this.test, reason);
         if (!process.env.CHIPRIG_QUIET_SKIPS) process.stdout.write(`      skipped ${id}: ${reason}\n`);
         noteStep(`skipped: ${reason}`);
@@ -60,6 +60,7 @@ export function area(station: Station, transport: TransportKind, feature: string
 
 async function runCase(
   station: Station,
+  transport: TransportKind,
   body: (ctx: CaseContext) => Promise<void>,
   skip: (reason: string) => never,
 ): Promise<void> {
@@ -91,7 +92,7 @@ async function runCase(
     // A link fault costs this test only: reopen the device so the next one starts clean.
     if (!isDeviceFailure(error) && error instanceof TransportError) {
       station.traffic.note('rig', `link fault (${error.code}); resetting the link`);
-      await station.resetLink().catch(() => undefined);
+      await station.resetLink(transport).catch(() => undefined);
     }
     throw error;
   } finally {

@@ -112,6 +112,8 @@ export async function authenticate(u2f: U2fClient, cred: Credential, challengePa
  * with an enforce AUTHENTICATE on a spare credential until the device answers 6985.
  */
 export async function drainPresence(u2f: U2fClient, spare: Credential): Promise<void> {
+  // Without a presence controller (NFC) presence is the tap itself: nothing is latched.
+  if (!u2f.presence) return;
   for (let i = 0; i < 3; i++) {
     const r = await u2f.send(
       encodeAuthenticate(AUTH_P1.ENFORCE, random32(), spare.appParam, spare.keyHandle),

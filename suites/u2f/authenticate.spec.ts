@@ -35,18 +35,21 @@ for (const kind of station.transports) {
 
   describe(`${TRANSPORT_NAMES[kind]} · U2F AUTHENTICATE`, () => {
     const check = area(station, kind, 'U2F AUTHENTICATE');
+    // Made by the first case that needs them (not in a hook: a failing hook would take
+    // every case of the block with it, and those results would be lost).
     let cred: Credential;
     let spare: Credential;
-    before(async () => {
-      cred = await register(u2f);
-      spare = await register(u2f);
-    });
+    const ready = async () => {
+      cred ??= await register(u2f);
+      spare ??= await register(u2f);
+    };
 
     if (appliesTo('H,B', kind)) {
       check(
         'U2F-AUTH-01',
         'enforce without a press answers 6985',
         async () => {
+          await ready();
           await drainPresence(u2f, spare);
           assertSw(
             await auth(AUTH_P1.ENFORCE, random32(), cred),
@@ -60,6 +63,7 @@ for (const kind of station.transports) {
     }
 
     check('U2F-AUTH-02', 'check-only with a valid key handle answers 6985', async () => {
+      await ready();
       assertSw(await auth(AUTH_P1.CHECK_ONLY, random32(), cred), SW.CONDITIONS_NOT_SATISFIED, 'check-only', {
         noData: true,
       });
@@ -70,6 +74,7 @@ for (const kind of station.transports) {
         'U2F-AUTH-03',
         'check-only does not consume a press: press, check-only, enforce succeeds',
         async () => {
+          await ready();
           await drainPresence(u2f, spare);
           const chal = random32();
           assertSw(
@@ -77,7 +82,7 @@ for (const kind of station.transports) {
             SW.CONDITIONS_NOT_SATISFIED,
             'enforce before the press',
           );
-          await station.presence.request('AUTHENTICATE after check-only');
+          await u2f.requestPresence('AUTHENTICATE after check-only');
           assertSw(
             await auth(AUTH_P1.CHECK_ONLY, chal, cred),
             SW.CONDITIONS_NOT_SATISFIED,
@@ -95,6 +100,7 @@ for (const kind of station.transports) {
     }
 
     check('U2F-AUTH-04', 'check-only with KH[0] ^ 0x40 answers 6A80', async () => {
+      await ready();
       assertSw(
         await auth(AUTH_P1.CHECK_ONLY, random32(), cred, xorByte(cred.keyHandle, 0, 0x40)),
         SW.WRONG_DATA,
@@ -107,8 +113,9 @@ for (const kind of station.transports) {
       'U2F-AUTH-05',
       'enforce with KH[0] ^ 0x55 and ^ 0x40 answers 6A80',
       async () => {
+        await ready();
         for (const mask of [0x55, 0x40]) {
-          await station.presence.request('AUTHENTICATE with a tampered key handle');
+          await u2f.requestPresence('AUTHENTICATE with a tampered key handle');
           assertSw(
             await auth(AUTH_P1.ENFORCE, random32(), cred, xorByte(cred.keyHandle, 0, mask)),
             SW.WRONG_DATA,
@@ -125,8 +132,9 @@ for (const kind of station.transports) {
       'U2F-AUTH-06',
       'enforce with app[0] ^ 0xAA and ^ 0x40 answers 6A80',
       async () => {
+        await ready();
         for (const mask of [0xaa, 0x40]) {
-          await station.presence.request('AUTHENTICATE with another appParam');
+          await u2f.requestPresence('AUTHENTICATE with another appParam');
           const app = xorByte(cred.appParam, 0, mask);
           assertSw(
             await auth(AUTH_P1.ENFORCE, random32(), cred, cred.keyHandle, app),
@@ -141,6 +149,7 @@ for (const kind of station.transports) {
     );
 
     check('U2F-AUTH-07', 'truncated key handle with a self-consistent length is refused', async (ctx) => {
+      await ready();
       const seen: string[] = [];
       for (const [label, n] of [
         ['L-8', cred.keyHandle.length - 8],
@@ -157,6 +166,7 @@ for (const kind of station.transports) {
       'U2F-AUTH-08',
       'enforce after a press: flags 01, counter, signature verifies',
       async () => {
+        await ready();
         const chal = random32();
         const r = await authenticate(u2f, cred, chal);
         assert.equal(
@@ -173,6 +183,7 @@ for (const kind of station.transports) {
         'U2F-AUTH-09',
         'a second enforce right after a success answers 6985 (press consumed)',
         async () => {
+          await ready();
           await authenticate(u2f, cred);
           assertSw(
             await auth(AUTH_P1.ENFORCE, random32(), cred),
@@ -189,6 +200,7 @@ for (const kind of station.transports) {
       'U2F-AUTH-10',
       'dont-enforce (P1 08) signs without a press, flags bit 0 clear',
       async (ctx) => {
+        await ready();
         if (!station.profile.u2f.authenticateModes.includes('dont-enforce')) {
           ctx.skip('the device profile does not list the dont-enforce mode (U2F v1.2)');
         }
@@ -210,6 +222,7 @@ for (const kind of station.transports) {
     );
 
     check('U2F-AUTH-11', 'undefined P1 values never sign with presence set', async (ctx) => {
+      await ready();
       await drainPresence(u2f, spare);
       const seen: string[] = [];
       for (const p1 of [0x00, 0x01, 0x09, 0xff]) {
@@ -231,6 +244,7 @@ for (const kind of station.transports) {
       'U2F-AUTH-12',
       'AUTHENTICATE bodies shorter than 65 bytes or shorter than L are length errors',
       async () => {
+        await ready();
         const short = concat(random32(), random32());
         assertSw(
           await u2f.send(
@@ -261,6 +275,7 @@ for (const kind of station.transports) {
       'U2F-AUTH-13',
       'key handles from another device, or random, answer 6A80',
       async () => {
+        await ready();
         const random = Uint8Array.from({ length: cred.keyHandle.length }, () =>
           Math.floor(Math.random() * 256),
         );
@@ -283,8 +298,26 @@ for (const kind of station.transports) {
       { severity: 'critical' },
     );
 
+    if (appliesTo('N', kind)) {
+      check(
+        'U2F-AUTH-14',
+        'enforce on NFC signs with the tap as presence, no button press',
+        async () => {
+          await ready();
+          const chal = random32();
+          const r = await auth(AUTH_P1.ENFORCE, chal, cred);
+          assertSw(r, SW.NO_ERROR, 'enforce over NFC without a press');
+          const parsed = parseAuthenticateResponse(r.data);
+          assert.equal(parsed.flags, 0x01, `flags must be 01 (the tap is presence), got ${hex(r.raw)}`);
+          assertAuthSignature(cred, chal, parsed);
+        },
+        { severity: 'critical' },
+      );
+    }
+
     if (appliesTo('H', kind)) {
       check('CT-02', 'official U2F 1.2 tool "Authenticate P-4" (P1 08)', async () => {
+        await ready();
         const chal = random32();
         const r = await auth(AUTH_P1.DONT_ENFORCE, chal, cred);
         assertSw(r, SW.NO_ERROR, `dont-enforce (${swName(r.sw)})`);

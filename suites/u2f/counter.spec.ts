@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { AUTH_P1, SW } from '../../rig/u2f/apdu.ts';
 import { encodeAuthenticate } from '../../rig/u2f/messages.ts';
 import { parseDerSignature } from '../../rig/u2f/verify.ts';
-import { area, TRANSPORT_NAMES } from '../support/conformance.ts';
+import { appliesTo, area, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
 import { assertSw, authenticate, type Credential, random32, register } from '../support/u2f.ts';
 
@@ -82,6 +82,31 @@ for (const kind of station.transports) {
       },
       { severity: 'critical', timeoutMs: 30_000 },
     );
+
+    if (appliesTo('N', kind)) {
+      check(
+        'U2F-CTR-04',
+        'a new credential: counter scope (global or per credential) as the profile says',
+        async (ctx) => {
+          const first = await register(u2f);
+          const before = (await authenticate(u2f, first)).counter;
+          const second = await register(u2f);
+          const after = (await authenticate(u2f, second)).counter;
+          const scope =
+            after === before + 1 ? 'global' : after <= 1 ? 'per-credential' : `other (${before} -> ${after})`;
+          ctx.observe(`counter scope: ${scope} (first credential at ${before}, new credential at ${after})`);
+          const expected = station.profile.u2f.counterScope;
+          if (expected === 'global')
+            assert.ok(after > before, `global counter expected: ${before} -> ${after}`);
+          if (expected === 'per-credential')
+            assert.ok(
+              after <= before,
+              `per-credential counter expected, the new credential started at ${after}`,
+            );
+          assert.ok(after >= 1, `the new credential's first signature has counter ${after}`);
+        },
+      );
+    }
 
     check('U2F-CRY-01', 'signatures are minimal DER, at most 72 bytes', async () => {
       for (let i = 0; i < 8; i++) {

@@ -158,7 +158,7 @@ for (const kind of station.transports) {
         'a REGISTER sent twice while the first is processing gives only valid answers',
         async (ctx) => {
           const hid = await station.hid();
-          await station.presence.request('REGISTER (retransmitted)');
+          await u2f.requestPresence('REGISTER (retransmitted)');
           const app = random32();
           const chal = random32();
           const answers = await registerRetransmitted(hid, station.traffic, encodeRegister(chal, app), 1000);
@@ -176,7 +176,7 @@ for (const kind of station.transports) {
     }
 
     check('U2F-REG-12', 'REGISTER without Le (case 3E) is recorded', async (ctx) => {
-      await station.presence.request('REGISTER without Le');
+      await u2f.requestPresence('REGISTER without Le');
       const r = await u2f.send(encodeExtended({ ins: INS.REGISTER, data: concat(random32(), random32()) }));
       ctx.observe(`REGISTER without Le answered ${swName(r.sw)}`);
       assert.ok(

@@ -1,0 +1,57 @@
+import { parseFault } from '../emulator/faults.ts';
+import { ConfigError } from '../errors.ts';
+import { splitHostPort } from '../station/links.ts';
+import { makeEmulator } from '../station/station.ts';
+import { loadStationFile } from '../station/station-file.ts';
+import { EXIT } from './exit-codes.ts';
+
+export interface EmulateOptions {
+  transport: string;
+  vpcd?: string;
+  station?: string;
+  fault?: string;
+}
+
+/**
+ * `chiprig emulate --transport nfc [--vpcd HOST:PORT]`: serves the emulated MitID chip as
+ * a contactless card to pcscd's vpcd driver until stopped (SIGINT/SIGTERM), so any PC/SC
+ * tool (chiprig itself, python-fido2, a vendor's suite) can test it through a real stack.
+ */
+export async function emulate(opts: EmulateOptions): Promise<number> {
+  if (opts.transport !== 'nfc') {
+    throw new ConfigError(`--transport: "${opts.transport}" cannot be served yet (available: nfc)`);
+  }
+  const file = loadStationFile(opts.station);
+  const fault = opts.fault ? parseFault(opts.fault, '--fault') : undefined;
+  const chip = makeEmulator(file, fault);
+  const [host, port] = splitHostPort(opts.vpcd ?? '127.0.0.1:35963', '--vpcd');
+  const { serveVpcd } = await import('../emulator/vpcd-card.ts');
+  let server: Awaited<ReturnType<typeof serveVpcd>>;
+  try {
+    server = await serveVpcd(chip.nfcCard(), {
+      host,
+      port,
+      onEvent: (e) => process.stderr.write(`emulate: ${e}\n`),
+    });
+  } catch (error) {
+    process.stderr.write(`chiprig emulate: ${error instanceof Error ? error.message : error}\n`);
+    return EXIT.BROKEN;
+  }
+  process.stdout.write(
+    `serving the emulated MitID chip${fault ? ` with fault ${fault}` : ''} as a card to vpcd at ${host}:${port}` +
+      ` (reader "Virtual PCD 00 ${port === 35964 ? '01' : '00'}"); stop with Ctrl-C\n`,
+  );
+  const stopped = await new Promise<'signal' | 'closed'>((resolve) => {
+    const onSignal = () => resolve('signal');
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    server.closed.then(() => resolve('closed'));
+  });
+  await server.close().catch(() => undefined);
+  if (stopped === 'closed') {
+    process.stderr.write(`chiprig emulate: vpcd at ${host}:${port} closed the connection (pcscd stopped?)\n`);
+    return EXIT.BROKEN;
+  }
+  process.stdout.write('stopped\n');
+  return EXIT.PASSED;
+}

@@ -1,0 +1,131 @@
+/**
+ * An in-process contactless reader holding a VirtualCard: the CardConnection the emulated
+ * station hands to NfcTransport. It adds what the link does to a card: the field (tap,
+ * removal, power cycle), a per-transmit deadline and, for tests, a processing delay so a
+ * card can be taken away while an APDU is in flight.
+ */
+import { TransportError } from '../../errors.ts';
+import type { CardConnection, VirtualCard } from '../../transport/nfc/connection.ts';
+
+export interface EmulatedCardConnectionOptions {
+  /** Default 'chiprig emulated reader'. */
+  reader?: string;
+  /** Default deadline of each transmit; default 3000 ms. */
+  timeoutMs?: number;
+  /** Time the card "takes" per C-APDU; default 0. Settable later through `delayMs`. */
+  delayMs?: number;
+}
+
+interface InFlight {
+  reject(error: TransportError): void;
+}
+
+/**
+ * Contract as CardConnection: `remove()` (card out of the field) and `powerCycle()` reject
+ * every transmit in flight with DISCONNECTED; transmits while removed reject at once.
+ */
+export class EmulatedCardConnection implements CardConnection {
+  readonly reader: string;
+  readonly extendedApdus = true;
+  readonly card: VirtualCard;
+  readonly timeoutMs: number;
+  /** Milliseconds each transmit waits before the card processes it (0: next microtask). */
+  delayMs: number;
+  readonly #inFlight = new Set<InFlight>();
+  #present = false;
+  #closed = false;
+  #transmits = 0;
+
+  /** The card is tapped (powered) at construction. */
+  constructor(card: VirtualCard, options: EmulatedCardConnectionOptions = {}) {
+    if (typeof card?.process !== 'function') throw new TypeError('card: not a VirtualCard');
+    const timeoutMs = options.timeoutMs ?? 3000;
+    if (!(timeoutMs > 0)) throw new RangeError(`options.timeoutMs: must be > 0: ${timeoutMs}`);
+    const delayMs = options.delayMs ?? 0;
+    if (!(delayMs >= 0)) throw new RangeError(`options.delayMs: must be >= 0: ${delayMs}`);
+    this.card = card;
+    this.reader = options.reader ?? 'chiprig emulated reader';
+    this.timeoutMs = timeoutMs;
+    this.delayMs = delayMs;
+    this.tap();
+  }
+
+  get atr(): Uint8Array {
+    return this.card.atr;
+  }
+  get present(): boolean {
+    return this.#present;
+  }
+  /** C-APDUs the card has received (answered or in flight). */
+  get transmits(): number {
+    return this.#transmits;
+  }
+
+  transmit(apdu: Uint8Array, opts?: { timeoutMs?: number }): Promise<Uint8Array> {
+    if (!(apdu instanceof Uint8Array)) return Promise.reject(new TypeError('apdu: must be a Uint8Array'));
+    const timeoutMs = opts?.timeoutMs ?? this.timeoutMs;
+    if (!(timeoutMs > 0)) return Promise.reject(new RangeError(`opts.timeoutMs: must be > 0: ${timeoutMs}`));
+    const gone = this.#gone();
+    if (gone) return Promise.reject(gone);
+    this.#transmits++;
+    const command = Uint8Array.from(apdu); // the host may reuse its buffer
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const entry: InFlight = { reject: (error) => settle(() => reject(error)) };
+      const settle = (finish: () => void) => {
+        if (!this.#inFlight.delete(entry)) return;
+        clearTimeout(deadline);
+        clearTimeout(work);
+        finish();
+      };
+      const deadline = setTimeout(
+        () => entry.reject(new TransportError('TIMEOUT', `${this.reader}: no answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const work = setTimeout(() => settle(() => resolve(this.card.process(command))), this.delayMs);
+      this.#inFlight.add(entry);
+    });
+  }
+
+  /** Field off and on: the card resets and must be SELECTed again. */
+  async powerCycle(): Promise<void> {
+    const gone = this.#gone();
+    if (gone) throw gone;
+    this.#dropInFlight('the field was turned off');
+    this.card.powerOff();
+    this.card.powerOn();
+  }
+
+  /** Takes the card out of the field: it loses power; transmits reject DISCONNECTED. */
+  remove(): void {
+    if (!this.#present) return;
+    this.#present = false;
+    this.#dropInFlight('the card left the field');
+    this.card.powerOff();
+  }
+
+  /** Brings the card (back) into the field: it powers up in its reset state. */
+  tap(): void {
+    if (this.#closed) throw new TransportError('DISCONNECTED', `${this.reader}: closed`);
+    if (this.#present) return;
+    this.#present = true;
+    this.card.powerOn();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.remove();
+    this.#closed = true;
+  }
+
+  #gone(): TransportError | undefined {
+    if (this.#closed) return new TransportError('DISCONNECTED', `${this.reader}: closed`);
+    if (!this.#present) return new TransportError('DISCONNECTED', `${this.reader}: no card in the field`);
+    return undefined;
+  }
+
+  #dropInFlight(why: string): void {
+    for (const entry of [...this.#inFlight]) {
+      entry.reject(new TransportError('DISCONNECTED', `${this.reader}: ${why}`));
+    }
+  }
+}

@@ -1,0 +1,87 @@
+import type { EmulatedChip } from '../emulator/emulated-chip.ts';
+import { ConfigError } from '../errors.ts';
+import type { TrafficLog } from '../traffic.ts';
+import type { HidConnection } from '../transport/hid/connection.ts';
+import type { CardConnection } from '../transport/nfc/connection.ts';
+import type { TransportKind } from '../transport/transport.ts';
+import type { DeviceSpec } from './device-spec.ts';
+import type { StationFile } from './station-file.ts';
+
+/**
+ * Opens the byte-level connections to the device under test: real adapters (node-hid,
+ * nfc-pcsc) or the emulated chip's front-ends. Adapters are imported only when used, so a
+ * machine without their native libraries still runs the emulated station.
+ */
+export function transportsOf(spec: DeviceSpec, file: StationFile): TransportKind[] {
+  if (spec.kind === 'emulator') return (file.emulator?.transports ?? ['hid', 'nfc']) as TransportKind[];
+  if (spec.kind === 'pcsc') return ['nfc'];
+  return ['hid'];
+}
+
+export async function openHidConnection(
+  spec: DeviceSpec,
+  emulator: EmulatedChip | undefined,
+): Promise<HidConnection> {
+  if (spec.kind === 'emulator') return emulator!.hid();
+  const { openNodeHid } = await import('../transport/hid/node-hid.ts');
+  if (spec.kind === 'hid-path') return openNodeHid({ path: spec.path }, spec.text);
+  if (spec.kind === 'hid') {
+    return openNodeHid(
+      {
+        vendorId: spec.vendorId,
+        productId: spec.productId,
+        ...(spec.serialNumber ? { serialNumber: spec.serialNumber } : {}),
+      },
+      spec.text,
+    );
+  }
+  throw new ConfigError(`device ${spec.text} has no USB HID interface`);
+}
+
+export interface CardLink {
+  connection: CardConnection;
+  /** A fresh connection to the same card (after a link fault), keeping what serves it. */
+  reopen: () => Promise<CardConnection>;
+  /** Stops serving the emulated card (vpcd path). */
+  stop?: () => Promise<void>;
+}
+
+export async function openCardConnection(
+  spec: DeviceSpec,
+  file: StationFile,
+  emulator: EmulatedChip | undefined,
+  log: TrafficLog,
+): Promise<CardLink> {
+  const timeouts = { transmitTimeoutMs: file.timeouts.exchangeMs };
+  if (spec.kind === 'emulator') {
+    const nfc = file.emulator?.nfc ?? { path: 'in-process' as const };
+    if (nfc.path === 'in-process') {
+      return { connection: emulator!.cardConnection(), reopen: async () => emulator!.cardConnection() };
+    }
+    // The same card, served to pcscd through vpcd, reached through nfc-pcsc like a real reader.
+    const { serveVpcd } = await import('../emulator/vpcd-card.ts');
+    const [host, port] = splitHostPort(nfc.vpcd ?? '127.0.0.1:35963', 'emulator.nfc.vpcd');
+    const server = await serveVpcd(emulator!.nfcCard(), { host, port, log });
+    const pcsc = await import('../transport/nfc/nfc-pcsc.ts');
+    const open = () => pcsc.openPcscCard(nfc.reader ?? 'Virtual PCD 00 00', { ...timeouts, log });
+    try {
+      return { connection: await open(), reopen: open, stop: () => server.close() };
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+  }
+  if (spec.kind === 'pcsc') {
+    const pcsc = await import('../transport/nfc/nfc-pcsc.ts');
+    const open = () => pcsc.openPcscCard(spec.reader, { ...timeouts, log });
+    return { connection: await open(), reopen: open };
+  }
+  throw new ConfigError(`device ${spec.text} has no NFC interface`);
+}
+
+export function splitHostPort(text: string, field: string): [string, number] {
+  const m = /^(.+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : Number.NaN;
+  if (!m || port < 1 || port > 65535) throw new ConfigError(`${field}: "${text}" is not HOST:PORT`);
+  return [m[1]!, port];
+}

@@ -1,0 +1,430 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { connect } from 'node:net';
+import { toBytes } from '../../bytes.ts';
+import { TransportError } from '../../errors.ts';
+import type { TrafficLog } from '../../traffic.ts';
+import type { CardConnection } from './connection.ts';
+
+/**
+ * The nfc-pcsc adapter: the only file that imports nfc-pcsc. It is an optional dependency
+ * with a native binding (@pokusew/pcsclite), loaded on first use and never at module load,
+ * so the emulated station works where libpcsclite is missing.
+ */
+export const PCSCD_SOCKET = '/run/pcscd/pcscd.comm';
+const PCSCD_PID = '/run/pcscd/pcscd.pid';
+
+/** The pcsclite CardReader under an nfc-pcsc Reader (`reader.reader`); names as in the binding. */
+interface PcscliteReader {
+  readonly SCARD_STATE_PRESENT: number;
+  readonly SCARD_SHARE_SHARED: number;
+  readonly SCARD_LEAVE_CARD: number;
+  readonly SCARD_UNPOWER_CARD: number;
+  readonly connected?: boolean;
+  on(event: 'status', listener: (status: { state: number; atr?: Buffer }) => void): void;
+  transmit(
+    data: Buffer,
+    resLen: number,
+    protocol: number,
+    cb: (err: Error | null, data?: Buffer) => void,
+  ): void;
+  disconnect(disposition: number, cb: (err?: Error | null) => void): void;
+  connect(
+    options: { share_mode: number; protocol?: number },
+    cb: (err?: Error | null, protocol?: number) => void,
+  ): void;
+}
+
+/** The nfc-pcsc Reader surface used here (it ships no types). */
+interface PcscReader {
+  readonly name: string;
+  readonly reader: PcscliteReader;
+  autoProcessing: boolean;
+  card: { atr?: Buffer } | null;
+  connection: { type: number; protocol: number } | null;
+  on(event: 'card' | 'card.off' | 'end', listener: () => void): void;
+  on(event: 'error', listener: (error: Error) => void): void;
+  close(): void;
+}
+
+/** The nfc-pcsc surface used here. */
+interface Nfc {
+  on(event: 'reader', listener: (reader: PcscReader) => void): void;
+  on(event: 'error', listener: (error: Error) => void): void;
+  close(): void;
+}
+type NfcConstructor = new () => Nfc;
+
+let NfcClass: NfcConstructor | undefined;
+
+function load(): NfcConstructor {
+  if (NfcClass) return NfcClass;
+  const require = createRequire(import.meta.url);
+  try {
+    const mod = require('nfc-pcsc') as { NFC?: NfcConstructor; default?: NfcConstructor };
+    const ctor = mod.NFC ?? mod.default;
+    if (typeof ctor !== 'function') throw new Error('nfc-pcsc exports no NFC class');
+    NfcClass = ctor;
+    return ctor;
+  } catch (error) {
+    throw new TransportError(
+      'UNAVAILABLE',
+      `PC/SC access is unavailable: nfc-pcsc did not load (${(error as Error).message.split('\n')[0]}). ` +
+        'On Debian/Ubuntu install libpcsclite-dev and pcscd, then run "npm rebuild @pokusew/pcsclite"',
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Why PC/SC cannot be used here, or undefined when it can (library loads, pcscd's socket
+ * exists). Synchronous, so suites can mark tests pending with the reason at definition time.
+ */
+export function pcscUnavailableReason(): string | undefined {
+  try {
+    load();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  if (!existsSync(PCSCD_SOCKET)) return pcscdDown(`no ${PCSCD_SOCKET}`).message;
+  // A killed pcscd leaves its socket file behind; its pid file tells whether it still runs.
+  const pid = Number.parseInt(existsSync(PCSCD_PID) ? readFileSync(PCSCD_PID, 'utf8') : '', 10);
+  if (pid > 0 && !isAlive(pid)) return pcscdDown(`stale ${PCSCD_SOCKET}, pid ${pid} is gone`).message;
+  return undefined;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to another user (pcscd runs as root or pcscd).
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function pcscdDown(detail: string, cause?: unknown): TransportError {
+  return new TransportError(
+    'UNAVAILABLE',
+    `pcscd is not running (${detail}): start it (pcscd -f -i, or systemctl start pcscd)`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/**
+ * Fails fast when pcscd is down. This must come before `new NFC()`: the binding's
+ * constructor retries SCardEstablishContext in a busy loop on the main thread while the
+ * service is absent, which would hang the rig instead of failing.
+ */
+async function requirePcscd(): Promise<void> {
+  if (!existsSync(PCSCD_SOCKET)) throw pcscdDown(`no ${PCSCD_SOCKET}`);
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect(PCSCD_SOCKET);
+    const timer = setTimeout(() => fail(new Error('no answer within 1000 ms')), 1000);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(pcscdDown(`${PCSCD_SOCKET}: ${error.message}`, error));
+    };
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve();
+    });
+  });
+}
+
+/** Matches the library's 'error' texts that mean the service is gone (pcsclite error_msg). */
+const SERVICE_GONE = /service (not available|stopped)|SCARD_E_NO_SERVICE|0x8010001D|0x8010001E/i;
+
+function asTransportError(error: Error): TransportError {
+  return SERVICE_GONE.test(error.message)
+    ? pcscdDown(error.message, error)
+    : new TransportError('UNAVAILABLE', `PC/SC error: ${error.message}`, { cause: error });
+}
+
+export interface PcscReaderInfo {
+  name: string;
+  cardPresent: boolean;
+  atr?: Uint8Array;
+}
+
+/**
+ * One nfc-pcsc session: watches readers appear and their card state. Readers appear as
+ * events, so callers gather for a while; close() releases every native thread and handle.
+ */
+class Session {
+  readonly readers = new Map<string, { reader: PcscReader; info: PcscReaderInfo }>();
+  error: TransportError | undefined;
+  readonly #nfc: Nfc;
+  readonly #listeners = new Set<() => void>();
+
+  constructor(Nfc: NfcConstructor) {
+    this.#nfc = new Nfc();
+    // An 'error' without a listener kills the process (EventEmitter), on NFC and every reader.
+    this.#nfc.on('error', (error) => {
+      this.error = asTransportError(error);
+      this.#changed();
+    });
+    this.#nfc.on('reader', (reader) => this.#onReader(reader));
+  }
+
+  #onReader(reader: PcscReader): void {
+    // No AID and autoProcessing on makes nfc-pcsc emit 'error' and no 'card' (emulation.md).
+    reader.autoProcessing = false;
+    reader.on('error', () => undefined); // per-card failures surface through transmit instead
+    const info: PcscReaderInfo = { name: reader.name, cardPresent: false };
+    this.readers.set(reader.name, { reader, info });
+    // The pcsclite status, not nfc-pcsc's 'card' event: it also reports cards nfc-pcsc could not connect.
+    reader.reader.on('status', (status) => {
+      info.cardPresent = (status.state & reader.reader.SCARD_STATE_PRESENT) !== 0;
+      if (info.cardPresent && status.atr?.length) info.atr = toBytes(status.atr);
+      else if (!info.cardPresent) delete info.atr;
+      this.#changed();
+    });
+    reader.on('card', () => this.#changed());
+    reader.on('end', () => {
+      this.readers.delete(reader.name);
+      this.#changed();
+    });
+    this.#changed();
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener();
+  }
+
+  /** Resolves with the first non-undefined value of `check`, re-evaluated on every event. */
+  waitFor<T>(check: () => T | undefined, timeoutMs: number): Promise<T | undefined> {
+    return new Promise((resolve, reject) => {
+      const done = (value: T | undefined, error?: TransportError) => {
+        clearTimeout(timer);
+        this.#listeners.delete(listener);
+        if (error) reject(error);
+        else resolve(value);
+      };
+      const listener = () => {
+        if (this.error) return done(undefined, this.error);
+        const value = check();
+        if (value !== undefined) done(value);
+      };
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      this.#listeners.add(listener);
+      listener();
+    });
+  }
+
+  list(): PcscReaderInfo[] {
+    return [...this.readers.values()].map(({ info }) => ({ ...info }));
+  }
+
+  close(): void {
+    this.#listeners.clear();
+    // Each reader owns a status thread and a uv handle; NFC.close() stops only the PnP thread.
+    for (const { reader } of this.readers.values()) {
+      try {
+        reader.close();
+      } catch {
+        // already closed (the reader went away)
+      }
+    }
+    this.readers.clear();
+    this.#nfc.close();
+  }
+}
+
+async function openSession(): Promise<Session> {
+  const Nfc = load();
+  await requirePcscd();
+  return new Session(Nfc);
+}
+
+/** The PC/SC readers pcscd knows, with their card state, gathered for `timeoutMs`. */
+export async function listReaders(opts: { timeoutMs?: number } = {}): Promise<PcscReaderInfo[]> {
+  const session = await openSession();
+  try {
+    await session.waitFor(() => undefined, opts.timeoutMs ?? 1500);
+    return session.list();
+  } finally {
+    session.close();
+  }
+}
+
+export interface OpenPcscCardOptions {
+  /** How long to wait for the reader and a card in it. */
+  timeoutMs?: number;
+  /** Default deadline of each transmit. */
+  transmitTimeoutMs?: number;
+  log?: TrafficLog;
+}
+
+/** Opens the card in the first reader whose name contains `readerSubstring` (case-insensitive). */
+export async function openPcscCard(
+  readerSubstring: string,
+  opts: OpenPcscCardOptions = {},
+): Promise<CardConnection> {
+  if (typeof readerSubstring !== 'string') throw new TypeError('readerSubstring: expected a string');
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  const wanted = readerSubstring.toLowerCase();
+  const session = await openSession();
+  let found: PcscReader | undefined;
+  try {
+    // nfc-pcsc's reader.card is set once it has connected to the card (SCARD_SHARE_SHARED).
+    found = await session.waitFor(() => {
+      for (const { reader } of session.readers.values()) {
+        if (reader.name.toLowerCase().includes(wanted) && reader.card && reader.connection) return reader;
+      }
+      return undefined;
+    }, timeoutMs);
+  } catch (error) {
+    session.close();
+    throw error;
+  }
+  if (!found) {
+    const seen = session.list();
+    session.close();
+    const readers = seen.length
+      ? seen.map((r) => `"${r.name}" (${r.cardPresent ? 'card present' : 'no card'})`).join(', ')
+      : 'none';
+    throw new TransportError(
+      'NOT_FOUND',
+      `no card in a reader matching "${readerSubstring}" within ${timeoutMs} ms (readers seen: ${readers})`,
+    );
+  }
+  return new PcscCardConnection(found, {
+    transmitTimeoutMs: opts.transmitTimeoutMs ?? 3000,
+    log: opts.log,
+    onClose: () => session.close(),
+  });
+}
+
+/** An extended R-APDU is at most 65536 data bytes + SW; PC/SC needs the buffer size up front. */
+const RESPONSE_MAX_LENGTH = 65538;
+
+interface ConnectionOptions {
+  transmitTimeoutMs: number;
+  log?: TrafficLog | undefined;
+  /** Releases the nfc-pcsc session (threads, handles) behind the connection. */
+  onClose: () => void;
+}
+
+class PcscCardConnection implements CardConnection {
+  readonly reader: string;
+  readonly atr: Uint8Array;
+  readonly extendedApdus?: boolean;
+  readonly #nfcReader: PcscReader;
+  readonly #raw: PcscliteReader;
+  readonly #opts: ConnectionOptions;
+  #protocol: number;
+  #lost: TransportError | undefined;
+  #closed = false;
+  readonly #pending = new Set<(error: TransportError) => void>();
+
+  constructor(reader: PcscReader, opts: ConnectionOptions) {
+    this.#nfcReader = reader;
+    this.#raw = reader.reader;
+    this.#opts = opts;
+    this.reader = reader.name;
+    this.atr = toBytes(reader.card?.atr ?? []);
+    this.#protocol = reader.connection!.protocol;
+    // vpcd carries any APDU length; for a physical reader only a probe can tell.
+    if (/virtual pcd/i.test(reader.name)) this.extendedApdus = true;
+    reader.on('card.off', () => this.#lose('the card was taken out of the field'));
+    reader.on('end', () => this.#lose('the reader went away'));
+  }
+
+  #lose(why: string): void {
+    if (this.#lost || this.#closed) return;
+    this.#lost = new TransportError('DISCONNECTED', `${this.reader}: ${why}`);
+    this.#opts.log?.note('pcsc', why);
+    for (const reject of this.#pending) reject(this.#lost);
+  }
+
+  #check(): void {
+    if (this.#closed) throw new TransportError('DISCONNECTED', `${this.reader}: the connection is closed`);
+    if (this.#lost) throw this.#lost;
+  }
+
+  async transmit(apdu: Uint8Array, opts: { timeoutMs?: number } = {}): Promise<Uint8Array> {
+    this.#check();
+    const timeoutMs = opts.timeoutMs ?? this.#opts.transmitTimeoutMs;
+    this.#opts.log?.record('send', 'pcsc', apdu);
+    const response = await this.#guard<Uint8Array>(
+      (resolve, reject) =>
+        this.#raw.transmit(Buffer.from(apdu), RESPONSE_MAX_LENGTH, this.#protocol, (err, data) => {
+          if (err) reject(this.#lost ?? new TransportError('DISCONNECTED', `${this.reader}: ${err.message}`));
+          // pcscd reports success with zero bytes when vpcd's card vanished mid-APDU; every
+          // real R-APDU carries at least SW1 SW2, so an empty one is a lost card, not an answer.
+          else if (!data || data.length === 0)
+            reject(new TransportError('DISCONNECTED', `${this.reader}: the card went away during the APDU`));
+          else resolve(toBytes(data));
+        }),
+      timeoutMs,
+      'transmit',
+    );
+    this.#opts.log?.record('recv', 'pcsc', response);
+    return response;
+  }
+
+  /** Field off and on: PC/SC reconnect with SCARD_UNPOWER_CARD; vpcd relays it as power off/on. */
+  async powerCycle(): Promise<void> {
+    this.#check();
+    this.#opts.log?.note('pcsc', 'power cycle (SCARD_UNPOWER_CARD)');
+    const timeoutMs = this.#opts.transmitTimeoutMs;
+    await this.#guard<void>(
+      (resolve, reject) =>
+        this.#raw.disconnect(this.#raw.SCARD_UNPOWER_CARD, (err) =>
+          err ? reject(new TransportError('DISCONNECTED', `${this.reader}: ${err.message}`)) : resolve(),
+        ),
+      timeoutMs,
+      'power off',
+    );
+    const protocol = await this.#guard<number>(
+      (resolve, reject) =>
+        this.#raw.connect({ share_mode: this.#raw.SCARD_SHARE_SHARED }, (err, protocol) =>
+          err
+            ? reject(new TransportError('DISCONNECTED', `${this.reader}: ${err.message}`))
+            : resolve(protocol ?? this.#protocol),
+        ),
+      timeoutMs,
+      'power on',
+    );
+    this.#protocol = protocol;
+    // nfc-pcsc disconnects its connection on removal; keep its view in step with ours.
+    this.#nfcReader.connection = { type: this.#raw.SCARD_SHARE_SHARED, protocol };
+  }
+
+  /** Runs one native call against the deadline and removal; the timer never outlives it. */
+  #guard<T>(
+    start: (resolve: (value: T) => void, reject: (error: TransportError) => void) => void,
+    timeoutMs: number,
+    what: string,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const finish = (fn: () => void) => {
+        clearTimeout(timer);
+        this.#pending.delete(fail);
+        fn();
+      };
+      const fail = (error: TransportError) => finish(() => reject(error));
+      const timer = setTimeout(
+        () =>
+          fail(new TransportError('TIMEOUT', `${this.reader}: no answer to ${what} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.#pending.add(fail);
+      start((value) => finish(() => resolve(value)), fail);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const reject of this.#pending) reject(new TransportError('CANCELLED', `${this.reader}: closed`));
+    if (this.#raw.connected && !this.#lost) {
+      await new Promise<void>((resolve) => this.#raw.disconnect(this.#raw.SCARD_LEAVE_CARD, () => resolve()));
+    }
+    this.#opts.onClose();
+  }
+}
