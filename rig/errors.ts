@@ -97,3 +97,14 @@ export function isDeviceFailure(error: unknown): boolean {
     error instanceof AssertionError || (error as { code?: string } | undefined)?.code === 'ERR_ASSERTION'
   );
 }
+
+/**
+ * A link fault, recognised by name as well as by class: a module loaded twice (CommonJS
+ * and ESM copies under a test runner) has two TransportError classes.
+ */
+export function isTransportError(error: unknown): error is TransportError {
+  return (
+    error instanceof TransportError ||
+    ((error as Error | undefined)?.name === 'TransportError' && typeof (error as TransportError).code === 'string')
+  );
+}

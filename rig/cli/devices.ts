@@ -1,5 +1,7 @@
 import { ChiprigError } from '../errors.ts';
 import { hidSpecFor } from '../station/device-spec.ts';
+import { listFidoHidDevices } from '../transport/hid/node-hid.ts';
+import { listReaders } from '../transport/nfc/nfc-pcsc.ts';
 
 interface Row {
   device: string;
@@ -16,7 +18,6 @@ export async function devices(opts: { json?: boolean }): Promise<number> {
   const rows: Row[] = [];
   const problems: string[] = [];
   try {
-    const { listFidoHidDevices } = await import('../transport/hid/node-hid.ts');
     for (const d of await listFidoHidDevices()) {
       rows.push({
         device: hidSpecFor(d),
@@ -29,7 +30,6 @@ export async function devices(opts: { json?: boolean }): Promise<number> {
     problems.push(`USB HID: ${error instanceof ChiprigError ? error.message : String(error)}`);
   }
   try {
-    const { listReaders } = await import('../transport/nfc/nfc-pcsc.ts');
     for (const r of await listReaders()) {
       rows.push({
         device: `pcsc:${r.name}`,

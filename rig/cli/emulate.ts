@@ -1,4 +1,5 @@
 import { parseFault } from '../emulator/faults.ts';
+import { serveVpcd } from '../emulator/vpcd-card.ts';
 import { ConfigError } from '../errors.ts';
 import { splitHostPort } from '../station/links.ts';
 import { makeEmulator } from '../station/station.ts';
@@ -25,7 +26,6 @@ export async function emulate(opts: EmulateOptions): Promise<number> {
   const fault = opts.fault ? parseFault(opts.fault, '--fault') : undefined;
   const chip = makeEmulator(file, fault);
   const [host, port] = splitHostPort(opts.vpcd ?? '127.0.0.1:35963', '--vpcd');
-  const { serveVpcd } = await import('../emulator/vpcd-card.ts');
   let server: Awaited<ReturnType<typeof serveVpcd>>;
   try {
     server = await serveVpcd(chip.nfcCard(), {

@@ -1,16 +1,21 @@
 import type { EmulatedChip } from '../emulator/emulated-chip.ts';
+import { serveVpcd } from '../emulator/vpcd-card.ts';
 import { ConfigError } from '../errors.ts';
 import type { TrafficLog } from '../traffic.ts';
 import type { HidConnection } from '../transport/hid/connection.ts';
+import { openNodeHid } from '../transport/hid/node-hid.ts';
 import type { CardConnection } from '../transport/nfc/connection.ts';
+import { openPcscCard } from '../transport/nfc/nfc-pcsc.ts';
 import type { TransportKind } from '../transport/transport.ts';
 import type { DeviceSpec } from './device-spec.ts';
 import type { StationFile } from './station-file.ts';
 
 /**
  * Opens the byte-level connections to the device under test: real adapters (node-hid,
- * nfc-pcsc) or the emulated chip's front-ends. Adapters are imported only when used, so a
- * machine without their native libraries still runs the emulated station.
+ * nfc-pcsc) or the emulated chip's front-ends. The adapters load their native libraries
+ * only when first used, so a machine without them still runs the emulated station. (They
+ * are imported statically on purpose: under mocha's CommonJS loading a dynamic import()
+ * makes a second copy of rig/errors.ts, and `instanceof TransportError` stops working.)
  */
 export function transportsOf(spec: DeviceSpec, file: StationFile): TransportKind[] {
   if (spec.kind === 'emulator') return (file.emulator?.transports ?? ['hid', 'nfc']) as TransportKind[];
@@ -23,7 +28,6 @@ export async function openHidConnection(
   emulator: EmulatedChip | undefined,
 ): Promise<HidConnection> {
   if (spec.kind === 'emulator') return emulator!.hid();
-  const { openNodeHid } = await import('../transport/hid/node-hid.ts');
   if (spec.kind === 'hid-path') return openNodeHid({ path: spec.path }, spec.text);
   if (spec.kind === 'hid') {
     return openNodeHid(
@@ -59,11 +63,9 @@ export async function openCardConnection(
       return { connection: emulator!.cardConnection(), reopen: async () => emulator!.cardConnection() };
     }
     // The same card, served to pcscd through vpcd, reached through nfc-pcsc like a real reader.
-    const { serveVpcd } = await import('../emulator/vpcd-card.ts');
     const [host, port] = splitHostPort(nfc.vpcd ?? '127.0.0.1:35963', 'emulator.nfc.vpcd');
     const server = await serveVpcd(emulator!.nfcCard(), { host, port, log });
-    const pcsc = await import('../transport/nfc/nfc-pcsc.ts');
-    const open = () => pcsc.openPcscCard(nfc.reader ?? 'Virtual PCD 00 00', { ...timeouts, log });
+    const open = () => openPcscCard(nfc.reader ?? 'Virtual PCD 00 00', { ...timeouts, log });
     try {
       return { connection: await open(), reopen: open, stop: () => server.close() };
     } catch (error) {
@@ -72,8 +74,7 @@ export async function openCardConnection(
     }
   }
   if (spec.kind === 'pcsc') {
-    const pcsc = await import('../transport/nfc/nfc-pcsc.ts');
-    const open = () => pcsc.openPcscCard(spec.reader, { ...timeouts, log });
+    const open = () => openPcscCard(spec.reader, { ...timeouts, log });
     return { connection: await open(), reopen: open };
   }
   throw new ConfigError(`device ${spec.text} has no NFC interface`);

@@ -77,8 +77,11 @@ export class Station {
     if (emulator && file.instruments.touch?.kind !== 'none') {
       actuator = new EmulatorButton((holdMs) => emulator.pressButton(holdMs));
     }
-    // A real key with no actuator on the station: ask the operator unless told otherwise.
-    const mode: PresenceMode = opts.presence ?? file.presence ?? (actuator ? 'actuator' : 'prompt');
+    // No actuator: ask the operator, unless the device is only reached over NFC, where the
+    // tap is the presence and nothing needs pressing.
+    const buttonNeeded = transportsOf(deviceSpec, file).some((t) => t !== 'nfc');
+    const mode: PresenceMode =
+      opts.presence ?? file.presence ?? (actuator ? 'actuator' : buttonNeeded ? 'prompt' : 'auto');
     if (mode === 'actuator' && !actuator) {
       throw new ConfigError(
         `--presence actuator: the station "${file.name}" has no touch actuator that can press ${deviceSpec.text}; use --presence prompt or auto`,

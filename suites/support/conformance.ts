@@ -1,5 +1,5 @@
 import { hex } from '../../rig/bytes.ts';
-import { isDeviceFailure, TransportError } from '../../rig/errors.ts';
+import { isDeviceFailure, isTransportError } from '../../rig/errors.ts';
 import { attachTraffic, exchangeStep, labelTest, noteStep } from '../../rig/report/allure.ts';
 import { skipReasons } from '../../rig/report/skips.ts';
 import type { Station } from '../../rig/station/station.ts';
@@ -90,7 +90,7 @@ async function runCase(
   } catch (error) {
     if (isPending(error)) throw error;
     // A link fault costs this test only: reopen the device so the next one starts clean.
-    if (!isDeviceFailure(error) && error instanceof TransportError) {
+    if (!isDeviceFailure(error) && isTransportError(error)) {
       station.traffic.note('rig', `link fault (${error.code}); resetting the link`);
       await station.resetLink(transport).catch(() => undefined);
     }

@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { hex } from '../../bytes.ts';
 import { TransportError } from '../../errors.ts';
+import { parseDeviceSpec } from '../../station/device-spec.ts';
 import { Station } from '../../station/station.ts';
 import type { HidConnection } from './connection.ts';
 import { BROADCAST_CID, CTAPHID, initPacket, parsePacket } from './framing.ts';
+import { openNodeHid } from './node-hid.ts';
 
 /**
  * The HidConnection contract, run against both implementations: the emulated chip's
@@ -25,8 +27,6 @@ const implementations: { name: string; open?: () => Promise<HidConnection>; why?
     ? {
         name: `node-hid (${process.env.CHIPRIG_CONTRACT_HID})`,
         open: async () => {
-          const { openNodeHid } = await import('./node-hid.ts');
-          const { parseDeviceSpec } = await import('../../station/device-spec.ts');
           const spec = parseDeviceSpec(process.env.CHIPRIG_CONTRACT_HID!, 'CHIPRIG_CONTRACT_HID');
           if (spec.kind === 'hid') return openNodeHid(spec, spec.text);
           if (spec.kind === 'hid-path') return openNodeHid({ path: spec.path }, spec.text);

@@ -11,7 +11,8 @@ import type { CardConnection } from './connection.ts';
  * with a native binding (@pokusew/pcsclite), loaded on first use and never at module load,
  * so the emulated station works where libpcsclite is missing.
  */
-export const PCSCD_SOCKET = '/run/pcscd/pcscd.comm';
+/** pcsc-lite's client socket; PCSCLITE_CSOCK_NAME overrides it, as it does for libpcsclite. */
+export const PCSCD_SOCKET = process.env.PCSCLITE_CSOCK_NAME || '/run/pcscd/pcscd.comm';
 const PCSCD_PID = '/run/pcscd/pcscd.pid';
 
 /** The pcsclite CardReader under an nfc-pcsc Reader (`reader.reader`); names as in the binding. */
