@@ -105,6 +105,7 @@ export function isDeviceFailure(error: unknown): boolean {
 export function isTransportError(error: unknown): error is TransportError {
   return (
     error instanceof TransportError ||
-    ((error as Error | undefined)?.name === 'TransportError' && typeof (error as TransportError).code === 'string')
+    ((error as Error | undefined)?.name === 'TransportError' &&
+      typeof (error as TransportError).code === 'string')
   );
 }
