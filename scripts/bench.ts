@@ -4,7 +4,8 @@
  *  2. emulated HID AUTHENTICATE (enforce) round trips per second through the full rig:
  *     U2F client -> CTAPHID framing -> emulated HID device -> authenticator -> back,
  *     with a press from the station's actuator before each, traffic logging off;
- *  3. their ratio (aim: 0.6 or better).
+ *  3. their ratio (aim: 0.6 or better);
+ *  4. NFC exchange latency p50/p99, in process and through pcscd + vpcd (scripts/bench-nfc.ts).
  * The two tasks alternate over several short rounds and the ratio is the median of the
  * per-round ratios, so a shared machine whose speed drifts does not skew it.
  * Only signatures verified afterwards count; verification stays out of the timed loop.
@@ -25,6 +26,7 @@ import {
   encodeAuthenticate,
   parseAuthenticateResponse,
 } from '../rig/u2f/messages.ts';
+import { benchNfc } from './bench-nfc.ts';
 
 const TIME_MS = Number(process.env.BENCH_TIME_MS ?? 4000);
 const ROUNDS = 5;
@@ -131,6 +133,8 @@ console.log(`per-round ratios: ${ratios.map((r) => r.toFixed(3)).join(' ')}`);
 console.log(
   `ratio full-rig authenticate / raw sign (median): ${ratio.toFixed(3)} (aim >= 0.6)${ratio >= 0.6 ? '' : '  BELOW AIM'}`,
 );
+console.log('');
+for (const line of await benchNfc(Number(process.env.BENCH_NFC_SAMPLES ?? 1000))) console.log(line);
 if (verified !== collected) {
   console.error('some signatures did not verify: the figures above do not count');
   process.exitCode = 1;

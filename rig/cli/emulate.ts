@@ -31,7 +31,10 @@ export async function emulate(opts: EmulateOptions): Promise<number> {
     server = await serveVpcd(chip.nfcCard(), {
       host,
       port,
-      onEvent: (e) => process.stderr.write(`emulate: ${e}\n`),
+      // pcscd polls the ATR every ~400 ms; only field and link events are worth a line.
+      onEvent: (e) => {
+        if (e !== 'get-atr' && e !== 'apdu') process.stderr.write(`emulate: ${e}\n`);
+      },
     });
   } catch (error) {
     process.stderr.write(`chiprig emulate: ${error instanceof Error ? error.message : error}\n`);
