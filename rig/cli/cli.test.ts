@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FAULTS, type FaultName } from '../emulator/faults.ts';
+import { type DeviceFaultName, FAULTS } from '../emulator/faults.ts';
 import { EXIT } from './exit-codes.ts';
 
 const BIN = new URL('../../bin/chiprig.js', import.meta.url).pathname;
@@ -81,8 +81,30 @@ describe('chiprig CLI (end to end, spawned)', function () {
     }
   });
 
+  it('a card leaving the field mid-APDU breaks one test with the reason; the rest run and every result is on disk', async () => {
+    const results = tmp();
+    const r = await chiprig([
+      'run',
+      '--suite',
+      'nfc',
+      '--device',
+      'emulator:card-leaves-field',
+      '--results',
+      results,
+      '--no-html',
+    ]);
+    assert.equal(r.code, EXIT.BROKEN, `exit ${r.code}\n${r.stdout.slice(-3000)}`);
+    const broken = r.stdout.split('\n').filter((l) => /\bBROKE\b/.test(l));
+    assert.equal(broken.length, 1, `expected exactly one broken test:\n${broken.join('\n')}`);
+    assert.match(r.stdout, /BROKE .*\n\s+.*the card left the field/);
+    assert.doesNotMatch(r.stdout, /\bFAIL\b/);
+    const total = Number(/(\d+) tests in/.exec(r.stdout)?.[1]);
+    const files = readdirSync(results).filter((f) => f.endsWith('-result.json'));
+    assert.equal(files.length, total, `${files.length} results on disk for ${total} tests`);
+  });
+
   it('catches every deliberately broken emulator (exit 1, failing a case that names the requirement)', async () => {
-    const names = Object.keys(FAULTS) as FaultName[];
+    const names = Object.keys(FAULTS) as DeviceFaultName[];
     const caught: string[] = [];
     const missed: string[] = [];
     const queue = [...names];

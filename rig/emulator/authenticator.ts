@@ -1,7 +1,7 @@
 import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { concat, u32be } from '../bytes.ts';
 import { AUTH_P1, INS, parseCommandApdu, SW } from '../u2f/apdu.ts';
-import type { FaultName } from './faults.ts';
+import type { DeviceFaultName as FaultName } from './faults.ts';
 import { KeyStore, type UnwrappedKey } from './key-store.ts';
 import type { PresenceLike, PresenceSource } from './presence.ts';
 

@@ -5,7 +5,7 @@ import { toBytes } from '../bytes.ts';
 import { ConfigError } from '../errors.ts';
 import type { HidDeviceInfo } from '../transport/hid/connection.ts';
 import { Authenticator, type CounterMode } from './authenticator.ts';
-import type { FaultName } from './faults.ts';
+import { type DeviceFaultName, type FaultName, isLinkFault } from './faults.ts';
 import { EmulatedHidDevice } from './front-ends/hid.ts';
 import { EmulatedCardConnection, NfcFrontEnd } from './front-ends/nfc.ts';
 import { PresenceSource } from './presence.ts';
@@ -64,7 +64,7 @@ export class EmulatedChip {
       presence: this.presence,
       counterMode: opts.counter,
       ...(opts.masterKey ? { masterKey: opts.masterKey } : {}),
-      ...(opts.faults ? { faults: opts.faults } : {}),
+      faults: (opts.faults ?? []).filter((f): f is DeviceFaultName => !isLinkFault(f)),
     });
     this.hidInfo = {
       path: 'emulator',
@@ -116,7 +116,26 @@ export class EmulatedChip {
 
   /** The card in the field of an in-process reader. */
   cardConnection(): EmulatedCardConnection {
-    return new EmulatedCardConnection(this.nfcCard());
+    const connection = new EmulatedCardConnection(this.nfcCard());
+    if (this.#opts.faults?.includes('card-leaves-field')) this.#leaveFieldOnce(connection, 3);
+    return connection;
+  }
+
+  #leftField = false;
+
+  /** Link fault: during the nth REGISTER on NFC the card leaves the field (once per chip). */
+  #leaveFieldOnce(connection: EmulatedCardConnection, nth: number): void {
+    let registers = 0;
+    const transmit = connection.transmit.bind(connection);
+    connection.transmit = (apdu, opts) => {
+      const isRegister = apdu[1] === 0x01 && ((apdu[0] ?? 0) & 0xef) === 0x00;
+      if (this.#leftField || !isRegister || ++registers < nth) return transmit(apdu, opts);
+      this.#leftField = true;
+      connection.delayMs = 20;
+      const answer = transmit(apdu, opts);
+      setTimeout(() => connection.remove(), 5);
+      return answer;
+    };
   }
 
   pressButton(holdMs = 100): void {

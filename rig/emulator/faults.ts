@@ -31,11 +31,27 @@ export const FAULTS = {
   'same-key-pair': { what: 'every REGISTER returns the same key pair', caughtBy: ['U2F-REG-09'] },
 } as const;
 
-export type FaultName = keyof typeof FAULTS;
+export type DeviceFaultName = keyof typeof FAULTS;
+
+/**
+ * Link faults: the device is fine, the link is not. A run with one must end broken (exit 3)
+ * for the one test the fault hits, with every other result passed and on disk.
+ */
+export const LINK_FAULTS = {
+  'card-leaves-field': {
+    what: 'the card leaves the reader field in the middle of the third REGISTER on NFC, once',
+  },
+} as const;
+
+export type LinkFaultName = keyof typeof LINK_FAULTS;
+export type FaultName = DeviceFaultName | LinkFaultName;
+
+export function isLinkFault(name: FaultName): name is LinkFaultName {
+  return name in LINK_FAULTS;
+}
 
 export function parseFault(name: string, where: string): FaultName {
-  if (name in FAULTS) return name as FaultName;
-  throw new ConfigError(
-    `${where}: unknown emulator fault "${name}" (known: ${Object.keys(FAULTS).join(', ')})`,
-  );
+  if (name in FAULTS || name in LINK_FAULTS) return name as FaultName;
+  const known = [...Object.keys(FAULTS), ...Object.keys(LINK_FAULTS)].join(', ');
+  throw new ConfigError(`${where}: unknown emulator fault "${name}" (known: ${known})`);
 }
