@@ -54,7 +54,6 @@ if (station.transports.includes('nfc')) {
       'NFC-REG-01',
       'short REGISTER (Le 00): 61xx and GET RESPONSE 00 assemble a valid registration',
       async (ctx) => {
-        await ready();
         const nfc = await station.nfc();
         await selectU2f(nfc);
         const app = random32();
@@ -76,7 +75,6 @@ if (station.transports.includes('nfc')) {
     );
 
     check('NFC-REG-02', 'short REGISTER with Le 64 (100): every chunk at most 100 bytes', async () => {
-      await ready();
       const nfc = await station.nfc();
       await selectU2f(nfc);
       const app = random32();
@@ -93,7 +91,6 @@ if (station.transports.includes('nfc')) {
     });
 
     check('NFC-REG-03', 'extended REGISTER: the whole answer in one R-APDU, never 61xx', async () => {
-      await ready();
       const nfc = await station.nfc();
       await selectU2f(nfc);
       const app = random32();
