@@ -1,0 +1,135 @@
+import { toBytes } from '../../bytes.ts';
+import { TransportError } from '../../errors.ts';
+import type { TrafficLog } from '../../traffic.ts';
+import type { CardConnection } from './connection.ts';
+import type { PcscliteReader, PcscReader } from './pcsc-types.ts';
+
+/** An extended R-APDU is at most 65536 data bytes + SW; PC/SC needs the buffer size up front. */
+const RESPONSE_MAX_LENGTH = 65538;
+
+export interface ConnectionOptions {
+  transmitTimeoutMs: number;
+  log?: TrafficLog | undefined;
+  /** Releases the nfc-pcsc session (threads, handles) behind the connection. */
+  onClose: () => void;
+}
+
+export class PcscCardConnection implements CardConnection {
+  readonly reader: string;
+  readonly atr: Uint8Array;
+  readonly extendedApdus?: boolean;
+  readonly #nfcReader: PcscReader;
+  readonly #raw: PcscliteReader;
+  readonly #opts: ConnectionOptions;
+  #protocol: number;
+  #lost: TransportError | undefined;
+  #closed = false;
+  readonly #pending = new Set<(error: TransportError) => void>();
+
+  constructor(reader: PcscReader, opts: ConnectionOptions) {
+    this.#nfcReader = reader;
+    this.#raw = reader.reader;
+    this.#opts = opts;
+    this.reader = reader.name;
+    this.atr = toBytes(reader.card?.atr ?? []);
+    this.#protocol = reader.connection!.protocol;
+    // vpcd carries any APDU length; for a physical reader only a probe can tell.
+    if (/virtual pcd/i.test(reader.name)) this.extendedApdus = true;
+    reader.on('card.off', () => this.#lose('the card was taken out of the field'));
+    reader.on('end', () => this.#lose('the reader went away'));
+  }
+
+  #lose(why: string): void {
+    if (this.#lost || this.#closed) return;
+    this.#lost = new TransportError('DISCONNECTED', `${this.reader}: ${why}`);
+    this.#opts.log?.note('pcsc', why);
+    for (const reject of this.#pending) reject(this.#lost);
+  }
+
+  #check(): void {
+    if (this.#closed) throw new TransportError('DISCONNECTED', `${this.reader}: the connection is closed`);
+    if (this.#lost) throw this.#lost;
+  }
+
+  async transmit(apdu: Uint8Array, opts: { timeoutMs?: number } = {}): Promise<Uint8Array> {
+    this.#check();
+    const timeoutMs = opts.timeoutMs ?? this.#opts.transmitTimeoutMs;
+    this.#opts.log?.record('send', 'pcsc', apdu);
+    const response = await this.#guard<Uint8Array>(
+      (resolve, reject) =>
+        this.#raw.transmit(Buffer.from(apdu), RESPONSE_MAX_LENGTH, this.#protocol, (err, data) => {
+          if (err) reject(this.#lost ?? new TransportError('DISCONNECTED', `${this.reader}: ${err.message}`));
+          // pcscd reports success with zero bytes when vpcd's card vanished mid-APDU; every
+          // real R-APDU carries at least SW1 SW2, so an empty one is a lost card, not an answer.
+          else if (!data || data.length === 0)
+            reject(new TransportError('DISCONNECTED', `${this.reader}: the card went away during the APDU`));
+          else resolve(toBytes(data));
+        }),
+      timeoutMs,
+      'transmit',
+    );
+    this.#opts.log?.record('recv', 'pcsc', response);
+    return response;
+  }
+
+  /** Field off and on: PC/SC reconnect with SCARD_UNPOWER_CARD; vpcd relays it as power off/on. */
+  async powerCycle(): Promise<void> {
+    this.#check();
+    this.#opts.log?.note('pcsc', 'power cycle (SCARD_UNPOWER_CARD)');
+    const timeoutMs = this.#opts.transmitTimeoutMs;
+    await this.#guard<void>(
+      (resolve, reject) =>
+        this.#raw.disconnect(this.#raw.SCARD_UNPOWER_CARD, (err) =>
+          err ? reject(new TransportError('DISCONNECTED', `${this.reader}: ${err.message}`)) : resolve(),
+        ),
+      timeoutMs,
+      'power off',
+    );
+    const protocol = await this.#guard<number>(
+      (resolve, reject) =>
+        this.#raw.connect({ share_mode: this.#raw.SCARD_SHARE_SHARED }, (err, protocol) =>
+          err
+            ? reject(new TransportError('DISCONNECTED', `${this.reader}: ${err.message}`))
+            : resolve(protocol ?? this.#protocol),
+        ),
+      timeoutMs,
+      'power on',
+    );
+    this.#protocol = protocol;
+    // nfc-pcsc disconnects its connection on removal; keep its view in step with ours.
+    this.#nfcReader.connection = { type: this.#raw.SCARD_SHARE_SHARED, protocol };
+  }
+
+  /** Runs one native call against the deadline and removal; the timer never outlives it. */
+  #guard<T>(
+    start: (resolve: (value: T) => void, reject: (error: TransportError) => void) => void,
+    timeoutMs: number,
+    what: string,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const finish = (fn: () => void) => {
+        clearTimeout(timer);
+        this.#pending.delete(fail);
+        fn();
+      };
+      const fail = (error: TransportError) => finish(() => reject(error));
+      const timer = setTimeout(
+        () =>
+          fail(new TransportError('TIMEOUT', `${this.reader}: no answer to ${what} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.#pending.add(fail);
+      start((value) => finish(() => resolve(value)), fail);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const reject of this.#pending) reject(new TransportError('CANCELLED', `${this.reader}: closed`));
+    if (this.#raw.connected && !this.#lost) {
+      await new Promise<void>((resolve) => this.#raw.disconnect(this.#raw.SCARD_LEAVE_CARD, () => resolve()));
+    }
+    this.#opts.onClose();
+  }
+}
