@@ -22,4 +22,9 @@ export type TransportKind = 'hid' | 'nfc' | 'ble';
 export interface ExchangeOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
+  /**
+   * Called for each keepalive the device sends while it works or waits (FIDO BLE
+   * KEEPALIVE: 1 processing, 2 user presence needed), so the caller can give presence.
+   */
+  onKeepalive?: (code: number) => void;
 }

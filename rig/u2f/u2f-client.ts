@@ -11,6 +11,9 @@ import {
   parseRegisterResponse,
 } from './messages.ts';
 
+/** FIDO BLE KEEPALIVE status 0x02: the device waits for a touch. */
+const KEEPALIVE_UP_NEEDED = 0x02;
+
 export type ApduResponse = ReturnType<typeof parseResponse>;
 export type RegisterResponse = ReturnType<typeof parseRegisterResponse>;
 export type AuthenticateResponse = ReturnType<typeof parseAuthenticateResponse>;
@@ -44,9 +47,19 @@ export class U2fClient {
     await this.presence?.request(what);
   }
 
-  /** Sends; on 6985 gets presence and re-sends until the answer changes or time runs out. */
+  /**
+   * Sends; on 6985 gets presence and re-sends until the answer changes or time runs out.
+   * A device that waits for the press instead (FIDO BLE: KEEPALIVE "user presence needed")
+   * gets it while it waits.
+   */
   async sendWithPresence(apdu: Uint8Array, what: string): Promise<ApduResponse> {
-    let response = await this.send(apdu);
+    let asked = false;
+    const onKeepalive = (code: number) => {
+      if (code !== KEEPALIVE_UP_NEEDED || asked || !this.presence) return;
+      asked = true;
+      this.presence.request(what).catch(() => undefined);
+    };
+    let response = await this.send(apdu, { onKeepalive });
     if (response.sw !== SW.CONDITIONS_NOT_SATISFIED || !this.presence) return response;
     const presence = this.presence;
     await presence.request(what);

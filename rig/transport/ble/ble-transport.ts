@@ -132,7 +132,9 @@ export class BleTransport implements Transport {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#enqueue(() => this.#transact(cmd, payload, frames, timeoutMs, opts?.signal));
+    return this.#enqueue(() =>
+      this.#transact(cmd, payload, frames, timeoutMs, opts?.signal, opts?.onKeepalive),
+    );
   }
 
   /** Writes one frame exactly as given (malformed-frame suites, BLE-FRAG-01..04, BLE-CMD-01). */
@@ -175,6 +177,7 @@ export class BleTransport implements Transport {
     frames: Uint8Array[],
     timeoutMs: number,
     signal?: AbortSignal,
+    onKeepalive?: (code: number) => void,
   ) {
     if (signal?.aborted) throw new TransportError('CANCELLED', 'FIDO BLE call cancelled');
     await this.#settle(signal);
@@ -189,6 +192,7 @@ export class BleTransport implements Transport {
         signal,
         log: this.#log,
         keepalives: this.#keepalives,
+        onKeepalive,
       });
       this.#log?.record('recv', 'apdu', answer, note);
       return answer;

@@ -18,6 +18,8 @@ export interface ReceiveOptions {
   log: TrafficLog | undefined;
   /** KEEPALIVEs seen are appended here (BLE-KA-01 cadence). */
   keepalives: KeepaliveRecord[];
+  /** Told of each KEEPALIVE as it arrives (the caller may give presence on TUP_NEEDED). */
+  onKeepalive?: ((code: number) => void) | undefined;
 }
 
 const now = () => performance.now();
@@ -31,7 +33,7 @@ const now = () => performance.now();
 export async function receiveResponse(
   queue: NotificationQueue,
   cmd: number,
-  { controlPointLength, timeoutMs, signal, log, keepalives }: ReceiveOptions,
+  { controlPointLength, timeoutMs, signal, log, keepalives, onKeepalive }: ReceiveOptions,
 ): Promise<Uint8Array> {
   const assembler = new FrameAssembler();
   const sentAt = now();
@@ -66,6 +68,7 @@ export async function receiveResponse(
     }
     if (frame.cmd === BLE_CMD.KEEPALIVE) {
       keepalives.push({ code: frame.data[0] ?? -1, atMs: now() - sentAt });
+      onKeepalive?.(frame.data[0] ?? -1);
       deadline = Math.max(deadline, now() + timeoutMs); // the device is still working
       continue;
     }
