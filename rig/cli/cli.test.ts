@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { socatAvailable } from '../emulator/ble/hci-pty.ts';
 import { type DeviceFaultName, FAULTS } from '../emulator/faults.ts';
 import { EXIT } from './exit-codes.ts';
 
@@ -102,6 +103,34 @@ describe('chiprig CLI (end to end, spawned)', function () {
     const files = readdirSync(results).filter((f) => f.endsWith('-result.json'));
     assert.equal(files.length, total, `${files.length} results on disk for ${total} tests`);
   });
+
+  for (const [station, what] of [
+    ['emulated-ble.yaml', 'noble with in-process bindings'],
+    ['emulated-ble-hci.yaml', "noble's HCI stack over a pty to the emulated controller"],
+  ] as const) {
+    it(`runs the U2F suite over BLE: ${what}`, async function () {
+      if (station.includes('hci') && !socatAvailable()) {
+        process.stdout.write('      skipped: socat is not installed (apt-get install socat)\n');
+        return this.skip();
+      }
+      const results = tmp();
+      const file = new URL(`../../fixtures/stations/${station}`, import.meta.url).pathname;
+      const r = await chiprig([
+        'run',
+        '--station',
+        file,
+        '--suite',
+        'u2f',
+        '--results',
+        results,
+        '--no-html',
+      ]);
+      assert.equal(r.code, EXIT.PASSED, `exit ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr}`);
+      const files = readdirSync(results).filter((f) => f.endsWith('-result.json'));
+      assert.ok(files.length >= 30, `only ${files.length} results`);
+      assert.match(r.stdout, /Bluetooth LE · U2F REGISTER/);
+    });
+  }
 
   it('catches every deliberately broken emulator (exit 1, failing a case that names the requirement)', async () => {
     const names = Object.keys(FAULTS) as DeviceFaultName[];

@@ -5,6 +5,7 @@ import { toBytes } from '../bytes.ts';
 import { ConfigError } from '../errors.ts';
 import type { HidDeviceInfo } from '../transport/hid/connection.ts';
 import { Authenticator, type CounterMode } from './authenticator.ts';
+import { FidoBlePeripheral } from './ble/fido-peripheral.ts';
 import { type DeviceFaultName, type FaultName, isLinkFault } from './faults.ts';
 import { EmulatedHidDevice } from './front-ends/hid.ts';
 import { EmulatedCardConnection, NfcFrontEnd } from './front-ends/nfc.ts';
@@ -42,6 +43,7 @@ export class EmulatedChip {
   readonly #opts: EmulatedChipOptions;
   #hid: EmulatedHidDevice | undefined;
   #card: NfcFrontEnd | undefined;
+  #ble: FidoBlePeripheral | undefined;
 
   constructor(opts: EmulatedChipOptions) {
     this.#opts = opts;
@@ -103,6 +105,24 @@ export class EmulatedChip {
     this.#hid.disconnect();
     this.presence.clear();
     this.#hid.reconnect();
+  }
+
+  /** The chip as a FIDO BLE peripheral (needs a button press per signature). */
+  blePeripheral(
+    opts: { controlPointLength?: number; keepaliveMs?: number; presenceTimeoutMs?: number } = {},
+  ) {
+    this.#ble ??= new FidoBlePeripheral({
+      core: (apdu, presence) => this.authenticator.process(apdu, presence),
+      presence: this.presence,
+      name: 'MitID chip',
+      deviceInfo: {
+        manufacturer: this.hidInfo.manufacturer ?? 'chiprig',
+        model: this.hidInfo.product ?? 'Emulated MitID chip',
+        firmware: '1.0.0',
+      },
+      ...opts,
+    });
+    return this.#ble;
   }
 
   /** The chip as a contactless card (one card: the in-process reader and vpcd share it). */

@@ -1,7 +1,11 @@
+import { startHciPty } from '../emulator/ble/hci-pty.ts';
+import { EmulatedBleBindings } from '../emulator/ble/noble-bindings.ts';
 import type { EmulatedChip } from '../emulator/emulated-chip.ts';
 import { serveVpcd } from '../emulator/vpcd-card.ts';
 import { ConfigError } from '../errors.ts';
 import type { TrafficLog } from '../traffic.ts';
+import type { GattLink } from '../transport/ble/connection.ts';
+import { connectGatt, createNoble, stop as stopNoble } from '../transport/ble/noble.ts';
 import type { HidConnection } from '../transport/hid/connection.ts';
 import { openNodeHid } from '../transport/hid/node-hid.ts';
 import type { CardConnection } from '../transport/nfc/connection.ts';
@@ -85,4 +89,55 @@ export function splitHostPort(text: string, field: string): [string, number] {
   const port = m ? Number(m[2]) : Number.NaN;
   if (!m || port < 1 || port > 65535) throw new ConfigError(`${field}: "${text}" is not HOST:PORT`);
   return [m[1]!, port];
+}
+
+export interface BleLink {
+  link: GattLink;
+  /** Disconnects and releases noble (and the emulated controller, on the pty path). */
+  close: () => Promise<void>;
+}
+
+/**
+ * A GATT link to the device: the emulated chip through noble with in-process bindings, or
+ * through noble's real HCI stack over a pty to the emulated controller (needs socat).
+ */
+export async function openBleLink(
+  spec: DeviceSpec,
+  file: StationFile,
+  emulator: EmulatedChip | undefined,
+  log: TrafficLog,
+): Promise<BleLink> {
+  if (spec.kind !== 'emulator') throw new ConfigError(`device ${spec.text} has no BLE interface`);
+  const ble = file.emulator!.ble;
+  const peripheral = emulator!.blePeripheral({
+    controlPointLength: ble.controlPointLength,
+    keepaliveMs: ble.keepaliveMs,
+    presenceTimeoutMs: ble.presenceTimeoutMs,
+  });
+  const timeouts = { timeoutMs: 10_000, callTimeoutMs: file.timeouts.exchangeMs, log };
+  if (ble.path === 'in-process') {
+    const noble = createNoble({ kind: 'bindings', bindings: new EmulatedBleBindings([peripheral]) });
+    const link = await connectGatt(noble, peripheral.address, timeouts);
+    const close = async () => {
+      await link.close().catch(() => undefined);
+      await stopNoble(noble);
+    };
+    return { link, close };
+  }
+  const pty = await startHciPty(peripheral, { path: ble.pty });
+  const noble = createNoble({ kind: 'hci-uart', port: pty.path });
+  try {
+    const link = await connectGatt(noble, peripheral.address, timeouts);
+    // noble must stop before the pty goes, or it retries the port for ~10 s.
+    const close = async () => {
+      await link.close().catch(() => undefined);
+      await stopNoble(noble);
+      await pty.stop();
+    };
+    return { link, close };
+  } catch (error) {
+    await stopNoble(noble);
+    await pty.stop();
+    throw error;
+  }
 }

@@ -19,9 +19,29 @@ const EmulatorSchema = z.strictObject({
   attestation: z.strictObject({ certificate: z.string(), key: z.string() }),
   /** Which front-ends the emulated chip offers. */
   transports: z
-    .array(z.enum(['hid', 'nfc']))
+    .array(z.enum(['hid', 'nfc', 'ble']))
     .min(1)
     .default(['hid', 'nfc']),
+  /**
+   * How the emulated chip is reached over BLE: noble with an in-process bindings object
+   * (default), or noble's own HCI stack over a pty to the emulated controller (needs socat).
+   */
+  ble: z
+    .strictObject({
+      path: z.enum(['in-process', 'hci-pty']).default('in-process'),
+      pty: z.string().default('/tmp/chiprig-hci-pty'),
+      controlPointLength: z.number().int().min(20).max(512).default(20),
+      keepaliveMs: z.number().int().positive().default(500),
+      /** How long the chip waits for a press before it answers 6985. */
+      presenceTimeoutMs: z.number().int().positive().default(2000),
+    })
+    .default({
+      path: 'in-process',
+      pty: '/tmp/chiprig-hci-pty',
+      controlPointLength: 20,
+      keepaliveMs: 500,
+      presenceTimeoutMs: 2000,
+    }),
   /**
    * How the emulated card is reached: in process (default), or served to pcscd through
    * vpcd and read back through nfc-pcsc like a real reader (needs pcscd + vsmartcard-vpcd).

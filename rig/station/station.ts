@@ -6,6 +6,7 @@ import { EmulatedCardConnection } from '../emulator/front-ends/nfc-card-connecti
 import { ConfigError } from '../errors.ts';
 import { EmulatorButton, type TouchActuator } from '../instruments/touch-actuator.ts';
 import { TrafficLog } from '../traffic.ts';
+import { BleTransport } from '../transport/ble/ble-transport.ts';
 import { HidTransport } from '../transport/hid/hid-transport.ts';
 import type { CardConnection } from '../transport/nfc/connection.ts';
 import { NfcTransport } from '../transport/nfc/nfc-transport.ts';
@@ -13,7 +14,14 @@ import type { Transport, TransportKind } from '../transport/transport.ts';
 import { U2fClient } from '../u2f/u2f-client.ts';
 import { type DeviceProfile, loadDeviceProfile } from './device-profile.ts';
 import { type DeviceSpec, parseDeviceSpec } from './device-spec.ts';
-import { type CardLink, openCardConnection, openHidConnection, transportsOf } from './links.ts';
+import {
+  type BleLink,
+  type CardLink,
+  openBleLink,
+  openCardConnection,
+  openHidConnection,
+  transportsOf,
+} from './links.ts';
 import { PresenceController } from './presence.ts';
 import { loadStationFile, type PresenceMode, type StationFile } from './station-file.ts';
 
@@ -45,6 +53,8 @@ export class Station {
   #nfc: NfcTransport | undefined;
   #card: CardLink | undefined;
   #chipOn: TransportKind | undefined;
+  #ble: BleTransport | undefined;
+  #bleLink: BleLink | undefined;
   readonly #u2f = new Map<TransportKind, U2fClient>();
 
   private constructor(init: {
@@ -99,7 +109,7 @@ export class Station {
     const station = new Station({ file, profile, deviceSpec, presence, emulator, traffic });
     try {
       // Open every link now, so an absent device is reported before any test runs.
-      for (const kind of station.transports) await (kind === 'hid' ? station.hid() : station.nfc());
+      for (const kind of station.transports) await station.#open(kind);
     } catch (error) {
       await station.close();
       throw error;
@@ -165,6 +175,21 @@ export class Station {
     }
   }
 
+  /** The device's FIDO BLE transport (GATT through noble), opened on first use. */
+  async ble(): Promise<BleTransport> {
+    if (!this.#ble) {
+      this.#require('ble');
+      this.#bleLink = await openBleLink(this.deviceSpec, this.file, this.emulator, this.traffic);
+      try {
+        this.#ble = await BleTransport.open(this.#bleLink.link, { log: this.traffic });
+      } catch (error) {
+        await this.#closeBle();
+        throw error;
+      }
+    }
+    return this.#ble;
+  }
+
   /** The card connection behind the NFC transport (the emulated one can leave the field). */
   async cardConnection(): Promise<CardConnection> {
     await this.nfc();
@@ -184,8 +209,9 @@ export class Station {
     this.#require(kind);
     let client = this.#u2f.get(kind);
     if (!client) {
-      const open = (): Promise<Transport> => (kind === 'hid' ? this.hid() : this.nfc());
-      const current = (): Transport | undefined => (kind === 'hid' ? this.#hid : this.#nfc);
+      const open = (): Promise<Transport> => this.#open(kind);
+      const current = (): Transport | undefined =>
+        kind === 'hid' ? this.#hid : kind === 'nfc' ? this.#nfc : this.#ble;
       client = new U2fClient(
         {
           kind,
@@ -203,8 +229,12 @@ export class Station {
       );
       this.#u2f.set(kind, client);
     }
-    await (kind === 'hid' ? this.hid() : this.nfc());
+    await this.#open(kind);
     return client;
+  }
+
+  #open(kind: TransportKind): Promise<Transport> {
+    return kind === 'hid' ? this.hid() : kind === 'nfc' ? this.nfc() : this.ble();
   }
 
   /** Whether the station can cut and restore the device's power. */
@@ -240,6 +270,9 @@ export class Station {
       this.#hid = undefined;
       await old?.close().catch(() => undefined);
       await this.hid();
+    } else if (kind === 'ble') {
+      await this.#closeBle();
+      await this.ble();
     } else if (kind === 'nfc') {
       // Close the transport and the card connection, keep what serves the card (vpcd).
       const nfc = this.#nfc;
@@ -272,7 +305,17 @@ export class Station {
     await this.#hid?.close().catch(() => undefined);
     this.#hid = undefined;
     await this.#closeNfc();
+    await this.#closeBle();
     this.#u2f.clear();
+  }
+
+  async #closeBle(): Promise<void> {
+    const ble = this.#ble;
+    const link = this.#bleLink;
+    this.#ble = undefined;
+    this.#bleLink = undefined;
+    await ble?.close().catch(() => undefined);
+    await link?.close().catch(() => undefined);
   }
 
   async #closeNfc(): Promise<void> {
