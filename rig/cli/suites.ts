@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import type { TransportKind } from '../transport/transport.ts';
@@ -7,6 +7,11 @@ import type { TransportKind } from '../transport/transport.ts';
 export const SUITES: Record<string, { dir: string; needs: TransportKind[]; what: string }> = {
   u2f: { dir: 'u2f', needs: [], what: 'U2F raw messages (U2F-*), on every transport the station has' },
   hid: { dir: 'hid', needs: ['hid'], what: 'CTAPHID framing and channels (HID-*)' },
+  ble: {
+    dir: 'ble',
+    needs: ['ble'],
+    what: 'FIDO over GATT: service, advertising, fragments, keepalive, PING, link (BLE-*)',
+  },
   nfc: {
     dir: 'nfc',
     needs: ['nfc'],
@@ -33,6 +38,7 @@ export function parseSuiteList(list: string | undefined): string[] | undefined {
 
 export function specFiles(suite: string): string[] {
   const dir = join(SUITES_ROOT, SUITES[suite]!.dir);
+  if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((f) => f.endsWith('.spec.ts'))
     .sort()

@@ -19,6 +19,8 @@ export interface AuthenticatorOptions {
   counter?: number;
   /** Deliberate non-conformances (tests of the suites themselves). */
   faults?: readonly FaultName[];
+  /** Told of every signature the chip makes (the battery model draws charge). */
+  onSignature?: () => void;
 }
 
 /**
@@ -46,7 +48,10 @@ export class Authenticator {
     this.#keys = new KeyStore(opts.masterKey);
     this.#counter = opts.counter ?? 0;
     this.#faults = new Set(opts.faults ?? []);
+    this.#onSignature = opts.onSignature;
   }
+
+  readonly #onSignature: (() => void) | undefined;
 
   #fault(name: FaultName): boolean {
     return this.#faults.has(name);
@@ -149,6 +154,7 @@ export class Authenticator {
       ? concat(challengeParam, Uint8Array.of(flags), counterBytes, appParam)
       : concat(appParam, Uint8Array.of(flags), counterBytes, challengeParam);
     const signature = sign('sha256', signed, credential.key);
+    this.#onSignature?.();
     return concat(Uint8Array.of(flags), counterBytes, signature, status(SW.NO_ERROR));
   }
 

@@ -5,6 +5,7 @@ import { toBytes } from '../bytes.ts';
 import { ConfigError } from '../errors.ts';
 import type { HidDeviceInfo } from '../transport/hid/connection.ts';
 import { Authenticator, type CounterMode } from './authenticator.ts';
+import { BatteryModel } from './battery.ts';
 import { FidoBlePeripheral } from './ble/fido-peripheral.ts';
 import { type DeviceFaultName, type FaultName, isLinkFault } from './faults.ts';
 import { EmulatedHidDevice } from './front-ends/hid.ts';
@@ -40,6 +41,7 @@ export class EmulatedChip {
   readonly authenticator: Authenticator;
   readonly hidInfo: HidDeviceInfo;
   readonly attestationCertificate: Uint8Array;
+  readonly battery = new BatteryModel();
   readonly #opts: EmulatedChipOptions;
   #hid: EmulatedHidDevice | undefined;
   #card: NfcFrontEnd | undefined;
@@ -66,6 +68,7 @@ export class EmulatedChip {
       presence: this.presence,
       counterMode: opts.counter,
       ...(opts.masterKey ? { masterKey: opts.masterKey } : {}),
+      onSignature: () => this.battery.signed(),
       faults: (opts.faults ?? []).filter((f): f is DeviceFaultName => !isLinkFault(f)),
     });
     this.hidInfo = {

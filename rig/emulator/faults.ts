@@ -29,6 +29,16 @@ export const FAULTS = {
     caughtBy: ['U2F-AUTH-02'],
   },
   'same-key-pair': { what: 'every REGISTER returns the same key pair', caughtBy: ['U2F-REG-09'] },
+  'ble-wrong-seq': {
+    what: 'FIDO BLE response continuations start at SEQ 1 instead of 0',
+    caughtBy: ['BLE-FRAG-06'],
+    station: 'emulated-ble.yaml',
+  },
+  'ble-no-keepalive': {
+    what: 'no KEEPALIVE while the chip waits for the button on BLE',
+    caughtBy: ['BLE-KA-01'],
+    station: 'emulated-ble.yaml',
+  },
 } as const;
 
 export type DeviceFaultName = keyof typeof FAULTS;

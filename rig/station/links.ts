@@ -4,8 +4,8 @@ import type { EmulatedChip } from '../emulator/emulated-chip.ts';
 import { serveVpcd } from '../emulator/vpcd-card.ts';
 import { ConfigError } from '../errors.ts';
 import type { TrafficLog } from '../traffic.ts';
-import type { GattLink } from '../transport/ble/connection.ts';
-import { connectGatt, createNoble, stop as stopNoble } from '../transport/ble/noble.ts';
+import type { Advertisement, GattLink } from '../transport/ble/connection.ts';
+import { connectGatt, createNoble, scanFido, stop as stopNoble } from '../transport/ble/noble.ts';
 import type { HidConnection } from '../transport/hid/connection.ts';
 import { openNodeHid } from '../transport/hid/node-hid.ts';
 import type { CardConnection } from '../transport/nfc/connection.ts';
@@ -22,7 +22,7 @@ import type { StationFile } from './station-file.ts';
  * makes a second copy of rig/errors.ts, and `instanceof TransportError` stops working.)
  */
 export function transportsOf(spec: DeviceSpec, file: StationFile): TransportKind[] {
-  if (spec.kind === 'emulator') return (file.emulator?.transports ?? ['hid', 'nfc']) as TransportKind[];
+  if (spec.kind === 'emulator') return (file.emulator?.transports ?? ['hid', 'nfc', 'ble']) as TransportKind[];
   if (spec.kind === 'pcsc') return ['nfc'];
   return ['hid'];
 }
@@ -139,5 +139,36 @@ export async function openBleLink(
     await stopNoble(noble);
     await pty.stop();
     throw error;
+  }
+}
+
+/**
+ * Scans for FIDO advertisers (service FFFD) the way a central sees them, without a
+ * connection (the chip only advertises while no central holds it): BLE-ADV-*.
+ */
+export async function scanBle(
+  spec: DeviceSpec,
+  file: StationFile,
+  emulator: EmulatedChip | undefined,
+  timeoutMs: number,
+): Promise<Advertisement[]> {
+  if (spec.kind !== 'emulator') throw new ConfigError(`device ${spec.text} has no BLE interface`);
+  const ble = file.emulator!.ble;
+  const peripheral = emulator!.blePeripheral();
+  if (ble.path === 'in-process') {
+    const noble = createNoble({ kind: 'bindings', bindings: new EmulatedBleBindings([peripheral]) });
+    try {
+      return await scanFido(noble, { timeoutMs });
+    } finally {
+      await stopNoble(noble);
+    }
+  }
+  const pty = await startHciPty(peripheral, { path: ble.pty });
+  const noble = createNoble({ kind: 'hci-uart', port: pty.path });
+  try {
+    return await scanFido(noble, { timeoutMs });
+  } finally {
+    await stopNoble(noble);
+    await pty.stop();
   }
 }

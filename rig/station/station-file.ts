@@ -21,7 +21,7 @@ const EmulatorSchema = z.strictObject({
   transports: z
     .array(z.enum(['hid', 'nfc', 'ble']))
     .min(1)
-    .default(['hid', 'nfc']),
+    .default(['hid', 'nfc', 'ble']),
   /**
    * How the emulated chip is reached over BLE: noble with an in-process bindings object
    * (default), or noble's own HCI stack over a pty to the emulated controller (needs socat).

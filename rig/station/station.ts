@@ -7,6 +7,7 @@ import { ConfigError } from '../errors.ts';
 import { EmulatorButton, type TouchActuator } from '../instruments/touch-actuator.ts';
 import { TrafficLog } from '../traffic.ts';
 import { BleTransport } from '../transport/ble/ble-transport.ts';
+import type { Advertisement, GattLink } from '../transport/ble/connection.ts';
 import { HidTransport } from '../transport/hid/hid-transport.ts';
 import type { CardConnection } from '../transport/nfc/connection.ts';
 import { NfcTransport } from '../transport/nfc/nfc-transport.ts';
@@ -20,6 +21,7 @@ import {
   openBleLink,
   openCardConnection,
   openHidConnection,
+  scanBle,
   transportsOf,
 } from './links.ts';
 import { PresenceController } from './presence.ts';
@@ -166,7 +168,8 @@ export class Station {
     const card = this.#card?.connection;
     if (!(card instanceof EmulatedCardConnection)) return;
     this.#chipOn = kind;
-    if (kind === 'hid') {
+    if (kind !== 'nfc') {
+      // On the cable, or held away from the reader for Bluetooth.
       card.remove();
     } else {
       this.traffic.note('rig', 'emulated chip moved from the USB cable to the reader');
@@ -177,6 +180,7 @@ export class Station {
 
   /** The device's FIDO BLE transport (GATT through noble), opened on first use. */
   async ble(): Promise<BleTransport> {
+    await this.#moveEmulatedChip('ble');
     if (!this.#ble) {
       this.#require('ble');
       this.#bleLink = await openBleLink(this.deviceSpec, this.file, this.emulator, this.traffic);
@@ -188,6 +192,34 @@ export class Station {
       }
     }
     return this.#ble;
+  }
+
+  /** The GATT link under the BLE transport (GATT-level cases: BLE-GATT-*, BLE-VER-*). */
+  async bleLink(): Promise<GattLink> {
+    await this.ble();
+    return this.#bleLink!.link;
+  }
+
+  /**
+   * What a scanning central sees of the device (BLE-ADV-*). The chip advertises only while
+   * no central holds it, so the BLE link is dropped first; the next use reconnects.
+   */
+  async bleScan(timeoutMs = 3000): Promise<Advertisement[]> {
+    this.#require('ble');
+    await this.#closeBle();
+    this.traffic.note('rig', 'BLE link dropped to scan for advertisements');
+    return scanBle(this.deviceSpec, this.file, this.emulator, timeoutMs);
+  }
+
+  /** Whether the rig can put the device in and out of pairing mode itself (the emulated chip). */
+  get canSetPairingMode(): boolean {
+    return this.emulator !== undefined && this.transports.includes('ble');
+  }
+
+  setPairingMode(on: boolean): void {
+    if (!this.canSetPairingMode) throw new ConfigError(`station "${this.name}" cannot switch pairing mode`);
+    this.traffic.note('rig', `pairing mode ${on ? 'on' : 'off'}`);
+    this.emulator!.blePeripheral().pairingMode = on;
   }
 
   /** The card connection behind the NFC transport (the emulated one can leave the field). */
