@@ -22,7 +22,8 @@ import type { StationFile } from './station-file.ts';
  * makes a second copy of rig/errors.ts, and `instanceof TransportError` stops working.)
  */
 export function transportsOf(spec: DeviceSpec, file: StationFile): TransportKind[] {
-  if (spec.kind === 'emulator') return (file.emulator?.transports ?? ['hid', 'nfc', 'ble']) as TransportKind[];
+  if (spec.kind === 'emulator')
+    return (file.emulator?.transports ?? ['hid', 'nfc', 'ble']) as TransportKind[];
   if (spec.kind === 'pcsc') return ['nfc'];
   return ['hid'];
 }
