@@ -139,10 +139,17 @@ describe('chiprig CLI (end to end, spawned)', function () {
     const queue = [...names];
     const worker = async () => {
       for (let name = queue.shift(); name; name = queue.shift()) {
+        // BLE faults run the BLE suite on the BLE station; the others the U2F suite by default.
+        const fault = FAULTS[name] as { station?: string };
+        const where = fault.station
+          ? ['--station', new URL(`../../fixtures/stations/${fault.station}`, import.meta.url).pathname]
+          : [];
+        const suite = fault.station ? 'ble' : 'u2f';
         const r = await chiprig([
           'run',
+          ...where,
           '--suite',
-          'u2f',
+          suite,
           '--device',
           `emulator:${name}`,
           '--results',

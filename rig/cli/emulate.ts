@@ -1,3 +1,4 @@
+import { startHciPty } from '../emulator/ble/hci-pty.ts';
 import { parseFault } from '../emulator/faults.ts';
 import { serveVpcd } from '../emulator/vpcd-card.ts';
 import { ConfigError } from '../errors.ts';
@@ -9,6 +10,7 @@ import { EXIT } from './exit-codes.ts';
 export interface EmulateOptions {
   transport: string;
   vpcd?: string;
+  hciPty?: string;
   station?: string;
   fault?: string;
 }
@@ -19,12 +21,13 @@ export interface EmulateOptions {
  * tool (chiprig itself, python-fido2, a vendor's suite) can test it through a real stack.
  */
 export async function emulate(opts: EmulateOptions): Promise<number> {
-  if (opts.transport !== 'nfc') {
-    throw new ConfigError(`--transport: "${opts.transport}" cannot be served yet (available: nfc)`);
+  if (opts.transport !== 'nfc' && opts.transport !== 'ble') {
+    throw new ConfigError(`--transport: "${opts.transport}" cannot be served (available: nfc, ble)`);
   }
   const file = loadStationFile(opts.station);
   const fault = opts.fault ? parseFault(opts.fault, '--fault') : undefined;
   const chip = makeEmulator(file, fault);
+  if (opts.transport === 'ble') return emulateBle(chip, opts);
   const [host, port] = splitHostPort(opts.vpcd ?? '127.0.0.1:35963', '--vpcd');
   let server: Awaited<ReturnType<typeof serveVpcd>>;
   try {
@@ -55,6 +58,37 @@ export async function emulate(opts: EmulateOptions): Promise<number> {
     process.stderr.write(`chiprig emulate: vpcd at ${host}:${port} closed the connection (pcscd stopped?)\n`);
     return EXIT.BROKEN;
   }
+  process.stdout.write('stopped\n');
+  return EXIT.PASSED;
+}
+
+/**
+ * `chiprig emulate --transport ble --hci-pty PATH`: the emulated chip behind an emulated
+ * HCI controller on a pty, for any host that speaks HCI over a UART (noble, BlueZ's
+ * btattach, a vendor tool). The chip's button is pressed by the host side; a press can
+ * also be given by sending SIGUSR1 to this process.
+ */
+async function emulateBle(chip: ReturnType<typeof makeEmulator>, opts: EmulateOptions): Promise<number> {
+  if (!opts.hciPty)
+    throw new ConfigError('--hci-pty: required with --transport ble (where to create the pty)');
+  let pty: Awaited<ReturnType<typeof startHciPty>>;
+  try {
+    pty = await startHciPty(chip.blePeripheral(), { path: opts.hciPty });
+  } catch (error) {
+    process.stderr.write(`chiprig emulate: ${error instanceof Error ? error.message : error}\n`);
+    return EXIT.BROKEN;
+  }
+  const press = () => chip.pressButton();
+  process.on('SIGUSR1', press);
+  process.stdout.write(
+    `serving the emulated MitID chip as an HCI-over-UART controller on ${pty.path}; press the button with kill -USR1 ${process.pid}; stop with Ctrl-C\n`,
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  process.off('SIGUSR1', press);
+  await pty.stop().catch(() => undefined);
   process.stdout.write('stopped\n');
   return EXIT.PASSED;
 }

@@ -17,7 +17,11 @@ program
   .command('run')
   .description('run conformance suites against a device and write an Allure report')
   .option('--station <file>', 'station file (default: the built-in emulated station)')
-  .option('--device <spec>', 'device under test: emulator | hid:VID:PID[:SERIAL] | hid:PATH')
+  .option(
+    '--device <spec>',
+    'device under test: emulator | hid:VID:PID[:SERIAL] | hid:PATH | pcsc:READER | ble:NAME',
+  )
+  .option('--hci <uart:PATH[@BAUD]>', 'Bluetooth controller for ble: devices (default: the host adapter)')
   .option(
     '--suite <list>',
     `comma-separated suites (${Object.keys(SUITES).join(', ')}); default: all the station supports`,
@@ -37,8 +41,12 @@ program
 program
   .command('emulate')
   .description('serve the emulated MitID chip to outside tools until stopped')
-  .requiredOption('--transport <kind>', 'what to serve: nfc (a card to pcscd through vsmartcard vpcd)')
-  .option('--vpcd <host:port>', "pcscd's vpcd driver address", '127.0.0.1:35963')
+  .requiredOption(
+    '--transport <kind>',
+    'what to serve: nfc (a card to pcscd through vsmartcard vpcd) or ble (an HCI controller on a pty)',
+  )
+  .option('--vpcd <host:port>', "nfc: pcscd's vpcd driver address", '127.0.0.1:35963')
+  .option('--hci-pty <path>', 'ble: where to create the pty an HCI-over-UART host opens')
   .option('--station <file>', 'station file whose emulator section describes the chip')
   .option('--fault <name>', 'serve the chip with a deliberate non-conformance')
   .exitOverride()

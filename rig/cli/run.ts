@@ -20,6 +20,7 @@ export interface RunOptions {
   suite?: string;
   grep?: string;
   presence?: string;
+  hci?: string;
   results: string;
   report: string;
   html: boolean;
@@ -47,6 +48,7 @@ export async function run(opts: RunOptions): Promise<number> {
       ...(opts.station ? { stationFile: opts.station } : {}),
       ...(opts.device ? { device: opts.device } : {}),
       ...(presence ? { presence } : {}),
+      ...(opts.hci ? { hci: opts.hci } : {}),
     });
   } catch (error) {
     if (error instanceof ConfigError) throw error;

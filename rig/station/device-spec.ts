@@ -9,12 +9,14 @@ import { ConfigError } from '../errors.ts';
  *   hid:VID:PID[:SERIAL]  a USB HID key by 4-digit hex vendor and product ID
  *   hid:PATH              a USB HID key by OS path (e.g. /dev/hidraw3)
  *   pcsc:READER           a contactless card in the PC/SC reader whose name contains READER
+ *   ble:NAME-or-ADDRESS   a Bluetooth LE authenticator by advertised name or address
  */
 export type DeviceSpec =
   | { kind: 'emulator'; text: string; fault?: FaultName }
   | { kind: 'hid'; text: string; vendorId: number; productId: number; serialNumber?: string }
   | { kind: 'hid-path'; text: string; path: string }
-  | { kind: 'pcsc'; text: string; reader: string };
+  | { kind: 'pcsc'; text: string; reader: string }
+  | { kind: 'ble'; text: string; target: string };
 
 const VID_PID = /^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})(?::(.+))?$/;
 
@@ -24,6 +26,7 @@ export function parseDeviceSpec(text: string, where = '--device'): DeviceSpec {
   if (spec.startsWith('emulator:'))
     return { kind: 'emulator', text: spec, fault: parseFault(spec.slice(9), where) };
   if (spec.startsWith('pcsc:') && spec.length > 5) return { kind: 'pcsc', text: spec, reader: spec.slice(5) };
+  if (spec.startsWith('ble:') && spec.length > 4) return { kind: 'ble', text: spec, target: spec.slice(4) };
   if (spec.startsWith('hid:')) {
     const rest = spec.slice(4);
     const m = VID_PID.exec(rest);

@@ -5,7 +5,13 @@ import { serveVpcd } from '../emulator/vpcd-card.ts';
 import { ConfigError } from '../errors.ts';
 import type { TrafficLog } from '../traffic.ts';
 import type { Advertisement, GattLink } from '../transport/ble/connection.ts';
-import { connectGatt, createNoble, scanFido, stop as stopNoble } from '../transport/ble/noble.ts';
+import {
+  connectGatt,
+  createNoble,
+  type NobleSource,
+  scanFido,
+  stop as stopNoble,
+} from '../transport/ble/noble.ts';
 import type { HidConnection } from '../transport/hid/connection.ts';
 import { openNodeHid } from '../transport/hid/node-hid.ts';
 import type { CardConnection } from '../transport/nfc/connection.ts';
@@ -25,6 +31,7 @@ export function transportsOf(spec: DeviceSpec, file: StationFile): TransportKind
   if (spec.kind === 'emulator')
     return (file.emulator?.transports ?? ['hid', 'nfc', 'ble']) as TransportKind[];
   if (spec.kind === 'pcsc') return ['nfc'];
+  if (spec.kind === 'ble') return ['ble'];
   return ['hid'];
 }
 
@@ -107,7 +114,26 @@ export async function openBleLink(
   file: StationFile,
   emulator: EmulatedChip | undefined,
   log: TrafficLog,
+  hci?: string,
 ): Promise<BleLink> {
+  if (spec.kind === 'ble') {
+    const noble = createNoble(nobleSource(hci ?? file.ble.hci));
+    try {
+      const link = await connectGatt(noble, spec.target, {
+        timeoutMs: 15_000,
+        callTimeoutMs: file.timeouts.exchangeMs,
+        log,
+      });
+      const close = async () => {
+        await link.close().catch(() => undefined);
+        await stopNoble(noble);
+      };
+      return { link, close };
+    } catch (error) {
+      await stopNoble(noble);
+      throw error;
+    }
+  }
   if (spec.kind !== 'emulator') throw new ConfigError(`device ${spec.text} has no BLE interface`);
   const ble = file.emulator!.ble;
   const peripheral = emulator!.blePeripheral({
@@ -152,7 +178,16 @@ export async function scanBle(
   file: StationFile,
   emulator: EmulatedChip | undefined,
   timeoutMs: number,
+  hci?: string,
 ): Promise<Advertisement[]> {
+  if (spec.kind === 'ble') {
+    const noble = createNoble(nobleSource(hci ?? file.ble.hci));
+    try {
+      return await scanFido(noble, { timeoutMs });
+    } finally {
+      await stopNoble(noble);
+    }
+  }
   if (spec.kind !== 'emulator') throw new ConfigError(`device ${spec.text} has no BLE interface`);
   const ble = file.emulator!.ble;
   const peripheral = emulator!.blePeripheral();
@@ -172,4 +207,12 @@ export async function scanBle(
     await stopNoble(noble);
     await pty.stop();
   }
+}
+
+/** "uart:PATH[@BAUD]" (the --hci flag and station ble.hci) as a noble source; absent: the host adapter. */
+export function nobleSource(hci: string | undefined): NobleSource {
+  if (hci === undefined) return { kind: 'default' };
+  const m = /^uart:([^@]+)(?:@(\d+))?$/.exec(hci);
+  if (!m) throw new ConfigError(`--hci: "${hci}" is not uart:PATH[@BAUD] (e.g. uart:/dev/ttyACM0@1000000)`);
+  return { kind: 'hci-uart', port: m[1]!, ...(m[2] ? { baudRate: Number(m[2]) } : {}) };
 }

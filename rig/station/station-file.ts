@@ -76,6 +76,11 @@ export const StationFileSchema = z.strictObject({
     .default({ exchangeMs: 3000 }),
   emulator: EmulatorSchema.optional(),
   nfc: NfcSchema.default({ apdu: 'auto', chunkSize: 250, getResponseLe: 'sw2' }),
+  /**
+   * The Bluetooth controller noble uses for ble: devices: the host's adapter (default), or
+   * an HCI-over-UART controller, "uart:PATH[@BAUD]" (a USB dongle with Zephyr's hci_uart).
+   */
+  ble: z.strictObject({ hci: z.string().optional() }).default({}),
   instruments: z
     .strictObject({
       touch: z.strictObject({ kind: z.enum(['emulator-button', 'none']) }).optional(),

@@ -18,6 +18,7 @@ import { type DeviceSpec, parseDeviceSpec } from './device-spec.ts';
 import {
   type BleLink,
   type CardLink,
+  nobleSource,
   openBleLink,
   openCardConnection,
   openHidConnection,
@@ -35,6 +36,8 @@ export interface StationOptions {
   presence?: PresenceMode;
   /** Operator prompt sink (stderr by default). */
   prompt?: (text: string) => void;
+  /** Bluetooth controller for ble: devices, "uart:PATH[@BAUD]" (overrides the station file). */
+  hci?: string;
 }
 
 /**
@@ -56,6 +59,7 @@ export class Station {
   #card: CardLink | undefined;
   #chipOn: TransportKind | undefined;
   #ble: BleTransport | undefined;
+  #hci: string | undefined;
   #bleLink: BleLink | undefined;
   readonly #u2f = new Map<TransportKind, U2fClient>();
 
@@ -109,6 +113,8 @@ export class Station {
       ...(opts.prompt ? { prompt: opts.prompt } : {}),
     });
     const station = new Station({ file, profile, deviceSpec, presence, emulator, traffic });
+    if (opts.hci) nobleSource(opts.hci); // check the flag before opening anything
+    station.#hci = opts.hci;
     try {
       // Open every link now, so an absent device is reported before any test runs.
       for (const kind of station.transports) await station.#open(kind);
@@ -183,7 +189,7 @@ export class Station {
     await this.#moveEmulatedChip('ble');
     if (!this.#ble) {
       this.#require('ble');
-      this.#bleLink = await openBleLink(this.deviceSpec, this.file, this.emulator, this.traffic);
+      this.#bleLink = await openBleLink(this.deviceSpec, this.file, this.emulator, this.traffic, this.#hci);
       try {
         this.#ble = await BleTransport.open(this.#bleLink.link, { log: this.traffic });
       } catch (error) {
@@ -208,7 +214,7 @@ export class Station {
     this.#require('ble');
     await this.#closeBle();
     this.traffic.note('rig', 'BLE link dropped to scan for advertisements');
-    return scanBle(this.deviceSpec, this.file, this.emulator, timeoutMs);
+    return scanBle(this.deviceSpec, this.file, this.emulator, timeoutMs, this.#hci);
   }
 
   /** Whether the rig can put the device in and out of pairing mode itself (the emulated chip). */
