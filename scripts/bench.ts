@@ -5,7 +5,8 @@
  *     U2F client -> CTAPHID framing -> emulated HID device -> authenticator -> back,
  *     with a press from the station's actuator before each, traffic logging off;
  *  3. their ratio (aim: 0.6 or better);
- *  4. NFC exchange latency p50/p99, in process and through pcscd + vpcd (scripts/bench-nfc.ts).
+ *  4. NFC exchange latency p50/p99, in process and through pcscd + vpcd (scripts/bench-nfc.ts);
+ *  5. BLE exchange latency p50/p99, in-process noble and noble's HCI stack on a pty (scripts/bench-ble.ts).
  * The two tasks alternate over several short rounds and the ratio is the median of the
  * per-round ratios, so a shared machine whose speed drifts does not skew it.
  * Only signatures verified afterwards count; verification stays out of the timed loop.
@@ -26,6 +27,7 @@ import {
   encodeAuthenticate,
   parseAuthenticateResponse,
 } from '../rig/u2f/messages.ts';
+import { benchBle } from './bench-ble.ts';
 import { benchNfc } from './bench-nfc.ts';
 
 const TIME_MS = Number(process.env.BENCH_TIME_MS ?? 4000);
@@ -135,6 +137,8 @@ console.log(
 );
 console.log('');
 for (const line of await benchNfc(Number(process.env.BENCH_NFC_SAMPLES ?? 1000))) console.log(line);
+console.log('');
+for (const line of await benchBle(Number(process.env.BENCH_BLE_SAMPLES ?? 300))) console.log(line);
 if (verified !== collected) {
   console.error('some signatures did not verify: the figures above do not count');
   process.exitCode = 1;

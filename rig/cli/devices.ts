@@ -1,11 +1,13 @@
 import { ChiprigError } from '../errors.ts';
 import { hidSpecFor } from '../station/device-spec.ts';
+import { nobleSource } from '../station/links.ts';
+import { createNoble, scanFido, stop as stopNoble } from '../transport/ble/noble.ts';
 import { listFidoHidDevices } from '../transport/hid/node-hid.ts';
 import { listReaders } from '../transport/nfc/nfc-pcsc.ts';
 
 interface Row {
   device: string;
-  transport: 'hid' | 'nfc';
+  transport: 'hid' | 'nfc' | 'ble';
   name: string;
   detail: string;
 }
@@ -14,7 +16,7 @@ interface Row {
  * `chiprig devices`: attached FIDO HID devices and PC/SC readers, each with the --device
  * string that addresses it. A missing native library or service is reported, not fatal.
  */
-export async function devices(opts: { json?: boolean }): Promise<number> {
+export async function devices(opts: { json?: boolean; hci?: string; scanMs?: number }): Promise<number> {
   const rows: Row[] = [];
   const problems: string[] = [];
   try {
@@ -41,11 +43,30 @@ export async function devices(opts: { json?: boolean }): Promise<number> {
   } catch (error) {
     problems.push(`PC/SC: ${error instanceof ChiprigError ? error.message : String(error)}`);
   }
+  let noble: ReturnType<typeof createNoble> | undefined;
+  try {
+    // FIDO advertisers (service FFFD), through the host adapter or --hci uart:PATH.
+    noble = createNoble(nobleSource(opts.hci));
+    for (const a of await scanFido(noble, { timeoutMs: opts.scanMs ?? 3000 })) {
+      const pairing = a.serviceData.find((d) => d.uuid === 'fffd')?.data[0];
+      rows.push({
+        device: `ble:${a.localName ?? a.address}`,
+        transport: 'ble',
+        name: a.localName ?? '',
+        detail: `${a.address}${pairing !== undefined && pairing & 0x80 ? ' pairing mode' : ''}`,
+      });
+    }
+  } catch (error) {
+    problems.push(`Bluetooth LE: ${error instanceof ChiprigError ? error.message : String(error)}`);
+  } finally {
+    if (noble) await stopNoble(noble).catch(() => undefined);
+  }
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ devices: rows, problems }, null, 2)}\n`);
     return 0;
   }
-  if (rows.length === 0) process.stdout.write('No FIDO HID device and no PC/SC reader found.\n');
+  if (rows.length === 0)
+    process.stdout.write('No FIDO HID device, PC/SC reader or FIDO BLE advertiser found.\n');
   for (const r of rows) process.stdout.write(`${r.device.padEnd(36)} ${r.detail.padEnd(22)} ${r.name}\n`);
   for (const p of problems) process.stdout.write(`(${p})\n`);
   process.stdout.write('The built-in emulated MitID chip is always available as --device emulator.\n');

@@ -56,8 +56,11 @@ program
 
 program
   .command('devices')
-  .description('list attached FIDO HID devices with the --device string for each')
+  .description(
+    'list FIDO HID devices, PC/SC readers and FIDO BLE advertisers, with the --device string for each',
+  )
   .option('--json', 'machine-readable output')
+  .option('--hci <uart:PATH[@BAUD]>', 'Bluetooth controller to scan with (default: the host adapter)')
   .exitOverride()
   .action(async (opts) => {
     process.exitCode = await devices(opts);
