@@ -123,6 +123,11 @@ export class EmulatedChip {
         model: this.hidInfo.product ?? 'Emulated MitID chip',
         firmware: '1.0.0',
       },
+      battery: () => this.battery.level,
+      faults: {
+        wrongContinuationSeq: this.#opts.faults?.includes('ble-wrong-seq') ?? false,
+        noKeepalive: this.#opts.faults?.includes('ble-no-keepalive') ?? false,
+      },
       ...opts,
     });
     return this.#ble;
