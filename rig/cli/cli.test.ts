@@ -108,7 +108,7 @@ describe('chiprig CLI (end to end, spawned)', function () {
     ['emulated-ble.yaml', 'noble with in-process bindings'],
     ['emulated-ble-hci.yaml', "noble's HCI stack over a pty to the emulated controller"],
   ] as const) {
-    it(`runs the U2F suite over BLE: ${what}`, async function () {
+    it(`runs the BLE and U2F suites over BLE: ${what}`, async function () {
       if (station.includes('hci') && !socatAvailable()) {
         process.stdout.write('      skipped: socat is not installed (apt-get install socat)\n');
         return this.skip();
@@ -120,15 +120,16 @@ describe('chiprig CLI (end to end, spawned)', function () {
         '--station',
         file,
         '--suite',
-        'u2f',
+        'ble,u2f',
         '--results',
         results,
         '--no-html',
       ]);
       assert.equal(r.code, EXIT.PASSED, `exit ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr}`);
       const files = readdirSync(results).filter((f) => f.endsWith('-result.json'));
-      assert.ok(files.length >= 30, `only ${files.length} results`);
+      assert.ok(files.length >= 60, `only ${files.length} results`);
       assert.match(r.stdout, /Bluetooth LE · U2F REGISTER/);
+      assert.match(r.stdout, /Bluetooth LE · fragmentation/);
     });
   }
 

@@ -44,13 +44,31 @@ export async function attachJson(name: string, value: unknown): Promise<void> {
   await allure.attachment(name, JSON.stringify(value, null, 2), 'application/json');
 }
 
+/**
+ * Steps are logged one after another: logStep is asynchronous, and steps started while an
+ * earlier one is still being written are lost. `flushSteps` waits for the queue to drain
+ * (the case wrapper calls it before the test ends).
+ */
+let steps: Promise<void> = Promise.resolve();
+
+function queueStep(name: string): void {
+  steps = steps.then(
+    () => allure.logStep(name, allure.Status.PASSED),
+    () => undefined,
+  );
+}
+
+export function flushSteps(): Promise<void> {
+  return steps.catch(() => undefined);
+}
+
 /** A finished exchange as a step of its own (passed: the device answered). */
 export function exchangeStep(name: string): void {
-  void allure.logStep(name, allure.Status.PASSED);
+  queueStep(name);
 }
 
 export function noteStep(name: string): void {
-  void allure.logStep(name, allure.Status.PASSED);
+  queueStep(name);
 }
 
 /** Environment info shown on the report's overview (Allure reads environment.properties). */

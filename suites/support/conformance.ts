@@ -1,6 +1,6 @@
 import { hex } from '../../rig/bytes.ts';
 import { isDeviceFailure, isTransportError } from '../../rig/errors.ts';
-import { attachTraffic, exchangeStep, labelTest, noteStep } from '../../rig/report/allure.ts';
+import { attachTraffic, exchangeStep, flushSteps, labelTest, noteStep } from '../../rig/report/allure.ts';
 import { skipReasons } from '../../rig/report/skips.ts';
 import type { Station } from '../../rig/station/station.ts';
 import type { TrafficEntry } from '../../rig/traffic.ts';
@@ -97,6 +97,7 @@ async function runCase(
     throw error;
   } finally {
     station.traffic.onEntry = undefined;
+    await flushSteps();
     const { entries, dropped } = station.traffic.drain();
     await attachTraffic(entries, dropped);
   }
