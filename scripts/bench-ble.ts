@@ -7,14 +7,11 @@
 import { randomBytes } from 'node:crypto';
 import { socatAvailable } from '../rig/emulator/ble/hci-pty.ts';
 import { Station } from '../rig/station/station.ts';
-import { AUTH_P1, SW } from '../rig/u2f/apdu.ts';
+import { AUTH_P1 } from '../rig/u2f/apdu.ts';
 import { encodeAuthenticate, encodeVersion } from '../rig/u2f/messages.ts';
+import { latencyRow } from './latency.ts';
 
 const station = (name: string) => new URL(`../fixtures/stations/${name}`, import.meta.url).pathname;
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 async function measure(file: string, samples: number): Promise<string[]> {
   const st = await Station.open({ stationFile: file });
@@ -32,20 +29,7 @@ async function measure(file: string, samples: number): Promise<string[]> {
         () => u2f.sendWithPresence(encodeAuthenticate(AUTH_P1.ENFORCE, chal, app, reg.keyHandle), 'bench'),
       ],
     ] as const;
-    for (const [what, run] of cases) {
-      const times: number[] = [];
-      for (let i = 0; i < samples; i++) {
-        const t = performance.now();
-        const r = await run();
-        times.push(performance.now() - t);
-        if (r.sw !== SW.NO_ERROR) throw new Error(`${what} answered ${r.sw.toString(16)}`);
-      }
-      times.sort((a, b) => a - b);
-      const f = (ms: number) => `${ms.toFixed(3)} ms`.padStart(11);
-      rows.push(
-        `  ${what.padEnd(13)} p50 ${f(percentile(times, 50))}  p99 ${f(percentile(times, 99))}  max ${f(times.at(-1)!)}  (n=${samples})`,
-      );
-    }
+    for (const [what, run] of cases) rows.push(await latencyRow(what, samples, run));
     return rows;
   } finally {
     await st.close();

@@ -9,15 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { Station } from '../rig/station/station.ts';
 import { pcscUnavailableReason } from '../rig/transport/nfc/nfc-pcsc.ts';
-import { AUTH_P1, SW } from '../rig/u2f/apdu.ts';
+import { AUTH_P1 } from '../rig/u2f/apdu.ts';
 import { encodeAuthenticate, encodeVersion } from '../rig/u2f/messages.ts';
+import { latencyRow } from './latency.ts';
 
 const VPCD_STATION = new URL('../fixtures/stations/emulated-vpcd.yaml', import.meta.url).pathname;
 const NAGLE_MARKER = '/run/pcscd/chiprig-nagle-fix';
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 async function measure(station: Station, samples: number): Promise<string[]> {
   station.traffic.enabled = false;
@@ -30,18 +27,7 @@ async function measure(station: Station, samples: number): Promise<string[]> {
     ['VERSION', encodeVersion()],
     ['AUTHENTICATE', encodeAuthenticate(AUTH_P1.ENFORCE, chal, app, reg.keyHandle)],
   ] as const) {
-    const times: number[] = [];
-    for (let i = 0; i < samples; i++) {
-      const t = performance.now();
-      const r = await u2f.send(apdu);
-      times.push(performance.now() - t);
-      if (r.sw !== SW.NO_ERROR) throw new Error(`${what} answered ${r.sw.toString(16)}`);
-    }
-    times.sort((a, b) => a - b);
-    const f = (ms: number) => `${ms.toFixed(3)} ms`.padStart(11);
-    rows.push(
-      `  ${what.padEnd(13)} p50 ${f(percentile(times, 50))}  p99 ${f(percentile(times, 99))}  max ${f(times.at(-1)!)}  (n=${samples})`,
-    );
+    rows.push(await latencyRow(what, samples, () => u2f.send(apdu)));
   }
   return rows;
 }
