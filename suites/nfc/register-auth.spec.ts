@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { concat, hex } from '../../rig/bytes.ts';
 import { chainShort, getResponse, selectFido } from '../../rig/transport/nfc/iso7816.ts';
+import type { NfcTransport } from '../../rig/transport/nfc/nfc-transport.ts';
 import { AUTH_P1, encodeExtended, encodeShort, INS, parseResponse, SW } from '../../rig/u2f/apdu.ts';
 import { parseAttestationCertificate } from '../../rig/u2f/attestation.ts';
 import {
@@ -23,6 +24,15 @@ import {
 } from '../support/u2f.ts';
 
 const station = await getStation();
+
+/** One REGISTER with fresh parameters, in the given encoding (the NFC-REG/CHAIN stimuli). */
+async function sendRegister(nfc: NfcTransport, form: 'short' | 'extended', le: number) {
+  const app = random32();
+  const chal = random32();
+  const encode = form === 'short' ? encodeShort : encodeExtended;
+  const answer = await send(nfc, encode({ ins: INS.REGISTER, p1: 0x03, data: concat(chal, app), le }));
+  return { app, chal, answer };
+}
 
 /** Checks an assembled REGISTER answer as U2F-REG-04/05 do. */
 function checkRegistration(data: Uint8Array, app: Uint8Array, chal: Uint8Array): void {
@@ -56,12 +66,7 @@ if (station.transports.includes('nfc')) {
       async (ctx) => {
         const nfc = await station.nfc();
         await selectU2f(nfc);
-        const app = random32();
-        const chal = random32();
-        const first = await send(
-          nfc,
-          encodeShort({ ins: INS.REGISTER, p1: 0x03, data: concat(chal, app), le: 256 }),
-        );
+        const { app, chal, answer: first } = await sendRegister(nfc, 'short', 256);
         assert.ok(
           first.data.length <= 256,
           `first answer carries ${first.data.length} bytes, more than Le 256`,
@@ -77,12 +82,7 @@ if (station.transports.includes('nfc')) {
     check('NFC-REG-02', 'short REGISTER with Le 64 (100): every chunk at most 100 bytes', async () => {
       const nfc = await station.nfc();
       await selectU2f(nfc);
-      const app = random32();
-      const chal = random32();
-      const first = await send(
-        nfc,
-        encodeShort({ ins: INS.REGISTER, p1: 0x03, data: concat(chal, app), le: 100 }),
-      );
+      const { app, chal, answer: first } = await sendRegister(nfc, 'short', 100);
       const all = await collect(nfc, first, 100);
       for (const n of all.chunks)
         assert.ok(n <= 100, `a chunk of ${n} bytes with Le 100 (chunks ${all.chunks.join(', ')})`);
@@ -93,12 +93,7 @@ if (station.transports.includes('nfc')) {
     check('NFC-REG-03', 'extended REGISTER: the whole answer in one R-APDU, never 61xx', async () => {
       const nfc = await station.nfc();
       await selectU2f(nfc);
-      const app = random32();
-      const chal = random32();
-      const r = await send(
-        nfc,
-        encodeExtended({ ins: INS.REGISTER, p1: 0x03, data: concat(chal, app), le: 65536 }),
-      );
+      const { app, chal, answer: r } = await sendRegister(nfc, 'extended', 65536);
       assert.notEqual(
         r.sw >> 8,
         0x61,
@@ -209,12 +204,7 @@ if (station.transports.includes('nfc')) {
         const sizes: string[] = [];
         for (const le of ['sw2', 256] as const) {
           await selectU2f(nfc);
-          const app = random32();
-          const chal = random32();
-          const first = await send(
-            nfc,
-            encodeShort({ ins: INS.REGISTER, p1: 0x03, data: concat(chal, app), le: 100 }),
-          );
+          const { app, chal, answer: first } = await sendRegister(nfc, 'short', 100);
           assert.equal(
             first.sw >> 8,
             0x61,
