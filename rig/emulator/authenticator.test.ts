@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { concat, hex } from '../bytes.ts';
 import { AUTH_P1, parseResponse, SW } from '../u2f/apdu.ts';
 import { parseAttestationCertificate } from '../u2f/attestation.ts';
@@ -16,11 +15,7 @@ import {
 import { verifySignature } from '../u2f/verify.ts';
 import { Authenticator, type AuthenticatorOptions } from './authenticator.ts';
 import { PresenceSource } from './presence.ts';
-
-const fixture = (name: string) =>
-  readFileSync(new URL(`../../fixtures/attestation/${name}`, import.meta.url), 'utf8');
-const cert = Uint8Array.from(new X509Certificate(fixture('batch-cert.pem')).raw);
-const key = createPrivateKey(fixture('batch-key.pem'));
+import { attestationCertificate as cert, attestationKey as key } from './test-attestation.ts';
 
 function chip(opts: Partial<AuthenticatorOptions> = {}) {
   let now = 0;

@@ -1,17 +1,10 @@
 /** Test support: an emulated MitID chip over BLE with the real U2F core (not a test file). */
-import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { BleTransport, type BleTransportOptions } from '../../transport/ble/ble-transport.ts';
 import { Authenticator } from '../authenticator.ts';
 import { PresenceSource } from '../presence.ts';
+import { attestationCertificate, attestationKey } from '../test-attestation.ts';
 import { connectDirect } from './direct-link.ts';
 import { FidoBlePeripheral, type FidoBlePeripheralOptions } from './fido-peripheral.ts';
-
-const fixture = (name: string) =>
-  readFileSync(new URL(`../../../fixtures/attestation/${name}`, import.meta.url), 'utf8');
-
-export const attestationCertificate = Uint8Array.from(new X509Certificate(fixture('batch-cert.pem')).raw);
-export const attestationKey = createPrivateKey(fixture('batch-key.pem'));
 
 /** Short timings so the whole BLE test set stays well under 10 s. */
 export const FAST = { keepaliveMs: 50, presenceTimeoutMs: 1500, requestTimeoutMs: 300 } as const;
@@ -39,3 +32,5 @@ export async function openChip(
   const transport = await BleTransport.open(link, { timeoutMs: 2000, ...transportOptions });
   return { ...chip, link, transport };
 }
+
+export { attestationCertificate, attestationKey };

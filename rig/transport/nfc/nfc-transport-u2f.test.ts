@@ -1,11 +1,11 @@
 /** NfcTransport against the real U2F core behind the emulated contactless chip. */
 import assert from 'node:assert/strict';
-import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { hex } from '../../bytes.ts';
 import { Authenticator } from '../../emulator/authenticator.ts';
 import { EmulatedCardConnection, NfcFrontEnd } from '../../emulator/front-ends/nfc.ts';
 import { PresenceSource } from '../../emulator/presence.ts';
+import { attestationCertificate as cert, attestationKey as key } from '../../emulator/test-attestation.ts';
 import { AUTH_P1, parseResponse, SW } from '../../u2f/apdu.ts';
 import { parseAttestationCertificate } from '../../u2f/attestation.ts';
 import {
@@ -20,10 +20,6 @@ import {
 import { verifySignature } from '../../u2f/verify.ts';
 import { NfcTransport, type NfcTransportOptions } from './nfc-transport.ts';
 
-const fixture = (name: string) =>
-  readFileSync(new URL(`../../../fixtures/attestation/${name}`, import.meta.url), 'utf8');
-const cert = Uint8Array.from(new X509Certificate(fixture('batch-cert.pem')).raw);
-const key = createPrivateKey(fixture('batch-key.pem'));
 const r32 = () => Uint8Array.from(randomBytes(32));
 
 function chip(options: NfcTransportOptions = {}) {
