@@ -1,8 +1,10 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import AllureMochaReporter from 'allure-mocha';
 import Mocha from 'mocha';
 import { ChiprigError, ConfigError } from '../errors.ts';
+import { runRecord } from '../measure/run-record.ts';
 import { writeEnvironment } from '../report/allure.ts';
 import { count, outcomeOf, progressLine, summary, type TestRecord } from '../report/console.ts';
 import { generateHtmlReport } from '../report/html.ts';
@@ -66,6 +68,12 @@ export async function run(opts: RunOptions): Promise<number> {
     });
     const resultsDir = resolve(opts.results);
     clearResults(resultsDir);
+    runRecord.use(resultsDir, {
+      station: station.name,
+      device: station.deviceSpec.text,
+      host: `${hostname()} (${process.platform} ${process.arch}, Node ${process.version})`,
+      startedAt: new Date().toISOString(),
+    });
     writeEnvironment(resultsDir, await environmentInfo(station));
     out(
       `chiprig: station "${station.name}", device ${station.deviceSpec.text}, presence ${station.presence.mode}`,
@@ -102,7 +110,11 @@ export async function run(opts: RunOptions): Promise<number> {
 function clearResults(dir: string): void {
   mkdirSync(dir, { recursive: true });
   for (const name of readdirSync(dir)) {
-    if (/-(result|container)\.json$|-attachment(\.\w+)?$|^environment\.properties$/.test(name)) {
+    if (
+      /-(result|container|perf)\.json$|-attachment(\.\w+)?$|^environment\.properties$|^chiprig-measurements\.json$/.test(
+        name,
+      )
+    ) {
       rmSync(join(dir, name), { force: true });
     }
   }

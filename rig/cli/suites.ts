@@ -12,6 +12,11 @@ export const SUITES: Record<string, { dir: string; needs: TransportKind[]; what:
     needs: ['ble'],
     what: 'FIDO over GATT: service, advertising, fragments, keepalive, PING, link (BLE-*)',
   },
+  perf: {
+    dir: 'perf',
+    needs: [],
+    what: 'latency per operation, signing throughput, soak, link-model accuracy (PERF-*), on every transport',
+  },
   nfc: {
     dir: 'nfc',
     needs: ['nfc'],

@@ -11,6 +11,8 @@ import { type DeviceFaultName, type FaultName, isLinkFault } from './faults.ts';
 import { EmulatedHidDevice } from './front-ends/hid.ts';
 import { EmulatedCardConnection, NfcFrontEnd } from './front-ends/nfc.ts';
 import { PresenceSource } from './presence.ts';
+import type { LinkTiming } from './timing/link-model.ts';
+import { BlePacer, HidPacer, NfcPacer } from './timing/pacers.ts';
 
 export interface EmulatedChipOptions {
   vendorId: number;
@@ -26,7 +28,12 @@ export interface EmulatedChipOptions {
   attestationKeyPath: string;
   masterKey?: Uint8Array;
   faults?: readonly FaultName[];
+  /** Link timing models; absent: no link delay (every answer on the next microtask). */
+  timing?: LinkTiming;
 }
+
+/** What the slower-than-profile fault makes every AUTHENTICATE take, in milliseconds. */
+export const SLOW_AUTHENTICATE_MS = 900;
 
 /** Firmware version reported in the CTAPHID INIT response of the emulated chip. */
 export const EMULATOR_FIRMWARE = { major: 1, minor: 0, build: 0 };
@@ -42,6 +49,8 @@ export class EmulatedChip {
   readonly hidInfo: HidDeviceInfo;
   readonly attestationCertificate: Uint8Array;
   readonly battery = new BatteryModel();
+  /** The link timing models in force (with a fault's slowness folded in), if any. */
+  readonly timing: LinkTiming | undefined;
   readonly #opts: EmulatedChipOptions;
   #hid: EmulatedHidDevice | undefined;
   #card: NfcFrontEnd | undefined;
@@ -49,6 +58,12 @@ export class EmulatedChip {
 
   constructor(opts: EmulatedChipOptions) {
     this.#opts = opts;
+    this.timing = opts.faults?.includes('slower-than-profile')
+      ? {
+          ...opts.timing,
+          processingMs: { ...opts.timing?.processingMs, authenticate: SLOW_AUTHENTICATE_MS },
+        }
+      : opts.timing;
     this.presence = new PresenceSource({ windowMs: opts.presenceWindowMs });
     const certificate = readPem(opts.attestationCertificatePath, 'certificate');
     const key = readPem(opts.attestationKeyPath, 'key');
@@ -94,6 +109,7 @@ export class EmulatedChip {
       handleApdu: async (apdu) => this.authenticator.process(apdu),
       channelRules: this.#opts.channelRules,
       version: EMULATOR_FIRMWARE,
+      ...(this.timing ? { pacer: new HidPacer(this.timing) } : {}),
     });
     return this.#hid;
   }
@@ -124,6 +140,7 @@ export class EmulatedChip {
         firmware: '1.0.0',
       },
       battery: () => this.battery.level,
+      ...(this.timing?.ble ? { maxMtu: this.timing.ble.mtu } : {}),
       faults: {
         wrongContinuationSeq: this.#opts.faults?.includes('ble-wrong-seq') ?? false,
         noKeepalive: this.#opts.faults?.includes('ble-no-keepalive') ?? false,
@@ -144,7 +161,10 @@ export class EmulatedChip {
 
   /** The card in the field of an in-process reader. */
   cardConnection(): EmulatedCardConnection {
-    const connection = new EmulatedCardConnection(this.nfcCard());
+    const connection = new EmulatedCardConnection(
+      this.nfcCard(),
+      this.timing ? { pacer: new NfcPacer(this.timing) } : {},
+    );
     if (this.#opts.faults?.includes('card-leaves-field')) this.#leaveFieldOnce(connection, 3);
     return connection;
   }
@@ -164,6 +184,11 @@ export class EmulatedChip {
       setTimeout(() => connection.remove(), 5);
       return answer;
     };
+  }
+
+  /** Pacing for a BLE bindings object serving this chip (none without a timing model). */
+  blePacer(): BlePacer | undefined {
+    return this.timing ? new BlePacer(this.timing) : undefined;
   }
 
   pressButton(holdMs = 100): void {

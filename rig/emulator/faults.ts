@@ -29,6 +29,11 @@ export const FAULTS = {
     caughtBy: ['U2F-AUTH-02'],
   },
   'same-key-pair': { what: 'every REGISTER returns the same key pair', caughtBy: ['U2F-REG-09'] },
+  'slower-than-profile': {
+    what: 'every AUTHENTICATE takes 900 ms, above the profile limit (500 ms over USB HID, 800 ms over NFC)',
+    caughtBy: ['PERF-LAT-03'],
+    suite: 'perf',
+  },
   'ble-wrong-seq': {
     what: 'FIDO BLE response continuations start at SEQ 1 instead of 0',
     caughtBy: ['BLE-FRAG-06'],

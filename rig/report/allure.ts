@@ -51,9 +51,9 @@ export async function attachJson(name: string, value: unknown): Promise<void> {
  */
 let steps: Promise<void> = Promise.resolve();
 
-function queueStep(name: string): void {
+function queueStep(name: string, status: allure.Status = allure.Status.PASSED): void {
   steps = steps.then(
-    () => allure.logStep(name, allure.Status.PASSED),
+    () => allure.logStep(name, status),
     () => undefined,
   );
 }
@@ -69,6 +69,33 @@ export function exchangeStep(name: string): void {
 
 export function noteStep(name: string): void {
   queueStep(name);
+}
+
+/** A measurement as a step: failed outside its limits, passed otherwise (the name says MARGINAL). */
+export function measurementStep(name: string, failed: boolean): void {
+  queueStep(name, failed ? allure.Status.FAILED : allure.Status.PASSED);
+}
+
+/**
+ * A measured value as a test parameter, kept out of the history ID (Allure would otherwise
+ * treat every new value as a different test and lose the trend).
+ */
+export function parameterLater(name: string, value: string): void {
+  steps = steps.then(
+    () => allure.parameter(name, value, { excluded: true }),
+    () => undefined,
+  );
+}
+
+export function tagLater(name: string): void {
+  steps = steps.then(
+    () => allure.tag(name),
+    () => undefined,
+  );
+}
+
+export async function attachSvg(name: string, svg: string): Promise<void> {
+  await allure.attachment(name, svg, 'image/svg+xml');
 }
 
 /** Environment info shown on the report's overview (Allure reads environment.properties). */

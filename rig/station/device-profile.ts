@@ -8,6 +8,39 @@ const transport = z.enum(['hid', 'nfc', 'ble']);
 const sw = z.number().int().min(0).max(0xffff);
 
 /** The device profile: spec-sheet facts and the expectations the suites check. */
+/** An upper limit with an optional marginal threshold below it. */
+const ceiling = z
+  .strictObject({ max: z.number().positive(), marginal: z.number().positive().optional() })
+  .refine((c) => c.marginal === undefined || c.marginal <= c.max, 'marginal must be <= max');
+/** A lower limit with an optional marginal threshold above it. */
+const floor = z
+  .strictObject({ min: z.number().nonnegative(), marginal: z.number().nonnegative().optional() })
+  .refine((c) => c.marginal === undefined || c.marginal >= c.min, 'marginal must be >= min');
+const operationLimits = z.strictObject({
+  version: ceiling.optional(),
+  register: ceiling.optional(),
+  authenticate: ceiling.optional(),
+  'check-only': ceiling.optional(),
+  ping: ceiling.optional(),
+  select: ceiling.optional(),
+});
+
+/** Performance limits the perf suite checks (PERF-*): defaults a lab edits for its chips. */
+const PerformanceSchema = z.strictObject({
+  /** Samples per operation and transport in a latency case. */
+  samples: z.number().int().min(5).max(100_000).default(20),
+  /** How long the throughput case runs per transport, ms. */
+  throughputMs: z.number().int().positive().default(1000),
+  /** Limits on the p99 of each operation's device time (button actuation excluded), ms. */
+  latencyP99Ms: z.strictObject({
+    hid: operationLimits.optional(),
+    nfc: operationLimits.optional(),
+    ble: operationLimits.optional(),
+  }),
+  /** Sustained verified AUTHENTICATE signatures per second. */
+  throughputPerS: z.strictObject({ hid: floor.optional(), nfc: floor.optional(), ble: floor.optional() }),
+});
+
 export const DeviceProfileSchema = z.strictObject({
   id: z.string().min(1),
   name: z.string().min(1),
@@ -84,6 +117,7 @@ export const DeviceProfileSchema = z.strictObject({
     emptyMsg: z.enum(['invalid-len', 'apdu-status']),
   }),
   presence: z.strictObject({ timeoutMs: z.number().int().positive(), pollMs: z.number().int().positive() }),
+  performance: PerformanceSchema.optional(),
 });
 
 export type DeviceProfile = z.output<typeof DeviceProfileSchema>;

@@ -143,7 +143,9 @@ export async function openBleLink(
   });
   const timeouts = { timeoutMs: 10_000, callTimeoutMs: file.timeouts.exchangeMs, log };
   if (ble.path === 'in-process') {
-    const noble = createNoble({ kind: 'bindings', bindings: new EmulatedBleBindings([peripheral]) });
+    const pacer = emulator!.blePacer();
+    const bindings = new EmulatedBleBindings([peripheral], pacer ? { pacer } : {});
+    const noble = createNoble({ kind: 'bindings', bindings });
     const link = await connectGatt(noble, peripheral.address, timeouts);
     const close = async () => {
       await link.close().catch(() => undefined);

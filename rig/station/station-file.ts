@@ -5,6 +5,53 @@ import { readYamlFile } from './yaml-file.ts';
 export const PresenceModeSchema = z.enum(['actuator', 'prompt', 'auto']);
 export type PresenceMode = z.output<typeof PresenceModeSchema>;
 
+const ms = z.number().nonnegative();
+/** Frame sizes FSCI 0..8 code (ISO/IEC 14443-4). */
+const FRAME_SIZES = [16, 24, 32, 40, 48, 64, 96, 128, 256];
+
+/**
+ * Link timing models of the emulated chip (rig/emulator/timing/link-model.ts): ground truth
+ * for the rig's latency figures. Absent: no link delay at all (the default station).
+ */
+const TimingSchema = z.strictObject({
+  /** The chip's own processing time per operation, milliseconds. */
+  processingMs: z
+    .strictObject({
+      version: ms.optional(),
+      register: ms.optional(),
+      authenticate: ms.optional(),
+      'check-only': ms.optional(),
+      ping: ms.optional(),
+      select: ms.optional(),
+    })
+    .default({}),
+  /** USB full speed: interrupt endpoints polled every bInterval 1 ms frames. */
+  hid: z.strictObject({ bInterval: z.number().int().min(1).max(255) }).optional(),
+  /** ISO 14443 Type A: bit rate, frame waiting integer, largest block (FSC = FSD). */
+  nfc: z
+    .strictObject({
+      bitRateKbps: z.union([z.literal(106), z.literal(212), z.literal(424)]).default(106),
+      fwi: z.number().int().min(0).max(14).default(7),
+      frameSize: z
+        .number()
+        .int()
+        .refine((n) => FRAME_SIZES.includes(n), `must be one of ${FRAME_SIZES.join(', ')} (FSCI 0..8)`)
+        .default(256),
+    })
+    .optional(),
+  /** BLE: connection interval (7.5 ms to 4 s in 1.25 ms steps) and the ATT MTU the chip offers. */
+  ble: z
+    .strictObject({
+      connectionIntervalMs: z
+        .number()
+        .min(7.5)
+        .max(4000)
+        .refine((v) => Number.isInteger(v / 1.25), 'must be a multiple of 1.25 ms'),
+      mtu: z.number().int().min(23).max(517).default(23),
+    })
+    .optional(),
+});
+
 const EmulatorSchema = z.strictObject({
   usb: z.strictObject({
     vendorId: z.number().int().min(0).max(0xffff),
@@ -53,6 +100,8 @@ const EmulatorSchema = z.strictObject({
       reader: z.string().default('Virtual PCD 00 00'),
     })
     .default({ path: 'in-process', vpcd: '127.0.0.1:35963', reader: 'Virtual PCD 00 00' }),
+  /** Link timing models (in-process links only); absent: no link delay. */
+  timing: TimingSchema.optional(),
 });
 
 /** How the NFC transport encodes U2F messages for the reader. */

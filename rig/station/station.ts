@@ -392,5 +392,6 @@ export function makeEmulator(file: StationFile, fault: FaultName | undefined): E
     attestationCertificatePath: resolve(file.dir, e.attestation.certificate),
     attestationKeyPath: resolve(file.dir, e.attestation.key),
     ...(fault ? { faults: [fault] } : {}),
+    ...(e.timing ? { timing: e.timing } : {}),
   });
 }

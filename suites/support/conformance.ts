@@ -1,6 +1,17 @@
 import { hex } from '../../rig/bytes.ts';
 import { isDeviceFailure, isTransportError } from '../../rig/errors.ts';
-import { attachTraffic, exchangeStep, flushSteps, labelTest, noteStep } from '../../rig/report/allure.ts';
+import { formatValue, type MeasurementSink, Measurements } from '../../rig/measure/measurement.ts';
+import { runRecord, type TestOf } from '../../rig/measure/run-record.ts';
+import {
+  attachTraffic,
+  exchangeStep,
+  flushSteps,
+  labelTest,
+  measurementStep,
+  noteStep,
+  parameterLater,
+  tagLater,
+} from '../../rig/report/allure.ts';
 import { skipReasons } from '../../rig/report/skips.ts';
 import type { Station } from '../../rig/station/station.ts';
 import type { TrafficEntry } from '../../rig/traffic.ts';
@@ -25,6 +36,12 @@ export interface CaseContext {
   observe(what: string): void;
   /** Ends the case as skipped, with the reason printed and kept in the report. */
   skip(reason: string): never;
+  /**
+   * The case's measurements: declared with limits, graded when recorded, each in the report
+   * (parameter, step, Allure metric) and the run's JSON file at once. A value outside its
+   * limits fails the case when the body ends.
+   */
+  measure: Measurements;
 }
 
 /**
@@ -43,7 +60,7 @@ export function area(station: Station, transport: TransportKind, feature: string
         parameters: { station: station.name, device: station.deviceSpec.text, transport },
         ...(opts.description ? { description: opts.description } : {}),
       });
-      await runCase(station, transport, body, (reason): never => {
+      await runCase(station, transport, { id, title, transport }, body, (reason): never => {
         if (this.test) skipReasons.set(this.test, reason);
         if (!process.env.CHIPRIG_QUIET_SKIPS) process.stdout.write(`      skipped ${id}: ${reason}\n`);
         noteStep(`skipped: ${reason}`);
@@ -61,6 +78,7 @@ export function area(station: Station, transport: TransportKind, feature: string
 async function runCase(
   station: Station,
   transport: TransportKind,
+  test: TestOf,
   body: (ctx: CaseContext) => Promise<void>,
   skip: (reason: string) => never,
 ): Promise<void> {
@@ -84,9 +102,11 @@ async function runCase(
       noteStep(`observed: ${what}`);
     },
     skip,
+    measure: new Measurements(`${test.id} ${test.title}`, measurementSink(test)),
   };
   try {
     await body(ctx);
+    ctx.measure.verify();
   } catch (error) {
     if (isPending(error)) throw error;
     // A link fault costs this test only: reopen the device so the next one starts clean.
@@ -101,6 +121,24 @@ async function runCase(
     const { entries, dropped } = station.traffic.drain();
     await attachTraffic(entries, dropped);
   }
+}
+
+/** Each measurement, as it is recorded: to disk (run JSON, Allure metrics), the report and, if marginal, the console. */
+function measurementSink(test: TestOf): MeasurementSink {
+  const perfFile = runRecord.perfFileFor();
+  const start = Date.now();
+  return {
+    record: (m) => {
+      runRecord.add(test, perfFile, m, start);
+      const verdict = m.verdict === 'recorded' ? '' : ` (${m.verdict})`;
+      parameterLater(m.name, `${Number(m.value.toPrecision(6))} ${m.unit}${verdict}`);
+      measurementStep(`measurement ${formatValue(m)}`, m.verdict === 'fail');
+      if (m.verdict === 'marginal') {
+        tagLater('marginal');
+        process.stdout.write(`      marginal ${test.id}: ${formatValue(m)}\n`);
+      }
+    },
+  };
 }
 
 function isPending(error: unknown): boolean {

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
+import type { BlePacer } from '../timing/pacers.ts';
 import type { CentralSession, CharacteristicDef, VirtualPeripheral } from './peripheral.ts';
-import { uuidKey } from './peripheral.ts';
+import { UUID, uuidKey } from './peripheral.ts';
 
 /**
  * A noble bindings object serving VirtualPeripherals in process (emulation.md "BLE: noble",
@@ -39,9 +40,13 @@ export class EmulatedBleBindings extends EventEmitter {
   #powered = false;
   #scanUuids: string[] | undefined;
 
-  constructor(peripherals: VirtualPeripheral[] = [], opts: { rssi?: number } = {}) {
+  /** Connection-interval pacing of writes and notifications; absent: answers on the next microtask. */
+  readonly #pacer: BlePacer | undefined;
+
+  constructor(peripherals: VirtualPeripheral[] = [], opts: { rssi?: number; pacer?: BlePacer } = {}) {
     super();
     this.#rssi = opts.rssi ?? -42;
+    this.#pacer = opts.pacer;
     for (const p of peripherals) this.add(p);
   }
 
@@ -170,8 +175,14 @@ export class EmulatedBleBindings extends EventEmitter {
         const key = `${uuidKey(service)}/${uuidKey(characteristic)}`;
         if (!link.open || !link.subscribed.has(key)) return;
         const copy = Buffer.from(data);
-        const send = () =>
-          this.#later(() => this.emit('read', id, uuidKey(service), uuidKey(characteristic), copy, true));
+        const emit = () => this.emit('read', id, uuidKey(service), uuidKey(characteristic), copy, true);
+        const pacer = this.#pacer;
+        const send = pacer
+          ? () =>
+              pacer.notification(copy, uuidKey(characteristic) === UUID.STATUS, () => {
+                if (link.open) emit();
+              })
+          : () => this.#later(emit);
         if (link.held) link.held.push(send);
         else send();
       },
@@ -236,6 +247,20 @@ export class EmulatedBleBindings extends EventEmitter {
   }
 
   write(id: string, service: string, char: string, data: Uint8Array, withoutResponse: boolean): void {
+    const pacer = this.#pacer;
+    if (!pacer) {
+      this.#write(id, service, char, data, withoutResponse);
+      return;
+    }
+    // A timed link: the PDU reaches the chip one connection event later. A Write Command's
+    // callback fires once it is handed to the link; a Write Request's with its Write Response.
+    const copy = new Uint8Array(data);
+    pacer.hostWrites(copy, uuidKey(char) === UUID.CONTROL_POINT, () =>
+      this.#write(id, service, char, copy, withoutResponse),
+    );
+  }
+
+  #write(id: string, service: string, char: string, data: Uint8Array, withoutResponse: boolean): void {
     const link = this.#links.get(id);
     const def = this.#char(id, service, char);
     const allowed = def?.properties.includes(withoutResponse ? 'writeWithoutResponse' : 'write');
@@ -252,7 +277,9 @@ export class EmulatedBleBindings extends EventEmitter {
     // A Write Command has no response on air: the central only learns it was sent.
     const error = code !== undefined && !withoutResponse ? attError(code, `write ${char}`) : undefined;
     if (!link?.open) return; // dropped while handling (or never there): no response, as on air
-    this.#later(() => this.emit('write', id, service, char, error));
+    const respond = () => this.emit('write', id, service, char, error);
+    if (this.#pacer && !withoutResponse) this.#pacer.writeResponse(() => link.open && respond());
+    else this.#later(respond);
     for (const send of held) send();
   }
 

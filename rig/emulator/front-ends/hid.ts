@@ -6,6 +6,7 @@ import {
   type HidDeviceInfo,
   type UsbInterfaceInfo,
 } from '../../transport/hid/connection.ts';
+import type { HidPacer } from '../timing/pacers.ts';
 import { type ChannelRules, CtaphidDevice, type DeviceVersion } from './ctaphid-device.ts';
 import { ReportQueue } from './report-queue.ts';
 
@@ -33,6 +34,8 @@ export interface EmulatedHidDeviceOptions {
   reportDescriptor?: Uint8Array;
   /** Deterministic CID allocation for tests; random by default. */
   firstCid?: number;
+  /** USB link timing (polling interval, processing time); absent: reports pass at once. */
+  pacer?: HidPacer;
 }
 
 type LinkState = 'connected' | 'unplugged' | 'closed';
@@ -50,7 +53,10 @@ export class EmulatedHidDevice implements HidConnection {
   readonly #descriptor: Uint8Array;
   readonly #queue = new ReportQueue();
   readonly #device: CtaphidDevice;
+  readonly #pacer: HidPacer | undefined;
   #state: LinkState = 'connected';
+  /** Bumped on unplug and close, so reports paced before then are dropped. */
+  #epoch = 0;
 
   constructor(options: EmulatedHidDeviceOptions) {
     if (typeof options?.handleApdu !== 'function')
@@ -66,11 +72,13 @@ export class EmulatedHidDevice implements HidConnection {
       path: 'emulator',
     };
     this.#descriptor = Uint8Array.from(options.reportDescriptor ?? fromHex(TYPICAL_REPORT_DESCRIPTOR_HEX));
+    this.#pacer = options.pacer;
+    const push = (report: Uint8Array) => {
+      if (this.#state === 'connected') this.#queue.push(report);
+    };
     this.#device = new CtaphidDevice({
       handleApdu: options.handleApdu,
-      send: (report) => {
-        if (this.#state === 'connected') this.#queue.push(report);
-      },
+      send: this.#pacer ? (report) => this.#pacer!.chipSends(report, this.#unlessReset(push)) : push,
       capabilities: options.capabilities,
       version: options.version,
       frameTimeoutMs: options.frameTimeoutMs,
@@ -109,12 +117,30 @@ export class EmulatedHidDevice implements HidConnection {
         new RangeError(`report: must be ${HID_REPORT_SIZE} bytes, got ${report?.length}`),
       );
     }
+    if (this.#pacer) {
+      // On a timed link the report reaches the chip at its polling slot; the host's write
+      // returns once the report is handed to the link, as a USB stack's does.
+      const copy = new Uint8Array(report);
+      this.#pacer.hostWrites(
+        copy,
+        this.#unlessReset((r) => this.#device.receive(r)),
+      );
+      return RESOLVED;
+    }
     try {
       this.#device.receive(report);
     } catch (error) {
       return Promise.reject(error);
     }
     return RESOLVED;
+  }
+
+  /** Wraps a paced delivery so it is dropped if the link was unplugged or closed meanwhile. */
+  #unlessReset(deliver: (report: Uint8Array) => void): (report: Uint8Array) => void {
+    const epoch = this.#epoch;
+    return (report) => {
+      if (epoch === this.#epoch && this.#state === 'connected') deliver(report);
+    };
   }
 
   read(timeoutMs: number): Promise<Uint8Array | undefined> {
@@ -130,14 +156,15 @@ export class EmulatedHidDevice implements HidConnection {
   }
   /**
    * The emulated chip's USB interface: HID class with one interrupt IN and one interrupt
-   * OUT endpoint, polled every 1 ms (full speed, bInterval 1).
+   * OUT endpoint, polled every bInterval ms (full speed; 1 unless the link timing says more).
    */
   usbInterface(): Promise<UsbInterfaceInfo | undefined> {
+    const interval = `${this.#pacer?.bInterval ?? 1}ms`;
     return Promise.resolve({
       interfaceClass: 0x03,
       endpoints: [
-        { name: 'ep_81', type: 'Interrupt', direction: 'in', interval: '1ms' },
-        { name: 'ep_01', type: 'Interrupt', direction: 'out', interval: '1ms' },
+        { name: 'ep_81', type: 'Interrupt', direction: 'in', interval },
+        { name: 'ep_01', type: 'Interrupt', direction: 'out', interval },
       ],
       source: 'emulated USB descriptors',
     });
@@ -147,6 +174,7 @@ export class EmulatedHidDevice implements HidConnection {
   disconnect(): void {
     if (this.#state !== 'connected') return;
     this.#state = 'unplugged';
+    this.#epoch++;
     this.#queue.fail(this.#gone());
     this.#device.reset();
     this.#device.dispose();
@@ -163,6 +191,7 @@ export class EmulatedHidDevice implements HidConnection {
   close(): Promise<void> {
     if (this.#state !== 'closed') {
       this.#state = 'closed';
+      this.#epoch++;
       this.#queue.fail(this.#gone());
       this.#queue.dispose();
       this.#device.reset();

@@ -6,6 +6,8 @@
  */
 import { TransportError } from '../../errors.ts';
 import type { CardConnection, VirtualCard } from '../../transport/nfc/connection.ts';
+import { classifyApdu } from '../timing/link-model.ts';
+import type { NfcPacer } from '../timing/pacers.ts';
 
 export interface EmulatedCardConnectionOptions {
   /** Default 'chiprig emulated reader'. */
@@ -14,6 +16,8 @@ export interface EmulatedCardConnectionOptions {
   timeoutMs?: number;
   /** Time the card "takes" per C-APDU; default 0. Settable later through `delayMs`. */
   delayMs?: number;
+  /** ISO 14443 link timing (bit rate, FWT, processing); absent: answers at once. */
+  pacer?: NfcPacer;
 }
 
 interface InFlight {
@@ -31,6 +35,7 @@ export class EmulatedCardConnection implements CardConnection {
   readonly timeoutMs: number;
   /** Milliseconds each transmit waits before the card processes it (0: next microtask). */
   delayMs: number;
+  readonly #pacer: NfcPacer | undefined;
   readonly #inFlight = new Set<InFlight>();
   #present = false;
   #closed = false;
@@ -47,6 +52,7 @@ export class EmulatedCardConnection implements CardConnection {
     this.reader = options.reader ?? 'chiprig emulated reader';
     this.timeoutMs = timeoutMs;
     this.delayMs = delayMs;
+    this.#pacer = options.pacer;
     this.tap();
   }
 
@@ -69,6 +75,7 @@ export class EmulatedCardConnection implements CardConnection {
     if (gone) return Promise.reject(gone);
     this.#transmits++;
     const command = new Uint8Array(apdu); // the host may reuse its buffer
+    if (this.#pacer) return this.#paced(command, timeoutMs);
     if (this.delayMs === 0) {
       // No processing time modelled: answer on the next microtask, with no timers (a
       // setTimeout(0) costs ~1 ms and would dominate every in-process NFC latency figure).
@@ -92,6 +99,45 @@ export class EmulatedCardConnection implements CardConnection {
       );
       const work = setTimeout(() => settle(() => resolve(this.card.process(command))), this.delayMs);
       this.#inFlight.add(entry);
+    });
+  }
+
+  /**
+   * On a timed link the card works the command out at once; the answer is handed over when
+   * the model says its last block arrived. Leaving the field meanwhile loses it.
+   */
+  #paced(command: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const pacer = this.#pacer!;
+    const sentAt = performance.now();
+    let response: Uint8Array;
+    try {
+      response = this.card.process(command);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const at = pacer.answerAt(sentAt, command, response, classifyApdu(command));
+    return new Promise<Uint8Array>((resolve, reject) => {
+      let done = false;
+      const entry: InFlight = {
+        reject: (error) => {
+          if (done) return;
+          done = true;
+          this.#inFlight.delete(entry);
+          reject(error);
+        },
+      };
+      this.#inFlight.add(entry);
+      if (at - sentAt > timeoutMs) {
+        const late = new TransportError('TIMEOUT', `${this.reader}: no answer within ${timeoutMs} ms`);
+        pacer.at(sentAt + timeoutMs, () => entry.reject(late));
+        return;
+      }
+      pacer.at(at, () => {
+        if (done) return;
+        done = true;
+        this.#inFlight.delete(entry);
+        resolve(response);
+      });
     });
   }
 

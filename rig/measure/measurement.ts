@@ -1,0 +1,152 @@
+/**
+ * Measurements, declared up front with a unit, limits and an optional marginal band, and
+ * graded when recorded (the OpenHTF idea, architecture.md): a value outside its limits fails
+ * the test; a value inside the limits but outside the marginal band passes and is flagged
+ * "marginal", so a lab sees a device drifting toward its limit before it fails.
+ */
+import { AssertionError } from 'node:assert';
+
+export interface Limits {
+  min?: number;
+  max?: number;
+}
+
+export type Verdict = 'pass' | 'marginal' | 'fail' | 'recorded';
+
+export interface MeasurementSpec {
+  /** Dotted name, unique within a test, e.g. "latency.p99". */
+  name: string;
+  unit: string;
+  /** Outside these the test fails. */
+  limits?: Limits;
+  /** Inside the limits but outside these: marginal (flagged, not failed). */
+  marginal?: Limits;
+  /** Where the limits come from, shown with a failure (e.g. a profile field). */
+  source?: string;
+  /** Which way is better, for trends (Allure performance metrics). */
+  better?: 'lower' | 'higher';
+  description?: string;
+}
+
+export interface MeasuredValue extends MeasurementSpec {
+  value: number;
+  verdict: Verdict;
+  /** ISO time of recording. */
+  at: string;
+}
+
+export function checkLimits(limits: Limits | undefined, what: string): void {
+  if (!limits) return;
+  for (const [k, v] of Object.entries(limits)) {
+    if (v !== undefined && !Number.isFinite(v))
+      throw new RangeError(`${what}.${k}: not a finite number: ${v}`);
+  }
+  if (limits.min !== undefined && limits.max !== undefined && limits.min > limits.max) {
+    throw new RangeError(`${what}: min ${limits.min} is above max ${limits.max}`);
+  }
+}
+
+function inside(value: number, limits: Limits): boolean {
+  return (
+    (limits.min === undefined || value >= limits.min) && (limits.max === undefined || value <= limits.max)
+  );
+}
+
+/** Grades a value: fail outside the limits, marginal outside the marginal band, else pass. */
+export function grade(value: number, limits?: Limits, marginal?: Limits): Verdict {
+  if (!Number.isFinite(value)) return limits ? 'fail' : 'recorded';
+  if (!limits && !marginal) return 'recorded';
+  if (limits && !inside(value, limits)) return 'fail';
+  if (marginal && !inside(value, marginal)) return 'marginal';
+  return 'pass';
+}
+
+export function formatLimits(limits: Limits | undefined, unit: string): string {
+  if (!limits) return 'no limit';
+  const parts: string[] = [];
+  if (limits.min !== undefined) parts.push(`>= ${limits.min} ${unit}`);
+  if (limits.max !== undefined) parts.push(`<= ${limits.max} ${unit}`);
+  return parts.join(' and ') || 'no limit';
+}
+
+export function formatValue(m: MeasuredValue): string {
+  const v = Math.abs(m.value) >= 100 ? m.value.toFixed(1) : m.value.toPrecision(4);
+  const verdict = m.verdict === 'recorded' ? '' : ` ${m.verdict.toUpperCase()}`;
+  const limits = m.limits ? ` (limit ${formatLimits(m.limits, m.unit)})` : '';
+  return `${m.name} = ${v} ${m.unit}${verdict}${limits}`;
+}
+
+/** A value outside its limits: a device failure (AssertionError), naming value, limit and source. */
+export class MeasurementLimitError extends AssertionError {
+  readonly measurements: readonly MeasuredValue[];
+
+  constructor(prefix: string, failed: readonly MeasuredValue[]) {
+    const lines = failed.map(
+      (m) =>
+        `${m.name} = ${m.value.toFixed(3)} ${m.unit} is outside ${formatLimits(m.limits, m.unit)}${m.source ? ` (${m.source})` : ''}`,
+    );
+    super({ message: `${prefix}: ${lines.join('; ')}` });
+    this.name = 'MeasurementLimitError';
+    this.measurements = failed;
+  }
+}
+
+/** Where recorded measurements go (the report, the run's JSON file, the console). */
+export interface MeasurementSink {
+  record(m: MeasuredValue): void;
+}
+
+/** The measurements of one test: declare, record (graded at once), then `verify()`. */
+export class Measurements {
+  readonly #specs = new Map<string, MeasurementSpec>();
+  readonly #values: MeasuredValue[] = [];
+  readonly #sink: MeasurementSink | undefined;
+  readonly #owner: string;
+
+  constructor(owner: string, sink?: MeasurementSink) {
+    this.#owner = owner;
+    this.#sink = sink;
+  }
+
+  get values(): readonly MeasuredValue[] {
+    return this.#values;
+  }
+
+  declare(spec: MeasurementSpec): MeasurementSpec {
+    if (this.#specs.has(spec.name))
+      throw new Error(`measurement ${spec.name}: declared twice in ${this.#owner}`);
+    checkLimits(spec.limits, `${spec.name}.limits`);
+    checkLimits(spec.marginal, `${spec.name}.marginal`);
+    this.#specs.set(spec.name, spec);
+    return spec;
+  }
+
+  /** Records a declared measurement; the verdict is decided here and kept. */
+  record(name: string, value: number): MeasuredValue {
+    const spec = this.#specs.get(name);
+    if (!spec) throw new Error(`measurement ${name}: not declared in ${this.#owner}`);
+    const m: MeasuredValue = {
+      ...spec,
+      value,
+      verdict: grade(value, spec.limits, spec.marginal),
+      at: new Date().toISOString(),
+    };
+    this.#values.push(m);
+    this.#sink?.record(m);
+    return m;
+  }
+
+  get failed(): MeasuredValue[] {
+    return this.#values.filter((m) => m.verdict === 'fail');
+  }
+
+  get marginal(): MeasuredValue[] {
+    return this.#values.filter((m) => m.verdict === 'marginal');
+  }
+
+  /** Throws MeasurementLimitError if any recorded value is outside its limits. */
+  verify(): void {
+    const failed = this.failed;
+    if (failed.length > 0) throw new MeasurementLimitError(this.#owner, failed);
+  }
+}
