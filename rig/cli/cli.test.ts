@@ -140,15 +140,17 @@ describe('chiprig CLI (end to end, spawned)', function () {
     const queue = [...names];
     const worker = async () => {
       for (let name = queue.shift(); name; name = queue.shift()) {
-        // BLE faults run the BLE suite on the BLE station; the others the U2F suite by default.
-        const fault = FAULTS[name] as { station?: string };
+        // BLE faults run the BLE suite on the BLE station, a fault may name its suite (and a
+        // grep to keep a slow one short); the others run the U2F suite on the default station.
+        const fault = FAULTS[name] as { station?: string; suite?: string; grep?: string };
         const where = fault.station
           ? ['--station', new URL(`../../fixtures/stations/${fault.station}`, import.meta.url).pathname]
           : [];
-        const suite = fault.station ? 'ble' : 'u2f';
+        const suite = fault.suite ?? (fault.station ? 'ble' : 'u2f');
         const r = await chiprig([
           'run',
           ...where,
+          ...(fault.grep ? ['--grep', fault.grep] : []),
           '--suite',
           suite,
           '--device',

@@ -27,6 +27,10 @@ program
     `comma-separated suites (${Object.keys(SUITES).join(', ')}); default: all the station supports`,
   )
   .option('--grep <re>', 'only tests whose "ID title" matches this regular expression')
+  .option(
+    '--duration <time>',
+    'soak: how long the perf suite keeps signing (e.g. 90s, 10m, 2h), split over the transports',
+  )
   .addOption(
     new Option('--presence <mode>', 'how user presence is given').choices(['actuator', 'prompt', 'auto']),
   )

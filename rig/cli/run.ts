@@ -21,6 +21,7 @@ export interface RunOptions {
   device?: string;
   suite?: string;
   grep?: string;
+  duration?: string;
   presence?: string;
   hci?: string;
   results: string;
@@ -42,6 +43,7 @@ export async function run(opts: RunOptions): Promise<number> {
     }
   }
   const presence = parsePresence(opts.presence);
+  const soakMs = opts.duration === undefined ? undefined : parseDuration(opts.duration, '--duration');
 
   const started = performance.now();
   let station: Station;
@@ -51,6 +53,7 @@ export async function run(opts: RunOptions): Promise<number> {
       ...(opts.device ? { device: opts.device } : {}),
       ...(presence ? { presence } : {}),
       ...(opts.hci ? { hci: opts.hci } : {}),
+      ...(soakMs !== undefined ? { soakMs } : {}),
     });
   } catch (error) {
     if (error instanceof ConfigError) throw error;
@@ -118,6 +121,17 @@ function clearResults(dir: string): void {
       rmSync(join(dir, name), { force: true });
     }
   }
+}
+
+/** "90s", "10m", "2h", "1500ms" or a number of seconds. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+  const ms = m ? Number(m[1]) * factor[(m[2] ?? 's') as keyof typeof factor] : Number.NaN;
+  if (!(ms >= 1000) || ms > 7 * 24 * 3_600_000) {
+    throw new ConfigError(`${flag}: "${text}" is not a duration from 1s to 7 days (e.g. 90s, 10m, 2h)`);
+  }
+  return ms;
 }
 
 function parsePresence(mode: string | undefined): PresenceMode | undefined {

@@ -33,6 +33,7 @@ export const FAULTS = {
     what: 'every AUTHENTICATE takes 900 ms, above the profile limit (500 ms over USB HID, 800 ms over NFC)',
     caughtBy: ['PERF-LAT-03'],
     suite: 'perf',
+    grep: 'PERF-LAT',
   },
   'ble-wrong-seq': {
     what: 'FIDO BLE response continuations start at SEQ 1 instead of 0',

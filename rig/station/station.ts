@@ -38,6 +38,8 @@ export interface StationOptions {
   prompt?: (text: string) => void;
   /** Bluetooth controller for ble: devices, "uart:PATH[@BAUD]" (overrides the station file). */
   hci?: string;
+  /** Soak duration of the perf suite (chiprig run --duration), all transports together. */
+  soakMs?: number;
 }
 
 /**
@@ -54,6 +56,8 @@ export class Station {
   readonly transports: readonly TransportKind[];
   /** Facts learnt during the run for the report's environment (e.g. the attestation subject). */
   readonly facts: Record<string, string> = {};
+  /** How long the perf suite's soak runs (--duration); absent: no soak. */
+  soakMs: number | undefined;
   #hid: HidTransport | undefined;
   #nfc: NfcTransport | undefined;
   #card: CardLink | undefined;
@@ -115,6 +119,7 @@ export class Station {
     const station = new Station({ file, profile, deviceSpec, presence, emulator, traffic });
     if (opts.hci) nobleSource(opts.hci); // check the flag before opening anything
     station.#hci = opts.hci;
+    station.soakMs = opts.soakMs;
     try {
       // Open every link now, so an absent device is reported before any test runs.
       for (const kind of station.transports) await station.#open(kind);

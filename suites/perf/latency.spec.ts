@@ -70,7 +70,7 @@ for (const kind of station.transports) {
             );
           }
         },
-        { timeoutMs: 120_000, severity: 'normal' },
+        { timeoutMs: 120_000, exchangeSteps: false },
       );
     }
   });

@@ -28,6 +28,12 @@ export interface CaseOptions {
   /** Mocha timeout for this case (default 10 s, plus three presence timeouts without an actuator). */
   timeoutMs?: number;
   description?: string;
+  /**
+   * One report step per exchange (default). Timed cases turn it off: writing a step while
+   * the next exchange runs would count report work as device latency. Their traffic is
+   * still attached whole.
+   */
+  exchangeSteps?: boolean;
 }
 
 export interface CaseContext {
@@ -60,7 +66,8 @@ export function area(station: Station, transport: TransportKind, feature: string
         parameters: { station: station.name, device: station.deviceSpec.text, transport },
         ...(opts.description ? { description: opts.description } : {}),
       });
-      await runCase(station, transport, { id, title, transport }, body, (reason): never => {
+      const test = { id, title, transport };
+      await runCase(station, transport, test, opts.exchangeSteps ?? true, body, (reason): never => {
         if (this.test) skipReasons.set(this.test, reason);
         if (!process.env.CHIPRIG_QUIET_SKIPS) process.stdout.write(`      skipped ${id}: ${reason}\n`);
         noteStep(`skipped: ${reason}`);
@@ -79,6 +86,7 @@ async function runCase(
   station: Station,
   transport: TransportKind,
   test: TestOf,
+  exchangeSteps: boolean,
   body: (ctx: CaseContext) => Promise<void>,
   skip: (reason: string) => never,
 ): Promise<void> {
@@ -86,7 +94,7 @@ async function runCase(
   let pendingSend: TrafficEntry | undefined;
   station.traffic.onEntry = (entry) => {
     if (entry.dir === 'note' && entry.layer === 'presence') noteStep(`presence: ${entry.note}`);
-    if (entry.layer !== 'apdu') return;
+    if (entry.layer !== 'apdu' || !exchangeSteps) return;
     if (entry.dir === 'send') pendingSend = entry;
     else if (entry.dir === 'recv' && pendingSend) {
       exchangeStep(
