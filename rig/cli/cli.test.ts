@@ -1,32 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { socatAvailable } from '../emulator/ble/hci-pty.ts';
 import { type DeviceFaultName, FAULTS } from '../emulator/faults.ts';
 import { EXIT } from './exit-codes.ts';
-
-const BIN = new URL('../../bin/chiprig.js', import.meta.url).pathname;
-
-function chiprig(
-  args: string[],
-  timeoutMs = 240_000,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { timeout: timeoutMs, env: { ...process.env, CHIPRIG_QUIET_SKIPS: '1' }, maxBuffer: 32 << 20 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-const tmp = () => mkdtempSync(join(tmpdir(), 'chiprig-cli-'));
+import { chiprig, tmp } from './spawn-support.ts';
 
 describe('chiprig CLI (end to end, spawned)', function () {
   this.timeout(300_000);
@@ -74,6 +52,10 @@ describe('chiprig CLI (end to end, spawned)', function () {
       [['run', '--device', 'usb:1234'], /--device: "usb:1234" is not a device spec/],
       [['run', '--station', '/nonexistent/station.yaml'], /station file .*cannot read it/],
       [['run', '--grep', '('], /--grep/],
+      [
+        ['run', '--suite', 'perf', '--duration', 'ten minutes'],
+        /--duration: "ten minutes" is not a duration/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await chiprig(args);

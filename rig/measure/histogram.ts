@@ -67,31 +67,38 @@ export class LatencyHistogram {
   }
 
   /**
-   * Counts in `bins` equal bins from min to max, read off the histogram's cumulative
-   * distribution (its percentile iteration): HDR keeps counts per value bucket, not samples.
+   * Counts in `bins` equal bins from min to max, read off the histogram's quantiles (HDR
+   * keeps counts per value bucket, not samples): 1000 quantiles, each standing for a
+   * thousandth of the samples, are put in their bins.
    */
   bins(bins = 30): Bin[] {
     const h = this.#h;
     if (h.count === 0) return [];
     const lo = h.min / 1000;
     const hi = h.max / 1000;
+    const n = hi > lo ? bins : 1;
     const width = hi > lo ? (hi - lo) / bins : 1;
-    const out: Bin[] = Array.from({ length: hi > lo ? bins : 1 }, (_, i) => ({
+    const out: Bin[] = Array.from({ length: n }, (_, i) => ({
       fromMs: lo + i * width,
       toMs: lo + (i + 1) * width,
       count: 0,
     }));
-    // (percentile, value) points of the cumulative distribution, in increasing order.
-    let prevPct = 0;
-    for (const [pct, valueUs] of [...h.percentiles.entries()].sort((a, b) => a[0] - b[0])) {
-      const samples = ((pct - prevPct) / 100) * h.count;
-      prevPct = pct;
-      if (samples <= 0) continue;
-      const ms = valueUs / 1000;
-      const i = Math.min(out.length - 1, Math.max(0, Math.floor((ms - lo) / width)));
-      out[i]!.count += samples;
+    const QUANTILES = 1000;
+    for (let q = 1; q <= QUANTILES; q++) {
+      const ms = h.percentile((q * 100) / QUANTILES) / 1000;
+      const i = Math.min(n - 1, Math.max(0, Math.floor((ms - lo) / width)));
+      out[i]!.count += h.count / QUANTILES;
     }
-    for (const b of out) b.count = Math.round(b.count);
+    // Whole counts that still add up to the sample count (largest remainders round up).
+    const exact = out.map((b) => b.count);
+    for (const b of out) b.count = Math.floor(b.count);
+    let left = h.count - out.reduce((sum, b) => sum + b.count, 0);
+    const order = exact.map((v, i) => [v - Math.floor(v), i] as const).sort((a, b) => b[0] - a[0]);
+    for (const [, i] of order) {
+      if (left <= 0) break;
+      out[i]!.count++;
+      left--;
+    }
     return out;
   }
 

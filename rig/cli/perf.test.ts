@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RecordedMeasurement } from '../measure/run-record.ts';
+import { EXIT } from './exit-codes.ts';
+import { chiprig, tmp } from './spawn-support.ts';
+
+const TIMED = new URL('../../fixtures/stations/emulated-timed.yaml', import.meta.url).pathname;
+
+function measurements(results: string): RecordedMeasurement[] {
+  return JSON.parse(readFileSync(join(results, 'chiprig-measurements.json'), 'utf8')).measurements;
+}
+
+describe('perf suite (end to end, spawned)', function () {
+  this.timeout(300_000);
+
+  it('PERF-MODEL-01: measured latency matches the link timing models within max(2 %, 0.2 ms) on HID, NFC and BLE', async () => {
+    const results = tmp();
+    const r = await chiprig([
+      'run',
+      '--station',
+      TIMED,
+      '--suite',
+      'perf',
+      '--grep',
+      'PERF-MODEL',
+      '--results',
+      results,
+      '--no-html',
+    ]);
+    assert.equal(r.code, EXIT.PASSED, `exit ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr}`);
+    assert.equal([...r.stdout.matchAll(/PASS\s+PERF-MODEL-01/g)].length, 3, r.stdout);
+    const errors = measurements(results).filter((m) => m.name.endsWith('.error'));
+    // version, authenticate and PING (or SELECT-less NFC: version, authenticate) per transport.
+    assert.ok(errors.length >= 8, `only ${errors.length} model comparisons`);
+    for (const m of errors) {
+      assert.equal(m.verdict, 'pass', `${m.transport} ${m.name} = ${m.value} ms`);
+      process.stdout.write(
+        `      ${m.transport} ${m.name.replace('.error', '')}: measured - modelled = ${m.value.toFixed(3)} ms\n`,
+      );
+    }
+    // Every measurement is also an Allure 3 performance metric.
+    const perf = readdirSync(results).filter((f) => f.endsWith('-perf.json'));
+    assert.equal(perf.length, 3);
+  });
+
+  it('the default emulated chip passes the latency and throughput cases; every value lands in the report and the JSON file', async () => {
+    const results = tmp();
+    const r = await chiprig(['run', '--suite', 'perf', '--results', results, '--no-html']);
+    assert.equal(r.code, EXIT.PASSED, `exit ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr}`);
+    const all = measurements(results);
+    for (const id of ['PERF-LAT-01', 'PERF-LAT-03', 'PERF-TPUT-01']) {
+      assert.ok(
+        all.some((m) => m.test === id && m.verdict === 'pass'),
+        `${id}: no graded measurement`,
+      );
+    }
+    const p99 = all.find((m) => m.test === 'PERF-LAT-03' && m.name === 'device.p99');
+    assert.deepEqual(p99?.limits, { max: 500 }, 'the limit comes from the device profile');
+    // The report entry carries the values as parameters and the SVG histogram.
+    const result = readdirSync(results)
+      .filter((f) => f.endsWith('-result.json'))
+      .map((f) => JSON.parse(readFileSync(join(results, f), 'utf8')))
+      .find((x) => x.name.startsWith('PERF-LAT-03'));
+    assert.ok(result?.parameters.some((p: { name: string }) => p.name === 'device.p99'));
+    assert.ok(
+      result?.parameters.some((p: { name: string }) => p.name === 'actuation.p50'),
+      'actuation kept apart',
+    );
+    const svg = readdirSync(results).filter((f) => f.endsWith('.svg'));
+    assert.ok(svg.length >= 6, `${svg.length} SVG attachments`);
+    assert.match(r.stdout, /skipped|SKIP/); // the soak without --duration says why
+  });
+
+  it('soak: --duration runs AUTHENTICATE for that long with live figures', async () => {
+    const results = tmp();
+    const r = await chiprig([
+      'run',
+      '--suite',
+      'perf',
+      '--grep',
+      'SOAK',
+      '--duration',
+      '3s',
+      '--results',
+      results,
+      '--no-html',
+    ]);
+    assert.equal(r.code, EXIT.PASSED, `exit ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr}`);
+    for (const kind of ['hid', 'nfc', 'ble'])
+      assert.match(r.stdout, new RegExp(`soak ${kind} 00:00:01/00:00:01 .* verified (\\d+)/\\1`));
+    const windows = measurements(results).filter((m) => m.name === 'window.per_s');
+    assert.ok(windows.length >= 3, `${windows.length} periodic figures`);
+  });
+});
