@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import AllureMochaReporter from 'allure-mocha';
 import Mocha from 'mocha';
 import { ChiprigError, ConfigError } from '../errors.ts';
-import { runRecord } from '../measure/run-record.ts';
+import { MEASUREMENTS_FILE, runRecord } from '../measure/run-record.ts';
 import { writeEnvironment } from '../report/allure.ts';
 import { count, outcomeOf, progressLine, summary, type TestRecord } from '../report/console.ts';
 import { generateHtmlReport } from '../report/html.ts';
@@ -89,6 +89,13 @@ export async function run(opts: RunOptions): Promise<number> {
     writeEnvironment(resultsDir, await environmentInfo(station));
     out('');
     out(summary(records, performance.now() - started));
+    const measured = runRecord.measurements;
+    if (measured.length > 0) {
+      const n = (v: string) => measured.filter((m) => m.verdict === v).length;
+      out(
+        `measurements: ${measured.length} recorded, ${n('fail')} outside their limits, ${n('marginal')} marginal; ${join(resultsDir, MEASUREMENTS_FILE)}`,
+      );
+    }
 
     if (opts.html) {
       const report = await generateHtmlReport(resultsDir, resolve(opts.report));
