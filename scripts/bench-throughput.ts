@@ -8,14 +8,7 @@
  * per-round ratios, so a shared machine whose speed drifts does not skew it. Only
  * signatures verified afterwards count; verification stays out of the timed loop.
  */
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  randomBytes,
-  sign,
-  verify,
-} from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
 import { Bench } from 'tinybench';
 import { Station } from '../rig/station/station.ts';
 import type { TransportKind } from '../rig/transport/transport.ts';
@@ -26,6 +19,7 @@ import {
   parseAuthenticateResponse,
   type RegisterResponse,
 } from '../rig/u2f/messages.ts';
+import { p256KeyObject } from '../rig/u2f/verify.ts';
 
 export interface ThroughputFigures {
   rounds: number;
@@ -127,20 +121,7 @@ export async function benchThroughput(
   }
 
   // Verify every kept signature with node:crypto, independently of the rig's verifier.
-  const keys = new Map(
-    [...registrations].map(([kind, reg]) => [
-      kind,
-      createPublicKey({
-        key: {
-          kty: 'EC',
-          crv: 'P-256',
-          x: Buffer.from(reg.userPublicKey.subarray(1, 33)).toString('base64url'),
-          y: Buffer.from(reg.userPublicKey.subarray(33)).toString('base64url'),
-        },
-        format: 'jwk',
-      }),
-    ]),
-  );
+  const keys = new Map([...registrations].map(([kind, reg]) => [kind, p256KeyObject(reg.userPublicKey)]));
   const kindOf: TransportKind[] = ['hid', 'nfc', 'ble'];
   let verified = 0;
   for (let i = 0; i < collected; i++) {

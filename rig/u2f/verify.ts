@@ -2,10 +2,30 @@
  * ECDSA P-256 / SHA-256 signature checks for U2F (raw message formats §4.3, §5.4) and the
  * strict DER shape check of catalogue U2F-CRY-01.
  */
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { p256 } from '@noble/curves/nist.js';
 import { hex } from '../bytes.ts';
 import { deviceFault } from '../errors.ts';
 import { derContent, readDerHeader } from './der.ts';
+
+/**
+ * A U2F user public key (65-byte uncompressed P-256 point) as a node:crypto key, for
+ * checking many signatures fast (benchmarks, throughput and soak cases).
+ */
+export function p256KeyObject(publicKey65: Uint8Array): KeyObject {
+  if (publicKey65.length !== 65 || publicKey65[0] !== 0x04) {
+    throw new RangeError('publicKey65 must be a 65-byte uncompressed point (04 ‖ X ‖ Y)');
+  }
+  return createPublicKey({
+    key: {
+      kty: 'EC',
+      crv: 'P-256',
+      x: Buffer.from(publicKey65.subarray(1, 33)).toString('base64url'),
+      y: Buffer.from(publicKey65.subarray(33)).toString('base64url'),
+    },
+    format: 'jwk',
+  });
+}
 
 /** Largest DER ECDSA-P256 signature (catalogue §1.1, MAX_ECDSA_SIG_SIZE). */
 const MAX_DER_SIGNATURE = 72;

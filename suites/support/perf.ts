@@ -7,7 +7,7 @@
  * succeeded counts as device time.
  */
 import assert from 'node:assert/strict';
-import { createPublicKey, verify } from 'node:crypto';
+import { verify } from 'node:crypto';
 import type { LatencyHistogram } from '../../rig/measure/histogram.ts';
 import type { Measurements } from '../../rig/measure/measurement.ts';
 import { histogramSvg } from '../../rig/measure/svg.ts';
@@ -23,6 +23,7 @@ import {
   parseAuthenticateResponse,
 } from '../../rig/u2f/messages.ts';
 import type { ApduResponse } from '../../rig/u2f/u2f-client.ts';
+import { p256KeyObject } from '../../rig/u2f/verify.ts';
 import { type Credential, random32 } from './u2f.ts';
 
 export type PerfOperation = 'version' | 'register' | 'authenticate' | 'check-only' | 'ping' | 'select';
@@ -239,15 +240,7 @@ export function verifyAuthentications(
   challenge: Uint8Array,
   answers: readonly Uint8Array[],
 ): number {
-  const key = createPublicKey({
-    key: {
-      kty: 'EC',
-      crv: 'P-256',
-      x: Buffer.from(cred.publicKey.subarray(1, 33)).toString('base64url'),
-      y: Buffer.from(cred.publicKey.subarray(33)).toString('base64url'),
-    },
-    format: 'jwk',
-  });
+  const key = p256KeyObject(cred.publicKey);
   let ok = 0;
   for (const raw of answers) {
     try {
