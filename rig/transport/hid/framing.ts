@@ -3,6 +3,7 @@
  * reassembly helper shared by the host transport and the emulated device, so both sides of an
  * emulated run exercise the same framing rules.
  */
+import { allocBytes } from '../../bytes.ts';
 
 /** Command bytes with TYPE_INIT (bit 7) set, as they appear on the wire (§1.2). */
 export const CTAPHID = {
@@ -111,7 +112,7 @@ export function initPacket(cid: number, cmd: number, bcnt: number, data: Uint8Ar
   checkCmd(cmd);
   if (!Number.isInteger(bcnt) || bcnt < 0 || bcnt > 0xffff) throw new RangeError(`bcnt: not a u16: ${bcnt}`);
   if (data.length > INIT_DATA) throw new RangeError(`data: ${data.length} bytes exceed ${INIT_DATA}`);
-  const report = new Uint8Array(REPORT_SIZE);
+  const report = allocBytes(REPORT_SIZE);
   writeCid(report, cid);
   report[4] = cmd;
   report[5] = bcnt >>> 8;
@@ -125,7 +126,7 @@ export function contPacket(cid: number, seq: number, data: Uint8Array): Uint8Arr
   checkCid(cid);
   if (!Number.isInteger(seq) || seq < 0 || seq > MAX_SEQ) throw new RangeError(`seq: must be 0..127: ${seq}`);
   if (data.length > CONT_DATA) throw new RangeError(`data: ${data.length} bytes exceed ${CONT_DATA}`);
-  const report = new Uint8Array(REPORT_SIZE);
+  const report = allocBytes(REPORT_SIZE);
   writeCid(report, cid);
   report[4] = seq;
   report.set(data, 5);
@@ -203,7 +204,7 @@ export class MessageAssembler {
     if (packet.bcnt > MAX_MESSAGE) return 'too-long';
     this.#cid = packet.cid;
     this.#cmd = packet.cmd;
-    this.#buffer = new Uint8Array(packet.bcnt);
+    this.#buffer = allocBytes(packet.bcnt);
     this.#buffer.set(packet.data);
     this.#filled = packet.data.length;
     return this.#settle();
