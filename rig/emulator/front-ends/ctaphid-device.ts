@@ -294,7 +294,8 @@ export class CtaphidDevice {
   }
 
   #respond(cid: number, cmd: number, payload: Uint8Array): void {
-    for (const report of fragment(cid, cmd, payload)) this.#send(report);
+    const reports = fragment(cid, cmd, payload);
+    for (let i = 0; i < reports.length; i++) this.#send(reports[i]!);
   }
 
   /** ERROR payload is exactly one byte, on the stimulus CID (HID-RSP-01). */

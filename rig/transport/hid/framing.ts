@@ -133,17 +133,38 @@ export function contPacket(cid: number, seq: number, data: Uint8Array): Uint8Arr
   return report;
 }
 
-/** Splits one message into an init report and CONTs with SEQ 0, 1, 2, … (HID-MSG-02). */
+/**
+ * Splits one message into an init report and CONTs with SEQ 0, 1, 2, … (HID-MSG-02).
+ * Same reports as initPacket/contPacket over payload slices, but the bytes are copied
+ * straight from `payload`: a subarray per report would cost an object each.
+ */
 export function fragment(cid: number, cmd: number, payload: Uint8Array): Uint8Array[] {
-  if (payload.length > MAX_MESSAGE) {
-    throw new RangeError(`payload: ${payload.length} bytes exceed the CTAPHID maximum ${MAX_MESSAGE}`);
+  const length = payload.length;
+  if (length > MAX_MESSAGE) {
+    throw new RangeError(`payload: ${length} bytes exceed the CTAPHID maximum ${MAX_MESSAGE}`);
   }
-  const first = Math.min(payload.length, INIT_DATA);
-  const reports = [initPacket(cid, cmd, payload.length, payload.subarray(0, first))];
-  for (let offset = first, seq = 0; offset < payload.length; offset += CONT_DATA, seq++) {
-    reports.push(contPacket(cid, seq, payload.subarray(offset, offset + CONT_DATA)));
+  checkCid(cid);
+  checkCmd(cmd);
+  const init = allocBytes(REPORT_SIZE);
+  writeCid(init, cid);
+  init[4] = cmd;
+  init[5] = length >>> 8;
+  init[6] = length & 0xff;
+  copyBytes(init, 7, payload, 0, Math.min(length, INIT_DATA));
+  const reports = [init];
+  for (let offset = INIT_DATA, seq = 0; offset < length; offset += CONT_DATA, seq++) {
+    const report = allocBytes(REPORT_SIZE);
+    writeCid(report, cid);
+    report[4] = seq;
+    copyBytes(report, 5, payload, offset, Math.min(CONT_DATA, length - offset));
+    reports.push(report);
   }
   return reports;
+}
+
+/** `count` bytes from `source[from…]` to `target[at…]`; a loop beats a subarray for ≤ 59 bytes. */
+function copyBytes(target: Uint8Array, at: number, source: Uint8Array, from: number, count: number): void {
+  for (let i = 0; i < count; i++) target[at + i] = source[from + i]!;
 }
 
 /** Reads a report's header. Throws RangeError naming `report` when it is too short to hold one. */
@@ -217,7 +238,7 @@ export class MessageAssembler {
       return 'bad-seq';
     }
     const take = Math.min(CONT_DATA, this.#buffer.length - this.#filled);
-    this.#buffer.set(packet.data.subarray(0, take), this.#filled);
+    copyBytes(this.#buffer, this.#filled, packet.data, 0, take);
     this.#filled += take;
     this.#nextSeq++;
     return this.#settle();
