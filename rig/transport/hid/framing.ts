@@ -167,11 +167,21 @@ function copyBytes(target: Uint8Array, at: number, source: Uint8Array, from: num
   for (let i = 0; i < count; i++) target[at + i] = source[from + i]!;
 }
 
+/** The CID of a report of at least 4 bytes (parsePacket's `cid`, without the packet). */
+export function reportCid(report: Uint8Array): number {
+  return ((report[0]! << 24) | (report[1]! << 16) | (report[2]! << 8) | report[3]!) >>> 0;
+}
+
+/** Whether a report parsePacket would read as a CONT (at least 7 bytes, TYPE_INIT clear). */
+export function isContReport(report: Uint8Array): boolean {
+  return report.length >= 7 && (report[4]! & TYPE_INIT) === 0;
+}
+
 /** Reads a report's header. Throws RangeError naming `report` when it is too short to hold one. */
 export function parsePacket(report: Uint8Array): Packet {
   if (report.length < 7)
     throw new RangeError(`report: ${report.length} bytes is too short for a CTAPHID packet`);
-  const cid = ((report[0]! << 24) | (report[1]! << 16) | (report[2]! << 8) | report[3]!) >>> 0;
+  const cid = reportCid(report);
   const type = report[4]!;
   if (type & TYPE_INIT) {
     const bcnt = (report[5]! << 8) | report[6]!;
@@ -232,13 +242,23 @@ export class MessageAssembler {
   }
 
   add(packet: ContPacket): AssembleStatus {
+    return this.#append(packet.seq, packet.data, 0);
+  }
+
+  /** add(parsePacket(report)) for a CONT report, read in place without the packet object. */
+  addReport(report: Uint8Array): AssembleStatus {
+    return this.#append(report[4]!, report, 5);
+  }
+
+  /** One CONT: SEQ and its data bytes at `source[from…]`. */
+  #append(seq: number, source: Uint8Array, from: number): AssembleStatus {
     if (!this.#open) return 'not-open';
-    if (packet.seq !== this.#nextSeq) {
+    if (seq !== this.#nextSeq) {
       this.reset();
       return 'bad-seq';
     }
     const take = Math.min(CONT_DATA, this.#buffer.length - this.#filled);
-    copyBytes(this.#buffer, this.#filled, packet.data, 0, take);
+    copyBytes(this.#buffer, this.#filled, source, from, take);
     this.#filled += take;
     this.#nextSeq++;
     return this.#settle();

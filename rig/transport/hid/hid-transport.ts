@@ -13,11 +13,14 @@ import {
   fragment,
   INIT_NONCE_SIZE,
   INIT_RESPONSE_SIZE,
+  type InitPacket,
   initPacket,
+  isContReport,
   MAX_MESSAGE,
   MessageAssembler,
   parsePacket,
   REPORT_SIZE,
+  reportCid,
 } from './framing.ts';
 
 export interface HidTransportOptions {
@@ -177,17 +180,19 @@ export class HidTransport implements Transport {
     for (;;) {
       const report = this.#readQueued(deadline.at, signal) ?? (await this.#read(deadline.at, signal));
       if (report === undefined) throw timeout(cmd, timeoutMs);
-      const packet = parsePacket(report);
-      if (packet.cid !== this.#cid) continue; // another host's channel
-      if (packet.kind === 'cont') {
-        const status = assembler.add(packet);
-        if (status === 'not-open') throw deviceFault(`CONT (SEQ ${packet.seq}) before any init packet`);
+      if (reportCid(report) !== this.#cid) continue; // another host's channel
+      if (isContReport(report)) {
+        // Read in place, without a packet object (most reports of a long answer are CONTs).
+        const seq = report[4]!;
+        const status = assembler.addReport(report);
+        if (status === 'not-open') throw deviceFault(`CONT (SEQ ${seq}) before any init packet`);
         if (status === 'bad-seq') {
-          throw deviceFault('response CONT out of sequence (HID-MSG-02)', { actual: packet.seq });
+          throw deviceFault('response CONT out of sequence (HID-MSG-02)', { actual: seq });
         }
         if (status === 'complete') return assembler.take();
         continue;
       }
+      const packet = parsePacket(report) as InitPacket; // a 64-byte report that is not a CONT
       if (packet.cmd === CTAPHID.KEEPALIVE) {
         deadline.at = Math.max(deadline.at, now() + timeoutMs); // the device is still working
         continue;
