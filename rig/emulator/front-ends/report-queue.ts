@@ -43,7 +43,7 @@ export class ReportQueue {
     if (this.#head === this.#items.length) return undefined;
     const report = this.#items[this.#head++];
     if (this.#head === this.#items.length) {
-      this.#items = [];
+      this.#items.length = 0; // drained: reuse the array rather than allocate one per answer
       this.#head = 0;
     }
     return report;

@@ -59,6 +59,7 @@ export class HidTransport implements Transport {
   #closed = false;
   #running = false;
   readonly #waiting: Array<() => void> = [];
+  readonly #assembler = new MessageAssembler();
   /** A read the connection still owes us (left over from an aborted call); reused, never lost. */
   #inflight: Promise<Uint8Array | undefined> | undefined;
 
@@ -176,7 +177,8 @@ export class HidTransport implements Transport {
   }
 
   async #receive(cmd: number, deadline: { at: number }, timeoutMs: number, signal: AbortSignal | undefined) {
-    const assembler = new MessageAssembler();
+    const assembler = this.#assembler; // one transaction at a time, so one reassembler will do
+    assembler.reset();
     for (;;) {
       const report = this.#readQueued(deadline.at, signal) ?? (await this.#read(deadline.at, signal));
       if (report === undefined) throw timeout(cmd, timeoutMs);
