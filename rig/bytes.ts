@@ -17,10 +17,39 @@ export function fromHex(text: string): Uint8Array {
   return out;
 }
 
+/**
+ * Fresh zero-filled bytes, carved from a shared 16 KB slab for small sizes (as Node's
+ * Buffer pool does). Why: V8 keeps typed arrays of up to 64 bytes inside the JS heap, but
+ * anything larger, and the first `.buffer` or `subarray()` of a small one, allocates a
+ * separate backing store that the garbage collector frees on a helper thread. That costs
+ * 0.3 to over 1 us per array (far more than the array itself), which added up to about a
+ * third of an emulated HID round trip. A view into an existing slab costs ~40 ns.
+ *
+ * The result is a plain Uint8Array like `new Uint8Array(length)`; only its `.buffer` is
+ * shared with other results, so code that reads `.buffer` must honour byteOffset/length
+ * (the rule anyway for any view). A region is never handed out twice, so it starts zeroed.
+ */
+export function allocBytes(length: number): Uint8Array {
+  if (length > SLAB_MAX_ALLOCATION) return new Uint8Array(length);
+  if (slabUsed + length > SLAB_SIZE) {
+    slab = new ArrayBuffer(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const bytes = new Uint8Array(slab, slabUsed, length);
+  slabUsed = (slabUsed + length + 7) & ~7; // 8-byte aligned, as a fresh ArrayBuffer would be
+  return bytes;
+}
+
+const SLAB_SIZE = 16 * 1024;
+/** Larger arrays get their own buffer, so one long-lived slab view pins at most 16 KB. */
+const SLAB_MAX_ALLOCATION = 1024;
+let slab = new ArrayBuffer(SLAB_SIZE);
+let slabUsed = 0;
+
 export function concat(...parts: Uint8Array[]): Uint8Array {
   let length = 0;
   for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
+  const out = allocBytes(length);
   let offset = 0;
   for (const p of parts) {
     out.set(p, offset);
@@ -44,6 +73,14 @@ export function u32be(value: number): Uint8Array {
   return Uint8Array.of((value >>> 24) & 0xff, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff);
 }
 
+/** Writes `value` as 4 big-endian bytes at `offset` (no intermediate array). */
+export function writeU32be(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = (value >>> 24) & 0xff;
+  bytes[offset + 1] = (value >>> 16) & 0xff;
+  bytes[offset + 2] = (value >>> 8) & 0xff;
+  bytes[offset + 3] = value & 0xff;
+}
+
 export function readU16be(bytes: Uint8Array, offset: number): number {
   return ((bytes[offset] ?? 0) << 8) | (bytes[offset + 1] ?? 0);
 }
@@ -58,8 +95,10 @@ export function readU32be(bytes: Uint8Array, offset: number): number {
   );
 }
 
-/** Copy into a plain Uint8Array (drops Buffer identity and any shared backing store). */
+/** Copy into a plain Uint8Array (drops Buffer identity; the caller's bytes are not aliased). */
 export function toBytes(data: ArrayLike<number>): Uint8Array {
-  // new Uint8Array(view) copies with memcpy; Uint8Array.from iterates element by element.
-  return ArrayBuffer.isView(data) ? new Uint8Array(data as Uint8Array) : Uint8Array.from(data);
+  const out = allocBytes(data.length);
+  // set() from a typed array copies with memcpy; from an array-like it iterates.
+  out.set(data);
+  return out;
 }

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
-import { concat, u32be } from '../bytes.ts';
+import { allocBytes, concat, writeU32be } from '../bytes.ts';
 import { AUTH_P1, INS, parseCommandApdu, SW } from '../u2f/apdu.ts';
 import type { DeviceFaultName as FaultName } from './faults.ts';
 import { KeyStore, type UnwrappedKey } from './key-store.ts';
@@ -149,13 +149,19 @@ export class Authenticator {
       return status(SW.WRONG_DATA);
     }
     const counter = this.#nextCounter(credential.d);
-    const counterBytes = u32be(counter);
     const signed = this.#fault('bad-auth-signature')
-      ? concat(challengeParam, Uint8Array.of(flags), counterBytes, appParam)
-      : concat(appParam, Uint8Array.of(flags), counterBytes, challengeParam);
+      ? signedData(challengeParam, flags, counter, appParam)
+      : signedData(appParam, flags, counter, challengeParam);
     const signature = sign('sha256', signed, credential.key);
     this.#onSignature?.();
-    return concat(Uint8Array.of(flags), counterBytes, signature, status(SW.NO_ERROR));
+    // flags ‖ counter ‖ signature ‖ 9000, written in place (one allocation per answer).
+    const answer = allocBytes(5 + signature.length + 2);
+    answer[0] = flags;
+    writeU32be(answer, 1, counter);
+    answer.set(signature, 5);
+    answer[answer.length - 2] = SW.NO_ERROR >>> 8;
+    answer[answer.length - 1] = SW.NO_ERROR & 0xff;
+    return answer;
   }
 
   #takePresence(presence: PresenceLike): boolean {
@@ -176,6 +182,16 @@ export class Authenticator {
 }
 
 const VERSION_U2F_V2 = new TextEncoder().encode('U2F_V2');
+
+/** first(32) ‖ flags ‖ counter ‖ last(32): what an authentication signs (U2F raw messages §5.4). */
+function signedData(first: Uint8Array, flags: number, counter: number, last: Uint8Array): Uint8Array {
+  const out = allocBytes(first.length + 5 + last.length);
+  out.set(first, 0);
+  out[first.length] = flags;
+  writeU32be(out, first.length + 1, counter);
+  out.set(last, first.length + 5);
+  return out;
+}
 
 function status(sw: number): Uint8Array {
   return Uint8Array.of(sw >>> 8, sw & 0xff);

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createPrivateKey, type KeyObject, randomBytes } from 'node:crypto';
-import { concat } from '../bytes.ts';
+import { concat, equal, readU32be } from '../bytes.ts';
 
 /**
  * Key handles that carry the credential's private scalar, sealed with AES-256-GCM under
@@ -17,6 +17,12 @@ export interface UnwrappedKey {
   /** 32-byte private scalar. */
   readonly d: Uint8Array;
   readonly key: KeyObject;
+}
+
+interface VerifiedHandle {
+  readonly keyHandle: Uint8Array;
+  readonly appParam: Uint8Array;
+  readonly unwrapped: UnwrappedKey;
 }
 
 export class KeyStore {
@@ -39,24 +45,28 @@ export class KeyStore {
   }
 
   /**
-   * Handles that already passed the tag check, by exact bytes of handle and appParam.
-   * A changed bit in either misses this map and goes through AES-GCM again, so the
-   * check is the same; it only saves the emulator ~5 us per signature.
+   * Handles that already passed the tag check, with the exact bytes of handle and appParam.
+   * A lookup compares every byte, so a changed bit in either misses and goes through
+   * AES-GCM again: the check is the same; it only saves the emulator ~5 us per signature.
+   * Keyed by the handle's first four bytes (random IV bytes); a second handle with the same
+   * four bytes simply is not cached.
    */
-  readonly #verified = new Map<string, UnwrappedKey>();
+  readonly #verified = new Map<number, VerifiedHandle>();
 
   /** The credential key, or undefined when the handle is not this chip's for this appParam. */
   unwrap(keyHandle: Uint8Array, appParam: Uint8Array): UnwrappedKey | undefined {
     if (keyHandle.length !== KEY_HANDLE_LENGTH) return undefined;
-    const id =
-      Buffer.from(keyHandle.buffer, keyHandle.byteOffset, keyHandle.length).toString('latin1') +
-      Buffer.from(appParam.buffer, appParam.byteOffset, appParam.length).toString('latin1');
+    const id = readU32be(keyHandle, 0);
     const known = this.#verified.get(id);
-    if (known) return known;
+    if (known && equal(known.keyHandle, keyHandle) && equal(known.appParam, appParam)) return known.unwrapped;
     const unwrapped = this.#unwrap(keyHandle, appParam);
-    if (unwrapped) {
-      if (this.#verified.size >= 4096) this.#verified.delete(this.#verified.keys().next().value as string);
-      this.#verified.set(id, unwrapped);
+    if (unwrapped && !known) {
+      if (this.#verified.size >= 4096) this.#verified.delete(this.#verified.keys().next().value as number);
+      this.#verified.set(id, {
+        keyHandle: Uint8Array.from(keyHandle),
+        appParam: Uint8Array.from(appParam),
+        unwrapped,
+      });
     }
     return unwrapped;
   }

@@ -10,6 +10,8 @@ export interface TouchActuator {
   press(holdMs?: number): Promise<void>;
 }
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** The emulated chip's button, pressed in process. */
 export class EmulatorButton implements TouchActuator {
   readonly name = 'emulator-button';
@@ -17,7 +19,13 @@ export class EmulatorButton implements TouchActuator {
   constructor(press: (holdMs: number) => void) {
     this.#press = press;
   }
-  async press(holdMs = 100): Promise<void> {
-    this.#press(holdMs);
+  press(holdMs = 100): Promise<void> {
+    // Not an async function: the press is synchronous, so an already settled promise does.
+    try {
+      this.#press(holdMs);
+      return RESOLVED;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 }

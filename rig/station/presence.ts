@@ -23,6 +23,8 @@ const PRESENCE_NOTE: Record<PresenceMode, string> = {
   auto: 'waiting for the device',
 };
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /**
  * How the rig gets a button press when the device answers "presence required" (6985):
  * - actuator: the station's TouchActuator presses the button;
@@ -57,18 +59,28 @@ export class PresenceController {
     this.#log = opts.log;
   }
 
-  /** Starts giving presence for `what` (e.g. "REGISTER"). */
-  async request(what: string): Promise<void> {
-    if (this.#log?.enabled) this.#log.note('presence', `${what}: ${PRESENCE_NOTE[this.mode]}`);
-    if (this.mode === 'actuator') {
-      const started = performance.now();
-      await this.#actuator!.press(this.#holdMs);
-      this.actuationMs += performance.now() - started;
-      this.presses++;
-    } else if (this.mode === 'prompt') {
-      this.#prompt(
-        `>>> Touch the key's button now (${what} is waiting, up to ${Math.round(this.timeoutMs / 1000)} s) <<<`,
-      );
+  /**
+   * Starts giving presence for `what` (e.g. "REGISTER"). A plain promise chain rather than
+   * an async function (it runs before every signature); failures still reject.
+   */
+  request(what: string): Promise<void> {
+    try {
+      if (this.#log?.enabled) this.#log.note('presence', `${what}: ${PRESENCE_NOTE[this.mode]}`);
+      if (this.mode === 'actuator') {
+        const started = performance.now();
+        return this.#actuator!.press(this.#holdMs).then(() => {
+          this.actuationMs += performance.now() - started;
+          this.presses++;
+        });
+      }
+      if (this.mode === 'prompt') {
+        this.#prompt(
+          `>>> Touch the key's button now (${what} is waiting, up to ${Math.round(this.timeoutMs / 1000)} s) <<<`,
+        );
+      }
+      return RESOLVED;
+    } catch (error) {
+      return Promise.reject(error);
     }
   }
 

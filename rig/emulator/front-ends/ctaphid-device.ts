@@ -8,11 +8,12 @@ import {
   INIT_NONCE_SIZE,
   type InitPacket,
   initPacket,
+  isContReport,
   MAX_MESSAGE,
   MessageAssembler,
-  type Packet,
   PROTOCOL_VERSION,
   parsePacket,
+  reportCid,
 } from '../../transport/hid/framing.ts';
 
 /**
@@ -104,17 +105,21 @@ export class CtaphidDevice {
 
   /** One output report from the host. Malformed (short) reports throw RangeError. */
   receive(report: Uint8Array): void {
-    const packet: Packet = parsePacket(report);
-    if (packet.kind === 'init') this.#onInitPacket(packet);
-    else if (this.#rx.open && this.#rx.cid === packet.cid) {
-      // A CONT for anything but the open message is ignored: HID-SEQ-04 (lone CONT),
-      // HID-BUSY-02 (the busy CID's CONTs), HID-INIT-04 (stray CONT after a self-abort).
-      const status = this.#rx.add(packet);
-      if (status === 'bad-seq')
-        this.#error(packet.cid, ERR.INVALID_SEQ); // HID-SEQ-01/02
-      else if (status === 'complete') this.#dispatch(packet.cid, this.#rx.cmd, this.#rx.take());
-      else this.#rxLastAt = now();
+    if (!isContReport(report)) {
+      const packet = parsePacket(report); // RangeError when too short
+      if (packet.kind === 'init') this.#onInitPacket(packet);
+      return;
     }
+    // CONTs are read in place (no packet object): they are most reports of a long message.
+    // A CONT for anything but the open message is ignored: HID-SEQ-04 (lone CONT),
+    // HID-BUSY-02 (the busy CID's CONTs), HID-INIT-04 (stray CONT after a self-abort).
+    const cid = reportCid(report);
+    if (!this.#rx.open || this.#rx.cid !== cid) return;
+    const status = this.#rx.addReport(report);
+    if (status === 'bad-seq')
+      this.#error(cid, ERR.INVALID_SEQ); // HID-SEQ-01/02
+    else if (status === 'complete') this.#dispatch(cid, this.#rx.cmd, this.#rx.take());
+    else this.#rxLastAt = now();
   }
 
   /** Power cycle: channels, lock, open message and pending answers are forgotten. */
@@ -294,7 +299,8 @@ export class CtaphidDevice {
   }
 
   #respond(cid: number, cmd: number, payload: Uint8Array): void {
-    for (const report of fragment(cid, cmd, payload)) this.#send(report);
+    const reports = fragment(cid, cmd, payload);
+    for (let i = 0; i < reports.length; i++) this.#send(reports[i]!);
   }
 
   /** ERROR payload is exactly one byte, on the stimulus CID (HID-RSP-01). */

@@ -151,6 +151,12 @@ export class EmulatedHidDevice implements HidConnection {
     return this.#queue.take(timeoutMs);
   }
 
+  /** HidConnection.readQueued: a queued input report or undefined, at once. */
+  readQueued(): Uint8Array | undefined {
+    if (this.#state !== 'connected') throw this.#gone();
+    return this.#queue.shift();
+  }
+
   reportDescriptor(): Promise<Uint8Array> {
     return Promise.resolve(Uint8Array.from(this.#descriptor));
   }

@@ -38,15 +38,19 @@ export class ReportQueue {
     waiter.resolve(report);
   }
 
-  take(timeoutMs: number): Promise<Uint8Array | undefined> {
-    if (this.#head < this.#items.length) {
-      const report = this.#items[this.#head++];
-      if (this.#head === this.#items.length) {
-        this.#items = [];
-        this.#head = 0;
-      }
-      return Promise.resolve(report);
+  /** The oldest queued report, or undefined when none is queued. */
+  shift(): Uint8Array | undefined {
+    if (this.#head === this.#items.length) return undefined;
+    const report = this.#items[this.#head++];
+    if (this.#head === this.#items.length) {
+      this.#items.length = 0; // drained: reuse the array rather than allocate one per answer
+      this.#head = 0;
     }
+    return report;
+  }
+
+  take(timeoutMs: number): Promise<Uint8Array | undefined> {
+    if (this.#head < this.#items.length) return Promise.resolve(this.shift());
     if (this.#waiter !== undefined) return Promise.reject(new Error('read: another read is already pending'));
     if (timeoutMs <= 0) return Promise.resolve(undefined);
     return new Promise((resolve, reject) => {

@@ -28,6 +28,13 @@ export interface HidConnection {
   readonly info: HidDeviceInfo;
   write(report: Uint8Array): Promise<void>;
   read(timeoutMs: number): Promise<Uint8Array | undefined>;
+  /**
+   * Optional: the next input report if one has already arrived, else undefined, without
+   * waiting and without a promise (what `read(0)` would give, but synchronous). Throws
+   * where `read` would reject (DISCONNECTED). Only valid while no `read` is pending.
+   * The emulator's front-end has it, so a host skips a promise round per queued report.
+   */
+  readQueued?(): Uint8Array | undefined;
   close(): Promise<void>;
   /** The HID report descriptor, or undefined where the platform does not expose it. */
   reportDescriptor?(): Promise<Uint8Array | undefined>;

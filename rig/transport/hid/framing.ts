@@ -3,6 +3,7 @@
  * reassembly helper shared by the host transport and the emulated device, so both sides of an
  * emulated run exercise the same framing rules.
  */
+import { allocBytes } from '../../bytes.ts';
 
 /** Command bytes with TYPE_INIT (bit 7) set, as they appear on the wire (§1.2). */
 export const CTAPHID = {
@@ -111,7 +112,7 @@ export function initPacket(cid: number, cmd: number, bcnt: number, data: Uint8Ar
   checkCmd(cmd);
   if (!Number.isInteger(bcnt) || bcnt < 0 || bcnt > 0xffff) throw new RangeError(`bcnt: not a u16: ${bcnt}`);
   if (data.length > INIT_DATA) throw new RangeError(`data: ${data.length} bytes exceed ${INIT_DATA}`);
-  const report = new Uint8Array(REPORT_SIZE);
+  const report = allocBytes(REPORT_SIZE);
   writeCid(report, cid);
   report[4] = cmd;
   report[5] = bcnt >>> 8;
@@ -125,31 +126,62 @@ export function contPacket(cid: number, seq: number, data: Uint8Array): Uint8Arr
   checkCid(cid);
   if (!Number.isInteger(seq) || seq < 0 || seq > MAX_SEQ) throw new RangeError(`seq: must be 0..127: ${seq}`);
   if (data.length > CONT_DATA) throw new RangeError(`data: ${data.length} bytes exceed ${CONT_DATA}`);
-  const report = new Uint8Array(REPORT_SIZE);
+  const report = allocBytes(REPORT_SIZE);
   writeCid(report, cid);
   report[4] = seq;
   report.set(data, 5);
   return report;
 }
 
-/** Splits one message into an init report and CONTs with SEQ 0, 1, 2, … (HID-MSG-02). */
+/**
+ * Splits one message into an init report and CONTs with SEQ 0, 1, 2, … (HID-MSG-02).
+ * Same reports as initPacket/contPacket over payload slices, but the bytes are copied
+ * straight from `payload`: a subarray per report would cost an object each.
+ */
 export function fragment(cid: number, cmd: number, payload: Uint8Array): Uint8Array[] {
-  if (payload.length > MAX_MESSAGE) {
-    throw new RangeError(`payload: ${payload.length} bytes exceed the CTAPHID maximum ${MAX_MESSAGE}`);
+  const length = payload.length;
+  if (length > MAX_MESSAGE) {
+    throw new RangeError(`payload: ${length} bytes exceed the CTAPHID maximum ${MAX_MESSAGE}`);
   }
-  const first = Math.min(payload.length, INIT_DATA);
-  const reports = [initPacket(cid, cmd, payload.length, payload.subarray(0, first))];
-  for (let offset = first, seq = 0; offset < payload.length; offset += CONT_DATA, seq++) {
-    reports.push(contPacket(cid, seq, payload.subarray(offset, offset + CONT_DATA)));
+  checkCid(cid);
+  checkCmd(cmd);
+  const init = allocBytes(REPORT_SIZE);
+  writeCid(init, cid);
+  init[4] = cmd;
+  init[5] = length >>> 8;
+  init[6] = length & 0xff;
+  copyBytes(init, 7, payload, 0, Math.min(length, INIT_DATA));
+  const reports = [init];
+  for (let offset = INIT_DATA, seq = 0; offset < length; offset += CONT_DATA, seq++) {
+    const report = allocBytes(REPORT_SIZE);
+    writeCid(report, cid);
+    report[4] = seq;
+    copyBytes(report, 5, payload, offset, Math.min(CONT_DATA, length - offset));
+    reports.push(report);
   }
   return reports;
+}
+
+/** `count` bytes from `source[from…]` to `target[at…]`; a loop beats a subarray for ≤ 59 bytes. */
+function copyBytes(target: Uint8Array, at: number, source: Uint8Array, from: number, count: number): void {
+  for (let i = 0; i < count; i++) target[at + i] = source[from + i]!;
+}
+
+/** The CID of a report of at least 4 bytes (parsePacket's `cid`, without the packet). */
+export function reportCid(report: Uint8Array): number {
+  return ((report[0]! << 24) | (report[1]! << 16) | (report[2]! << 8) | report[3]!) >>> 0;
+}
+
+/** Whether a report parsePacket would read as a CONT (at least 7 bytes, TYPE_INIT clear). */
+export function isContReport(report: Uint8Array): boolean {
+  return report.length >= 7 && (report[4]! & TYPE_INIT) === 0;
 }
 
 /** Reads a report's header. Throws RangeError naming `report` when it is too short to hold one. */
 export function parsePacket(report: Uint8Array): Packet {
   if (report.length < 7)
     throw new RangeError(`report: ${report.length} bytes is too short for a CTAPHID packet`);
-  const cid = ((report[0]! << 24) | (report[1]! << 16) | (report[2]! << 8) | report[3]!) >>> 0;
+  const cid = reportCid(report);
   const type = report[4]!;
   if (type & TYPE_INIT) {
     const bcnt = (report[5]! << 8) | report[6]!;
@@ -203,20 +235,30 @@ export class MessageAssembler {
     if (packet.bcnt > MAX_MESSAGE) return 'too-long';
     this.#cid = packet.cid;
     this.#cmd = packet.cmd;
-    this.#buffer = new Uint8Array(packet.bcnt);
+    this.#buffer = allocBytes(packet.bcnt);
     this.#buffer.set(packet.data);
     this.#filled = packet.data.length;
     return this.#settle();
   }
 
   add(packet: ContPacket): AssembleStatus {
+    return this.#append(packet.seq, packet.data, 0);
+  }
+
+  /** add(parsePacket(report)) for a CONT report, read in place without the packet object. */
+  addReport(report: Uint8Array): AssembleStatus {
+    return this.#append(report[4]!, report, 5);
+  }
+
+  /** One CONT: SEQ and its data bytes at `source[from…]`. */
+  #append(seq: number, source: Uint8Array, from: number): AssembleStatus {
     if (!this.#open) return 'not-open';
-    if (packet.seq !== this.#nextSeq) {
+    if (seq !== this.#nextSeq) {
       this.reset();
       return 'bad-seq';
     }
     const take = Math.min(CONT_DATA, this.#buffer.length - this.#filled);
-    this.#buffer.set(packet.data.subarray(0, take), this.#filled);
+    copyBytes(this.#buffer, this.#filled, source, from, take);
     this.#filled += take;
     this.#nextSeq++;
     return this.#settle();

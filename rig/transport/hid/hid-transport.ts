@@ -13,11 +13,14 @@ import {
   fragment,
   INIT_NONCE_SIZE,
   INIT_RESPONSE_SIZE,
+  type InitPacket,
   initPacket,
+  isContReport,
   MAX_MESSAGE,
   MessageAssembler,
   parsePacket,
   REPORT_SIZE,
+  reportCid,
 } from './framing.ts';
 
 export interface HidTransportOptions {
@@ -56,6 +59,7 @@ export class HidTransport implements Transport {
   #closed = false;
   #running = false;
   readonly #waiting: Array<() => void> = [];
+  readonly #assembler = new MessageAssembler();
   /** A read the connection still owes us (left over from an aborted call); reused, never lost. */
   #inflight: Promise<Uint8Array | undefined> | undefined;
 
@@ -136,57 +140,61 @@ export class HidTransport implements Transport {
     await this.connection.close();
   }
 
+  /**
+   * One transaction, from the head of the queue: frames the request, writes its reports and
+   * reassembles the answer. After a timeout, cancellation or framing fault the next call
+   * resynchronises first; an ERROR frame ends the transaction cleanly.
+   */
   async #run(cmd: number, payload: Uint8Array, timeoutMs: number, signal: AbortSignal | undefined) {
     this.#running = true;
     try {
       if (this.#closed) throw new TransportError('DISCONNECTED', 'HID transport: closed');
-      return await this.#transact(cmd, payload, timeoutMs, signal);
+      const deadline = { at: now() + timeoutMs };
+      try {
+        if (signal?.aborted) throw cancelled();
+        if (this.#needsResync) await this.#resync(deadline.at, signal);
+        this.#log?.record('send', 'apdu', payload, cmd === CTAPHID.MSG ? undefined : cmdName(cmd));
+        const reports = fragment(this.#cid, cmd, payload);
+        for (;;) {
+          for (let i = 0; i < reports.length; i++) await this.#write(reports[i]!);
+          const answer = await this.#receive(cmd, deadline, timeoutMs, signal);
+          if (answer !== BUSY) {
+            this.#log?.record('recv', 'apdu', answer, cmd === CTAPHID.MSG ? undefined : cmdName(cmd));
+            return answer;
+          }
+          // ERR_CHANNEL_BUSY: another host owns the device or holds a LOCK; retry until the deadline.
+          await sleep(20 + Math.random() * 30, signal);
+          if (now() >= deadline.at) throw timeout(cmd, timeoutMs, 'the device stayed busy');
+        }
+      } catch (error) {
+        if (!(error instanceof CtapHidError)) this.#needsResync = true; // an ERROR frame ends cleanly
+        throw error;
+      }
     } finally {
       this.#running = false;
       this.#waiting.shift()?.();
     }
   }
 
-  async #transact(cmd: number, payload: Uint8Array, timeoutMs: number, signal: AbortSignal | undefined) {
-    const deadline = { at: now() + timeoutMs };
-    try {
-      if (signal?.aborted) throw cancelled();
-      if (this.#needsResync) await this.#resync(deadline.at, signal);
-      this.#log?.record('send', 'apdu', payload, cmd === CTAPHID.MSG ? undefined : cmdName(cmd));
-      const reports = fragment(this.#cid, cmd, payload);
-      for (;;) {
-        for (const report of reports) await this.#write(report);
-        const answer = await this.#receive(cmd, deadline, timeoutMs, signal);
-        if (answer !== BUSY) {
-          this.#log?.record('recv', 'apdu', answer, cmd === CTAPHID.MSG ? undefined : cmdName(cmd));
-          return answer;
-        }
-        // ERR_CHANNEL_BUSY: another host owns the device or holds a LOCK; retry until the deadline.
-        await sleep(20 + Math.random() * 30, signal);
-        if (now() >= deadline.at) throw timeout(cmd, timeoutMs, 'the device stayed busy');
-      }
-    } catch (error) {
-      if (!(error instanceof CtapHidError)) this.#needsResync = true; // an ERROR frame ends cleanly
-      throw error;
-    }
-  }
-
   async #receive(cmd: number, deadline: { at: number }, timeoutMs: number, signal: AbortSignal | undefined) {
-    const assembler = new MessageAssembler();
+    const assembler = this.#assembler; // one transaction at a time, so one reassembler will do
+    assembler.reset();
     for (;;) {
-      const report = await this.#read(deadline.at, signal);
+      const report = this.#readQueued(deadline.at, signal) ?? (await this.#read(deadline.at, signal));
       if (report === undefined) throw timeout(cmd, timeoutMs);
-      const packet = parsePacket(report);
-      if (packet.cid !== this.#cid) continue; // another host's channel
-      if (packet.kind === 'cont') {
-        const status = assembler.add(packet);
-        if (status === 'not-open') throw deviceFault(`CONT (SEQ ${packet.seq}) before any init packet`);
+      if (reportCid(report) !== this.#cid) continue; // another host's channel
+      if (isContReport(report)) {
+        // Read in place, without a packet object (most reports of a long answer are CONTs).
+        const seq = report[4]!;
+        const status = assembler.addReport(report);
+        if (status === 'not-open') throw deviceFault(`CONT (SEQ ${seq}) before any init packet`);
         if (status === 'bad-seq') {
-          throw deviceFault('response CONT out of sequence (HID-MSG-02)', { actual: packet.seq });
+          throw deviceFault('response CONT out of sequence (HID-MSG-02)', { actual: seq });
         }
         if (status === 'complete') return assembler.take();
         continue;
       }
+      const packet = parsePacket(report) as InitPacket; // a 64-byte report that is not a CONT
       if (packet.cmd === CTAPHID.KEEPALIVE) {
         deadline.at = Math.max(deadline.at, now() + timeoutMs); // the device is still working
         continue;
@@ -288,6 +296,24 @@ export class HidTransport implements Transport {
     }
     this.#inflight = undefined;
     if (report === undefined) return this.#read(deadline, signal); // an older, shorter read ran out
+    return this.#received(report);
+  }
+
+  /**
+   * What #read would resolve with at once, without the promise round: a report the
+   * connection already holds (HidConnection.readQueued). Undefined when it cannot tell
+   * synchronously (no readQueued, a read still owed, the deadline passed, an aborted
+   * signal) or nothing is queued; #read then decides, exactly as before.
+   */
+  #readQueued(deadline: number, signal: AbortSignal | undefined): Uint8Array | undefined {
+    if (this.#inflight !== undefined || this.connection.readQueued === undefined) return undefined;
+    if (signal?.aborted || deadline - now() <= 0) return undefined;
+    const report = this.connection.readQueued();
+    return report === undefined ? undefined : this.#received(report);
+  }
+
+  /** Logs one input report and checks its size. */
+  #received(report: Uint8Array): Uint8Array {
     this.#log?.record('recv', 'hid', report);
     if (report.length !== REPORT_SIZE) {
       throw new TransportError(
