@@ -91,15 +91,20 @@ export class KeyStore {
       // SEC1 ECPrivateKey for prime256v1 without the optional public key.
       const der = concat(Uint8Array.of(0x30, 0x31, 0x02, 0x01, 0x01, 0x04, 0x20), d, P256_OID_TAGGED);
       key = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'sec1' });
-      if (this.#cache.size >= 4096) this.#cache.delete(this.#cache.keys().next().value as string);
-      this.#cache.set(id, key);
+      this.#put(id, key);
     }
     return key;
   }
 
   /** Registers an already-imported key so the first authentication does not pay the import. */
   remember(d: Uint8Array, key: KeyObject): void {
-    this.#cache.set(Buffer.from(d).toString('base64'), key);
+    this.#put(Buffer.from(d).toString('base64'), key);
+  }
+
+  /** Caches an imported key, forgetting the oldest beyond 4096 so a long run stays bounded. */
+  #put(id: string, key: KeyObject): void {
+    if (this.#cache.size >= 4096) this.#cache.delete(this.#cache.keys().next().value as string);
+    this.#cache.set(id, key);
   }
 }
 
