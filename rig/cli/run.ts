@@ -160,7 +160,11 @@ async function runMocha(
   });
   for (const f of files) mocha.addFile(f);
   await mocha.loadFilesAsync();
-  const total = mocha.suite.total();
+  // mocha's own total ignores --grep; count what will run, so progress reads [n/total].
+  const matching = (suite: Mocha.Suite): number =>
+    suite.tests.filter((t) => !grep || grep.test(t.fullTitle())).length +
+    suite.suites.reduce((sum, child) => sum + matching(child), 0);
+  const total = matching(mocha.suite);
   const records: TestRecord[] = [];
   await new Promise<void>((resolveRun) => {
     const runner = mocha.run(() => resolveRun());
