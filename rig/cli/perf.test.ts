@@ -35,8 +35,9 @@ describe('perf suite (end to end, spawned)', function () {
     assert.ok(errors.length >= 8, `only ${errors.length} model comparisons`);
     for (const m of errors) {
       assert.equal(m.verdict, 'pass', `${m.transport} ${m.name} = ${m.value} ms`);
+      const tolerance = m.limits?.max ?? Number.NaN;
       process.stdout.write(
-        `      ${m.transport} ${m.name.replace('.error', '')}: measured - modelled = ${m.value.toFixed(3)} ms\n`,
+        `      ${m.transport} ${m.name.replace('.error', '')}: measured - modelled = ${m.value.toFixed(3)} ms (tolerance ±${tolerance.toFixed(3)} ms)\n`,
       );
     }
     // Every measurement is also an Allure 3 performance metric.
