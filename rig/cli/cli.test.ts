@@ -44,6 +44,20 @@ describe('chiprig CLI (end to end, spawned)', function () {
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
 
+  it('chiprig devices lists serial ports, and says why, where udevadm is missing (exit 0)', async () => {
+    // No PATH: serialport's Linux lister cannot spawn udevadm.
+    const r = await chiprig(['devices', '--json'], 60_000, { PATH: '/nonexistent' });
+    assert.equal(r.code, EXIT.PASSED, r.stderr);
+    const out = JSON.parse(r.stdout); // stdout is the JSON document alone
+    assert.ok(Array.isArray(out.serialPorts));
+    if (process.platform === 'linux') {
+      assert.ok(
+        out.problems.some((p: string) => /serial ports: .*udevadm is not installed/.test(p)),
+        out.problems.join('\n'),
+      );
+    }
+  });
+
   it('exits 2 and names the bad flag for usage and configuration errors', async () => {
     const cases: [string[], RegExp][] = [
       [['run', '--suite', 'nope'], /--suite: unknown suite "nope"/],

@@ -1,4 +1,5 @@
 import { ChiprigError } from '../errors.ts';
+import { listSerialPorts } from '../instruments/serial-ports.ts';
 import { hidSpecFor } from '../station/device-spec.ts';
 import { nobleSource } from '../station/links.ts';
 import { createNoble, scanFido, stop as stopNoble } from '../transport/ble/noble.ts';
@@ -13,10 +14,23 @@ interface Row {
 }
 
 /**
- * `chiprig devices`: attached FIDO HID devices and PC/SC readers, each with the --device
- * string that addresses it. A missing native library or service is reported, not fatal.
+ * `chiprig devices`: attached FIDO HID devices, PC/SC readers and BLE advertisers, each with
+ * the --device string that addresses it, then the serial ports instruments may sit on.
+ * A missing native library, service or tool (udevadm) is reported, not fatal.
  */
 export async function devices(opts: { json?: boolean; hci?: string; scanMs?: number }): Promise<number> {
+  // Libraries print warnings with console.log (noble: "adapter does not support BLE"); with
+  // --json, stdout is the JSON document alone, so their lines go to stderr.
+  const log = console.log;
+  if (opts.json) console.log = (...args: unknown[]) => console.error(...args);
+  try {
+    return await listAll(opts);
+  } finally {
+    console.log = log;
+  }
+}
+
+async function listAll(opts: { json?: boolean; hci?: string; scanMs?: number }): Promise<number> {
   const rows: Row[] = [];
   const problems: string[] = [];
   try {
@@ -61,13 +75,23 @@ export async function devices(opts: { json?: boolean; hci?: string; scanMs?: num
   } finally {
     if (noble) await stopNoble(noble).catch(() => undefined);
   }
+  // Instruments' serial ports (presser, chamber controller, power meter): not devices under test.
+  const serial = await listSerialPorts();
+  if (serial.problem) problems.push(serial.problem);
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ devices: rows, problems }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ devices: rows, problems, serialPorts: serial.ports }, null, 2)}\n`,
+    );
     return 0;
   }
   if (rows.length === 0)
     process.stdout.write('No FIDO HID device, PC/SC reader or FIDO BLE advertiser found.\n');
   for (const r of rows) process.stdout.write(`${r.device.padEnd(36)} ${r.detail.padEnd(22)} ${r.name}\n`);
+  if (serial.ports.length > 0) process.stdout.write('Serial ports (for instruments in a station file):\n');
+  for (const p of serial.ports) {
+    const ids = p.vendorId ? ` ${p.vendorId}:${p.productId ?? '?'}` : '';
+    process.stdout.write(`  ${p.path.padEnd(34)}${ids} ${p.hint ?? p.manufacturer ?? ''}\n`);
+  }
   for (const p of problems) process.stdout.write(`(${p})\n`);
   process.stdout.write('The built-in emulated MitID chip is always available as --device emulator.\n');
   return 0;

@@ -9,12 +9,13 @@ const BIN = new URL('../../bin/chiprig.js', import.meta.url).pathname;
 export function chiprig(
   args: string[],
   timeoutMs = 240_000,
+  env: NodeJS.ProcessEnv = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { timeout: timeoutMs, env: { ...process.env, CHIPRIG_QUIET_SKIPS: '1' }, maxBuffer: 32 << 20 },
+      { timeout: timeoutMs, env: { ...process.env, CHIPRIG_QUIET_SKIPS: '1', ...env }, maxBuffer: 32 << 20 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
         resolve({ code, stdout, stderr });
