@@ -21,7 +21,19 @@ export interface AuthenticatorOptions {
   faults?: readonly FaultName[];
   /** Told of every signature the chip makes (the battery model draws charge). */
   onSignature?: () => void;
+  /**
+   * Whether the chip works right now (the thermal model): 'error-status' answers 6F00 to
+   * everything, 'bad-signature' signs wrongly. Default: always 'ok'.
+   */
+  condition?: () => ChipCondition;
+  /**
+   * The counter reaches non-volatile memory every this many increments (default 1: every
+   * one). A chip that batches its NVM writes loses the rest on a power cut (powerLost()).
+   */
+  persistCounterEvery?: number;
 }
+
+export type ChipCondition = 'ok' | 'error-status' | 'bad-signature';
 
 /**
  * The MitID chip's U2F core (U2F v1.2 raw messages): REGISTER, AUTHENTICATE (enforce,
@@ -49,9 +61,28 @@ export class Authenticator {
     this.#counter = opts.counter ?? 0;
     this.#faults = new Set(opts.faults ?? []);
     this.#onSignature = opts.onSignature;
+    this.#condition = opts.condition;
+    this.#persistEvery = opts.persistCounterEvery ?? 1;
+    if (!(Number.isInteger(this.#persistEvery) && this.#persistEvery >= 1)) {
+      throw new RangeError(`persistCounterEvery: must be an integer >= 1: ${opts.persistCounterEvery}`);
+    }
+    this.#persisted = this.#counter;
   }
 
   readonly #onSignature: (() => void) | undefined;
+  readonly #condition: (() => ChipCondition) | undefined;
+  readonly #persistEvery: number;
+  /** The global counter as last written to non-volatile memory. */
+  #persisted: number;
+
+  /**
+   * Power is cut and restored: RAM state is gone. Keys live in the key-wrapping key and
+   * survive; the counter comes back as last persisted (all of it, unless the chip batches
+   * its NVM writes).
+   */
+  powerLost(): void {
+    this.#counter = this.#persisted;
+  }
 
   #fault(name: FaultName): boolean {
     return this.#faults.has(name);
@@ -67,6 +98,7 @@ export class Authenticator {
    * the NFC front-end passes the tap itself.
    */
   process(apdu: Uint8Array, presence: PresenceLike = this.presence): Uint8Array {
+    if (this.#condition?.() === 'error-status') return status(SW_NO_PRECISE_DIAGNOSIS);
     // CLA is checked before INS and length (catalogue U2F-CLA-01: 6E00 even with a bad length).
     if (apdu.length < 4) return status(SW.WRONG_LENGTH);
     if (apdu[0] !== 0x00) return status(SW.CLA_NOT_SUPPORTED);
@@ -153,6 +185,8 @@ export class Authenticator {
       ? signedData(challengeParam, flags, counter, appParam)
       : signedData(appParam, flags, counter, challengeParam);
     const signature = sign('sha256', signed, credential.key);
+    // Out of its temperature range the crypto engine gets it wrong: one bit off.
+    if (this.#condition?.() === 'bad-signature') signature[signature.length - 1]! ^= 0x01;
     this.#onSignature?.();
     // flags ‖ counter ‖ signature ‖ 9000, written in place (one allocation per answer).
     const answer = allocBytes(5 + signature.length + 2);
@@ -172,6 +206,9 @@ export class Authenticator {
     if (this.#fault('counter-frozen')) return this.#counter;
     if (this.counterMode === 'global') {
       this.#counter = (this.#counter + 1) >>> 0;
+      if (this.#counter - this.#persisted >= this.#persistEvery || this.#counter < this.#persisted) {
+        this.#persisted = this.#counter;
+      }
       return this.#counter;
     }
     const id = Buffer.from(d).toString('base64');
@@ -180,6 +217,9 @@ export class Authenticator {
     return next;
   }
 }
+
+/** ISO 7816-4 "no precise diagnosis". */
+const SW_NO_PRECISE_DIAGNOSIS = 0x6f00;
 
 const VERSION_U2F_V2 = new TextEncoder().encode('U2F_V2');
 

@@ -10,7 +10,9 @@ import { FidoBlePeripheral } from './ble/fido-peripheral.ts';
 import { type DeviceFaultName, type FaultName, isLinkFault } from './faults.ts';
 import { EmulatedHidDevice } from './front-ends/hid.ts';
 import { EmulatedCardConnection, NfcFrontEnd } from './front-ends/nfc.ts';
+import { type CurrentTable, PowerModel } from './power-model.ts';
 import { PresenceSource } from './presence.ts';
+import { ThermalModel, type ThermalModelOptions } from './thermal.ts';
 import type { LinkTiming } from './timing/link-model.ts';
 import { BlePacer, HidPacer, NfcPacer } from './timing/pacers.ts';
 
@@ -30,6 +32,12 @@ export interface EmulatedChipOptions {
   faults?: readonly FaultName[];
   /** Link timing models; absent: no link delay (every answer on the next microtask). */
   timing?: LinkTiming;
+  /** Temperature behaviour (see ThermalModel); default: works from -15 C to 55 C. */
+  thermal?: ThermalModelOptions;
+  /** Supply current per state for a power meter; default DEFAULT_CURRENTS. */
+  power?: Partial<CurrentTable>;
+  /** Counter increments per NVM write (default 1: none lost on a power cut). */
+  persistCounterEvery?: number;
 }
 
 /** What the slower-than-profile fault makes every AUTHENTICATE take, in milliseconds. */
@@ -49,6 +57,9 @@ export class EmulatedChip {
   readonly hidInfo: HidDeviceInfo;
   readonly attestationCertificate: Uint8Array;
   readonly battery = new BatteryModel();
+  readonly thermal: ThermalModel;
+  readonly power: PowerModel;
+  #powered = true;
   /** The link timing models in force (with a fault's slowness folded in), if any. */
   readonly timing: LinkTiming | undefined;
   readonly #opts: EmulatedChipOptions;
@@ -65,6 +76,8 @@ export class EmulatedChip {
         }
       : opts.timing;
     this.presence = new PresenceSource({ windowMs: opts.presenceWindowMs });
+    this.thermal = new ThermalModel(opts.thermal);
+    this.power = new PowerModel(opts.power);
     const certificate = readPem(opts.attestationCertificatePath, 'certificate');
     const key = readPem(opts.attestationKeyPath, 'key');
     try {
@@ -83,7 +96,12 @@ export class EmulatedChip {
       presence: this.presence,
       counterMode: opts.counter,
       ...(opts.masterKey ? { masterKey: opts.masterKey } : {}),
-      onSignature: () => this.battery.signed(),
+      onSignature: () => {
+        this.battery.signed();
+        this.power.signed();
+      },
+      condition: () => (this.thermal.working ? 'ok' : this.thermal.failure),
+      ...(opts.persistCounterEvery ? { persistCounterEvery: opts.persistCounterEvery } : {}),
       faults: (opts.faults ?? []).filter((f): f is DeviceFaultName => !isLinkFault(f)),
     });
     this.hidInfo = {
@@ -120,10 +138,31 @@ export class EmulatedChip {
    * chip keeps them in non-volatile memory.
    */
   powerCycle(): void {
-    if (!this.#hid) return;
-    this.#hid.disconnect();
-    this.presence.clear();
-    this.#hid.reconnect();
+    this.setPower(false);
+    this.setPower(true);
+  }
+
+  get powered(): boolean {
+    return this.#powered;
+  }
+
+  /**
+   * The power switch (a relay in the USB power line): off drops the USB link and loses
+   * RAM state (CTAPHID channels, a latched press, a counter not yet persisted); on
+   * re-enumerates with fresh state. Keys and the persisted counter survive.
+   */
+  setPower(on: boolean): void {
+    if (on === this.#powered) return;
+    this.#powered = on;
+    if (!on) {
+      this.#hid?.disconnect();
+      this.presence.clear();
+      this.authenticator.powerLost();
+      this.power.setState('off');
+      return;
+    }
+    this.power.setState('idle');
+    this.#hid?.reconnect();
   }
 
   /** The chip as a FIDO BLE peripheral (needs a button press per signature). */
