@@ -12,6 +12,11 @@ export const SUITES: Record<string, { dir: string; needs: TransportKind[]; what:
     needs: ['ble'],
     what: 'FIDO over GATT: service, advertising, fragments, keepalive, PING, link (BLE-*)',
   },
+  env: {
+    dir: 'env',
+    needs: [],
+    what: 'temperature sweep and storage (climate chamber), power cycling (power switch), battery (power meter) (ENV-*)',
+  },
   perf: {
     dir: 'perf',
     needs: [],

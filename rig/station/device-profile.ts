@@ -55,11 +55,23 @@ export const DeviceProfileSchema = z.strictObject({
     expectedLifetimeYears: z.number().positive(),
     priceDkk: z.number().nonnegative().optional(),
   }),
-  environment: z.strictObject({ operatingTemperatureC: range, storageTemperatureC: range }),
+  environment: z.strictObject({
+    operatingTemperatureC: range,
+    storageTemperatureC: range,
+    /** Points of the operating sweep (ENV-TEMP-*), C; default: the range's ends, 0, 25 and 40. */
+    sweepC: z.array(z.number()).min(1).optional(),
+  }),
   battery: z.strictObject({
     capacityMah: z.number().positive(),
     rechargeable: z.boolean(),
     chargedBy: z.array(z.string()),
+    /** What the battery suites require of the projections from the power meter (ENV-BATT-*). */
+    expect: z
+      .strictObject({
+        signaturesPerCharge: z.strictObject({ min: z.number().positive() }).optional(),
+        standbyDays: z.strictObject({ min: z.number().positive() }).optional(),
+      })
+      .optional(),
   }),
   certification: z.array(z.string()),
   algorithms: z.strictObject({ signature: z.literal('ECDSA-P256'), hash: z.literal('SHA-256') }),

@@ -25,6 +25,7 @@ import {
   scanBle,
   transportsOf,
 } from './links.ts';
+import type { StationInstruments } from './instruments.ts';
 import { PresenceController } from './presence.ts';
 import { loadStationFile, type PresenceMode, type StationFile } from './station-file.ts';
 
@@ -58,6 +59,8 @@ export class Station {
   readonly facts: Record<string, string> = {};
   /** How long the perf suite's soak runs (--duration); absent: no soak. */
   soakMs: number | undefined;
+  /** Chamber, power switch and power meter, where the station has them. */
+  instruments: StationInstruments = {};
   #hid: HidTransport | undefined;
   #nfc: NfcTransport | undefined;
   #card: CardLink | undefined;
@@ -300,6 +303,20 @@ export class Station {
     if (this.#nfc && this.#chipOn !== 'hid') await this.#nfc.powerCycle();
   }
 
+  /**
+   * Cuts or restores the chip's power through the station's power switch (instrument). On
+   * power-up the links are reopened, as after a re-plug.
+   */
+  async setPower(on: boolean): Promise<void> {
+    const power = this.instruments.power;
+    if (!power) throw new ConfigError(`station "${this.name}" has no power switch (instruments.power)`);
+    this.traffic.note('rig', `power ${on ? 'on' : 'off'} (${power.name})`);
+    await power.setPower(on);
+    if (!on) return;
+    if (this.#hid) await this.resetLink('hid');
+    if (this.#nfc && this.#chipOn !== 'hid') await this.#nfc.powerCycle();
+  }
+
   /** NFC field off and on (PC/SC: reconnect with unpower; emulated: the card loses power). */
   async fieldCycle(): Promise<void> {
     this.traffic.note('rig', 'NFC field off and on');
@@ -345,6 +362,8 @@ export class Station {
   }
 
   async close(): Promise<void> {
+    await this.instruments.close?.().catch(() => undefined);
+    this.instruments = {};
     await this.#hid?.close().catch(() => undefined);
     this.#hid = undefined;
     await this.#closeNfc();
