@@ -15,6 +15,7 @@ import type { Transport, TransportKind } from '../transport/transport.ts';
 import { U2fClient } from '../u2f/u2f-client.ts';
 import { type DeviceProfile, loadDeviceProfile } from './device-profile.ts';
 import { type DeviceSpec, parseDeviceSpec } from './device-spec.ts';
+import type { StationInstruments } from './instruments.ts';
 import {
   type BleLink,
   type CardLink,
@@ -25,7 +26,6 @@ import {
   scanBle,
   transportsOf,
 } from './links.ts';
-import type { StationInstruments } from './instruments.ts';
 import { PresenceController } from './presence.ts';
 import { loadStationFile, type PresenceMode, type StationFile } from './station-file.ts';
 
