@@ -76,7 +76,13 @@ export class EmulatedChip {
         }
       : opts.timing;
     this.presence = new PresenceSource({ windowMs: opts.presenceWindowMs });
-    this.thermal = new ThermalModel(opts.thermal);
+    const faults = opts.faults ?? [];
+    this.thermal = new ThermalModel(
+      faults.includes('stops-at-45c') ? { ...opts.thermal, worksUpToC: 45 } : opts.thermal,
+    );
+    const persistCounterEvery = faults.includes('counter-back-after-power-cut')
+      ? 8
+      : opts.persistCounterEvery;
     this.power = new PowerModel(opts.power);
     const certificate = readPem(opts.attestationCertificatePath, 'certificate');
     const key = readPem(opts.attestationKeyPath, 'key');
@@ -101,7 +107,7 @@ export class EmulatedChip {
         this.power.signed();
       },
       condition: () => (this.thermal.working ? 'ok' : this.thermal.failure),
-      ...(opts.persistCounterEvery ? { persistCounterEvery: opts.persistCounterEvery } : {}),
+      ...(persistCounterEvery ? { persistCounterEvery } : {}),
       faults: (opts.faults ?? []).filter((f): f is DeviceFaultName => !isLinkFault(f)),
     });
     this.hidInfo = {

@@ -35,6 +35,20 @@ export const FAULTS = {
     suite: 'perf',
     grep: 'PERF-LAT',
   },
+  'stops-at-45c': {
+    what: 'the chip stops working (answers 6F00) above 45 C, inside its 50 C operating limit',
+    caughtBy: ['ENV-TEMP-05'],
+    suite: 'env',
+    station: 'emulated-lab.yaml',
+    grep: 'ENV-TEMP',
+  },
+  'counter-back-after-power-cut': {
+    what: 'the counter reaches NVM every 8 signatures, so it goes back after a power cut',
+    caughtBy: ['ENV-PWR-01'],
+    suite: 'env',
+    station: 'emulated-lab.yaml',
+    grep: 'ENV-PWR',
+  },
   'ble-wrong-seq': {
     what: 'FIDO BLE response continuations start at SEQ 1 instead of 0',
     caughtBy: ['BLE-FRAG-06'],

@@ -1,5 +1,17 @@
+import { SerialPort } from 'serialport';
+import type { EmulatedChip } from '../emulator/emulated-chip.ts';
+import { ConfigError, InstrumentError } from '../errors.ts';
 import type { SettleOptions } from '../instruments/chamber.ts';
+import { FirmataPresser } from '../instruments/firmata/firmata-presser.ts';
+import { FirmataSimulator } from '../instruments/firmata/firmata-simulator.ts';
+import { ManualChamber, ManualPowerSwitch, Operator } from '../instruments/operator.ts';
+import { Ppk2Meter } from '../instruments/ppk2/ppk2-meter.ts';
+import { openPpk2Simulator } from '../instruments/ppk2/ppk2-simulator.ts';
+import { openPtyPair, type PtyPair } from '../instruments/pty-pair.ts';
 import type { ClimateChamber, PowerMeter, PowerSwitch } from '../instruments/roles.ts';
+import { WatlowF4 } from '../instruments/watlow/watlow-f4.ts';
+import { WatlowF4Simulator } from '../instruments/watlow/watlow-simulator.ts';
+import type { InstrumentsConfig } from './station-file.ts';
 
 /**
  * The station's lab instruments beyond the touch actuator (which presence uses): the
@@ -14,4 +26,122 @@ export interface StationInstruments {
   meter?: PowerMeter;
   /** Closes every instrument (and any simulator behind it). */
   close?: () => Promise<void>;
+}
+
+/** `port: simulated`: the instrument's simulator on a socat pty, wired to the emulated chip. */
+export const SIMULATED = 'simulated';
+
+/**
+ * Opens the instruments a station file names. A `simulated` port starts the instrument's
+ * simulator on one end of a socat pty pair, wired to the emulated chip (power → its power
+ * line, chamber → its thermal model, meter ← its modelled current), and the real driver on
+ * the other end: the same bytes as in a lab.
+ */
+export async function openInstruments(
+  config: InstrumentsConfig,
+  emulator: EmulatedChip | undefined,
+  operator: Operator = new Operator(),
+): Promise<StationInstruments> {
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+    closers.length = 0;
+  };
+  const chip = (what: string): EmulatedChip => {
+    if (!emulator)
+      throw new ConfigError(`instruments.${what}.port: "simulated" needs the emulated chip as the device`);
+    return emulator;
+  };
+  const pty = async (name: string): Promise<PtyPair> => {
+    const pair = await openPtyPair({ name });
+    closers.push(() => pair.close());
+    return pair;
+  };
+  const out: StationInstruments = { close };
+  try {
+    const p = config.power;
+    if (p?.kind === 'manual') out.power = new ManualPowerSwitch(operator);
+    if (p?.kind === 'firmata') {
+      let port = p.port;
+      if (port === SIMULATED) {
+        const e = chip('power');
+        const pair = await pty('firmata');
+        const sim = await FirmataSimulator.openPort(pair.simulatorPath, {
+          buttonPin: p.buttonPin,
+          powerPin: p.powerPin,
+          onPower: (on) => e.setPower(on),
+          onPress: (holdMs) => e.pressButton(holdMs),
+        });
+        closers.push(() => sim.close());
+        port = pair.driverPath;
+      }
+      const presser = await FirmataPresser.open({ port, buttonPin: p.buttonPin, powerPin: p.powerPin });
+      closers.push(() => presser.close());
+      out.power = presser;
+    }
+
+    const c = config.chamber;
+    if (c?.kind === 'manual') out.chamber = new ManualChamber(operator);
+    if (c?.kind === 'watlow-f4') {
+      let path = c.port;
+      if (path === SIMULATED) {
+        const e = chip('chamber');
+        const pair = await pty('watlow');
+        const sim = new WatlowF4Simulator({
+          initialC: e.thermal.ambientC,
+          setPointC: e.thermal.ambientC,
+          rampCPerMin: c.simulator?.rampCPerMin ?? 2,
+          onTemperature: (celsius) => e.thermal.setAmbient(celsius),
+        });
+        const port = await openPort(pair.simulatorPath, c.baudRate);
+        sim.attach(port);
+        closers.push(async () => {
+          sim.close();
+          await new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve()));
+        });
+        path = pair.driverPath;
+      }
+      const chamber = await WatlowF4.open({ path, baudRate: c.baudRate, slaveId: c.address });
+      closers.push(() => chamber.close());
+      out.chamber = chamber;
+      out.chamberSettle = c.settle;
+    }
+
+    const m = config.meter;
+    if (m?.kind === 'ppk2') {
+      let path = m.port;
+      if (path === SIMULATED) {
+        const e = chip('meter');
+        const pair = await pty('ppk2');
+        const sim = await openPpk2Simulator(pair.simulatorPath, {
+          current: () => e.power.currentUa(),
+          sampleRateHz: m.sampleRateHz,
+        });
+        closers.push(() => sim.close());
+        path = pair.driverPath;
+      }
+      const meter = await Ppk2Meter.open({
+        path,
+        mode: m.mode,
+        voltageMv: m.voltageMv,
+        sampleRateHz: m.sampleRateHz,
+      });
+      closers.push(() => meter.close());
+      out.meter = meter;
+    }
+    return out;
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function openPort(path: string, baudRate: number): Promise<SerialPort> {
+  const port = new SerialPort({ path, baudRate, autoOpen: false });
+  await new Promise<void>((resolve, reject) =>
+    port.open((error) =>
+      error ? reject(new InstrumentError('UNAVAILABLE', `cannot open ${path}: ${error.message}`)) : resolve(),
+    ),
+  );
+  return port;
 }

@@ -102,7 +102,74 @@ const EmulatorSchema = z.strictObject({
     .default({ path: 'in-process', vpcd: '127.0.0.1:35963', reader: 'Virtual PCD 00 00' }),
   /** Link timing models (in-process links only); absent: no link delay. */
   timing: TimingSchema.optional(),
+  /** How the chip follows the chamber's air and where it stops working (rig/emulator/thermal.ts). */
+  thermal: z
+    .strictObject({
+      timeConstantS: z.number().nonnegative().optional(),
+      worksFromC: z.number().optional(),
+      worksUpToC: z.number().optional(),
+      failure: z.enum(['error-status', 'bad-signature']).optional(),
+    })
+    .optional(),
+  /** Counter increments per NVM write (1: none lost on a power cut). */
+  persistCounterEvery: z.number().int().positive().optional(),
 });
+
+/** A serial port path, or "simulated": the instrument's simulator on a pty, wired to the emulated chip. */
+const port = z.string().min(1);
+
+/**
+ * Lab instruments (rig/instruments): the touch actuator presence uses, and the power switch,
+ * climate chamber and power meter the environmental suites use. `manual`: an operator
+ * prompt for each step (skipped where nobody is at a terminal).
+ */
+const InstrumentsSchema = z.strictObject({
+  touch: z.strictObject({ kind: z.enum(['emulator-button', 'none']) }).optional(),
+  power: z
+    .discriminatedUnion('kind', [
+      z.strictObject({
+        kind: z.literal('firmata'),
+        port,
+        buttonPin: z.number().int().min(0).max(127).default(7),
+        powerPin: z.number().int().min(0).max(127).default(8),
+      }),
+      z.strictObject({ kind: z.literal('manual') }),
+    ])
+    .optional(),
+  chamber: z
+    .discriminatedUnion('kind', [
+      z.strictObject({
+        kind: z.literal('watlow-f4'),
+        port,
+        baudRate: z.number().int().positive().default(19200),
+        address: z.number().int().min(1).max(247).default(1),
+        settle: z
+          .strictObject({
+            toleranceC: z.number().positive().default(1),
+            soakMs: z.number().int().nonnegative().default(600_000),
+            timeoutMs: z.number().int().positive().default(7_200_000),
+            pollMs: z.number().int().positive().default(1000),
+          })
+          .default({ toleranceC: 1, soakMs: 600_000, timeoutMs: 7_200_000, pollMs: 1000 }),
+        /** The simulator's ramp, C per minute (a real chamber: a few). */
+        simulator: z.strictObject({ rampCPerMin: z.number().positive() }).optional(),
+      }),
+      z.strictObject({ kind: z.literal('manual') }),
+    ])
+    .optional(),
+  meter: z
+    .strictObject({
+      kind: z.literal('ppk2'),
+      port,
+      mode: z.enum(['source', 'ampere']).default('source'),
+      voltageMv: z.number().int().min(800).max(5000).default(3700),
+      /** 100000 for a real PPK2; a simulator streams slower in real time. */
+      sampleRateHz: z.number().int().positive().default(100_000),
+    })
+    .optional(),
+});
+
+export type InstrumentsConfig = z.output<typeof InstrumentsSchema>;
 
 /** How the NFC transport encodes U2F messages for the reader. */
 const NfcSchema = z.strictObject({
@@ -130,11 +197,7 @@ export const StationFileSchema = z.strictObject({
    * an HCI-over-UART controller, "uart:PATH[@BAUD]" (a USB dongle with Zephyr's hci_uart).
    */
   ble: z.strictObject({ hci: z.string().optional() }).default({}),
-  instruments: z
-    .strictObject({
-      touch: z.strictObject({ kind: z.enum(['emulator-button', 'none']) }).optional(),
-    })
-    .default({}),
+  instruments: InstrumentsSchema.default({}),
 });
 
 export type StationFile = z.output<typeof StationFileSchema> & { path: string; dir: string };

@@ -15,7 +15,7 @@ import type { Transport, TransportKind } from '../transport/transport.ts';
 import { U2fClient } from '../u2f/u2f-client.ts';
 import { type DeviceProfile, loadDeviceProfile } from './device-profile.ts';
 import { type DeviceSpec, parseDeviceSpec } from './device-spec.ts';
-import type { StationInstruments } from './instruments.ts';
+import { openInstruments, type StationInstruments } from './instruments.ts';
 import {
   type BleLink,
   type CardLink,
@@ -59,8 +59,9 @@ export class Station {
   readonly facts: Record<string, string> = {};
   /** How long the perf suite's soak runs (--duration); absent: no soak. */
   soakMs: number | undefined;
-  /** Chamber, power switch and power meter, where the station has them. */
+  /** Chamber, power switch and power meter, where the station has them (openInstruments). */
   instruments: StationInstruments = {};
+  #instruments: Promise<StationInstruments> | undefined;
   #hid: HidTransport | undefined;
   #nfc: NfcTransport | undefined;
   #card: CardLink | undefined;
@@ -304,6 +305,18 @@ export class Station {
   }
 
   /**
+   * Opens the station's instruments on first use (the suites that need them ask), so a run
+   * without them never starts a simulator or opens a port.
+   */
+  openInstruments(): Promise<StationInstruments> {
+    this.#instruments ??= openInstruments(this.file.instruments, this.emulator).then((i) => {
+      this.instruments = i;
+      return i;
+    });
+    return this.#instruments;
+  }
+
+  /**
    * Cuts or restores the chip's power through the station's power switch (instrument). On
    * power-up the links are reopened, as after a re-plug.
    */
@@ -362,8 +375,10 @@ export class Station {
   }
 
   async close(): Promise<void> {
-    await this.instruments.close?.().catch(() => undefined);
+    const instruments = await this.#instruments?.catch(() => undefined);
+    await instruments?.close?.().catch(() => undefined);
     this.instruments = {};
+    this.#instruments = undefined;
     await this.#hid?.close().catch(() => undefined);
     this.#hid = undefined;
     await this.#closeNfc();
@@ -417,5 +432,11 @@ export function makeEmulator(file: StationFile, fault: FaultName | undefined): E
     attestationKeyPath: resolve(file.dir, e.attestation.key),
     ...(fault ? { faults: [fault] } : {}),
     ...(e.timing ? { timing: e.timing } : {}),
+    ...(e.thermal ? { thermal: withoutUndefined(e.thermal) } : {}),
+    ...(e.persistCounterEvery ? { persistCounterEvery: e.persistCounterEvery } : {}),
   });
+}
+
+function withoutUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as never;
 }

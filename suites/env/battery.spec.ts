@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { area, type CaseContext, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
+import { instrumentsOf } from '../support/env.ts';
 import { authenticate, register } from '../support/u2f.ts';
 
 const station = await getStation();
@@ -11,8 +12,8 @@ const SIGNATURES = 3;
 const IDLE_WINDOW_MS = 1000;
 const SIGNING_WINDOW_MS = 3000;
 
-function meterOf(ctx: CaseContext) {
-  const meter = station.instruments.meter;
+async function meterOf(ctx: CaseContext) {
+  const { meter } = await instrumentsOf(station, ctx);
   if (!meter) ctx.skip('the station has no power meter (instruments.meter in the station file)');
   return meter;
 }
@@ -24,7 +25,7 @@ describe(`${TRANSPORT_NAMES[kind]} · battery`, () => {
     'ENV-BATT-01',
     `charge per signature from the power meter; projected signatures per ${battery.capacityMah} mAh charge`,
     async (ctx) => {
-      const meter = meterOf(ctx);
+      const meter = await meterOf(ctx);
       const u2f = await station.u2fOver(kind);
       const cred = await register(u2f);
       const idle = await meter.measure(IDLE_WINDOW_MS);
@@ -59,7 +60,7 @@ describe(`${TRANSPORT_NAMES[kind]} · battery`, () => {
     'ENV-BATT-02',
     `idle current from the power meter; projected standby days on a ${battery.capacityMah} mAh charge`,
     async (ctx) => {
-      const meter = meterOf(ctx);
+      const meter = await meterOf(ctx);
       const idle = await meter.measure(IDLE_WINDOW_MS);
       assert.ok(idle.samples > 0, 'the power meter returned no samples');
       const days =

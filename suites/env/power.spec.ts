@@ -4,6 +4,7 @@ import { AUTH_P1, SW } from '../../rig/u2f/apdu.ts';
 import { encodeAuthenticate, parseAuthenticateResponse } from '../../rig/u2f/messages.ts';
 import { area, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
+import { instrumentsOf } from '../support/env.ts';
 import { authenticate, random32, register } from '../support/u2f.ts';
 
 const station = await getStation();
@@ -17,7 +18,7 @@ describe(`${TRANSPORT_NAMES[kind]} · power cycling`, () => {
     'ENV-PWR-01',
     `the counter only rises over ${CYCLES} power cycles, every other one cut while a signature is in flight`,
     async (ctx) => {
-      if (!station.instruments.power)
+      if (!(await instrumentsOf(station, ctx)).power)
         ctx.skip('the station has no power switch (instruments.power in the station file)');
       const u2f = await station.u2fOver(kind);
       const cred = await register(u2f);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { settle } from '../../rig/instruments/chamber.ts';
 import { area, type CaseContext, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
+import { instrumentsOf } from '../support/env.ts';
 import { authenticate, type Credential, register } from '../support/u2f.ts';
 
 const station = await getStation();
@@ -13,10 +14,10 @@ const kind = station.transports[0]!;
 const ROOM_C = 25;
 
 /** The chamber and how it settles, or the case is skipped with the reason. */
-function chamberOf(ctx: CaseContext) {
-  const chamber = station.instruments.chamber;
+async function chamberOf(ctx: CaseContext) {
+  const { chamber, chamberSettle } = await instrumentsOf(station, ctx);
   if (!chamber) ctx.skip('the station has no climate chamber (instruments.chamber in the station file)');
-  const how = station.instruments.chamberSettle ?? {
+  const how = chamberSettle ?? {
     timeoutMs: 2 * 3_600_000,
     toleranceC: 1,
     soakMs: 600_000,
@@ -26,14 +27,17 @@ function chamberOf(ctx: CaseContext) {
 
 /** Settles at `target` and records the chamber's reading with the result. */
 async function step(ctx: CaseContext, target: number, name: string): Promise<number> {
-  const { chamber, how } = chamberOf(ctx);
+  const { chamber, how } = await chamberOf(ctx);
   ctx.measure.declare({ name, unit: 'C', description: `chamber temperature at ${target} C` });
+  let shown = 0;
   const reading = await settle(chamber, {
     ...how,
     target,
+    // Live progress on long steps: a line every 30 s.
     onReading: (c, ms) => {
-      if (ms > 0 && Math.round(ms) % 30_000 < (how.pollMs ?? 250))
-        process.stdout.write(`      chamber ${c} C, heading for ${target} C\n`);
+      if (ms - shown < 30_000) return;
+      shown = ms;
+      process.stdout.write(`      chamber ${c} C, heading for ${target} C (${Math.round(ms / 1000)} s)\n`);
     },
   });
   ctx.measure.record(name, reading);
@@ -72,8 +76,9 @@ describe(`${TRANSPORT_NAMES[kind]} · temperature`, () => {
       id,
       `stored unpowered at ${target} C, back at ${ROOM_C} C: it works and keeps its keys and counter`,
       async (ctx) => {
-        if (!station.instruments.power) ctx.skip('the station has no power switch (instruments.power)');
-        chamberOf(ctx);
+        if (!(await instrumentsOf(station, ctx)).power)
+          ctx.skip('the station has no power switch (instruments.power)');
+        await chamberOf(ctx);
         await step(ctx, ROOM_C, 'chamber.before');
         const u2f = await station.u2fOver(kind);
         const cred: Credential = await register(u2f);
