@@ -29,11 +29,6 @@ export const DEFAULT_CURRENTS: CurrentTable = {
   signingMs: 600,
 };
 
-interface Burst {
-  fromMs: number;
-  toMs: number;
-}
-
 /**
  * Current at any instant from the chip's state and its recent signatures. Times are in
  * milliseconds on an injectable clock so a simulator and a test agree on them.
@@ -42,7 +37,9 @@ export class PowerModel {
   readonly table: CurrentTable;
   readonly #now: () => number;
   #state: Exclude<PowerState, 'signing'> = 'idle';
-  #bursts: Burst[] = [];
+  /** Start times of recent signatures (numbers, not objects: this runs per signature). */
+  #starts: number[] = [];
+  #head = 0;
 
   constructor(table: Partial<CurrentTable> = {}, now: () => number = () => performance.now()) {
     this.table = { ...DEFAULT_CURRENTS, ...table };
@@ -58,24 +55,25 @@ export class PowerModel {
   }
 
   get state(): PowerState {
-    return this.#inBurst(this.#now()) ? 'signing' : this.#state;
+    return this.#signingAt(this.#now()) > 0 ? 'signing' : this.#state;
   }
 
-  /** A signature started now: signingUa for signingMs, on top of nothing else. */
+  /**
+   * A signature made now: signingUa for signingMs in place of the background current. The
+   * emulated chip signs faster than that, so overlapping signatures add up (each still
+   * costs its charge) rather than queue, and the draw ends signingMs after the last one.
+   */
   signed(): void {
     const t = this.#now();
-    const last = this.#bursts.at(-1);
-    const from = last && last.toMs > t ? last.toMs : t; // back-to-back signatures queue up
-    this.#bursts.push({ fromMs: from, toMs: from + this.table.signingMs });
-    // Keep only what a meter may still ask about (the last minute).
-    const horizon = t - 60_000;
-    while (this.#bursts.length > 0 && this.#bursts[0]!.toMs < horizon) this.#bursts.shift();
+    this.#prune(t);
+    this.#starts.push(t);
   }
 
   /** Microamperes at time `tMs` (default now). */
   currentUa(tMs: number = this.#now()): number {
     if (this.#state === 'off') return this.table.offUa;
-    if (this.#inBurst(tMs)) return this.table.signingUa;
+    const signing = this.#signingAt(tMs);
+    if (signing > 0) return signing * this.table.signingUa;
     switch (this.#state) {
       case 'advertising':
         return this.table.advertisingUa;
@@ -86,8 +84,24 @@ export class PowerModel {
     }
   }
 
-  #inBurst(t: number): boolean {
-    return this.#bursts.some((b) => t >= b.fromMs && t < b.toMs);
+  /** Signatures whose draw covers `t` (a meter asks about now, or just before). */
+  #signingAt(t: number): number {
+    let n = 0;
+    for (let i = this.#head; i < this.#starts.length; i++) {
+      const s = this.#starts[i]!;
+      if (t >= s && t < s + this.table.signingMs) n++;
+    }
+    return n;
+  }
+
+  /** Forgets signatures whose draw ended more than a second before `t` (bounded memory). */
+  #prune(t: number): void {
+    const before = t - this.table.signingMs - 1000;
+    while (this.#head < this.#starts.length && this.#starts[this.#head]! < before) this.#head++;
+    if (this.#head > 1024 && this.#head * 2 > this.#starts.length) {
+      this.#starts = this.#starts.slice(this.#head);
+      this.#head = 0;
+    }
   }
 }
 

@@ -37,7 +37,7 @@ describe('thermal model', () => {
 });
 
 describe('power model', () => {
-  it('draws by state, with a burst per signature, queued back to back', () => {
+  it('draws by state, with a burst per signature; overlapping signatures add up', () => {
     let t = 1000;
     const p = new PowerModel({}, () => t);
     assert.equal(p.currentUa(), DEFAULT_CURRENTS.idleUa);
@@ -46,8 +46,8 @@ describe('power model', () => {
     p.signed();
     p.signed();
     assert.equal(p.state, 'signing');
-    assert.equal(p.currentUa(t + 1.9 * DEFAULT_CURRENTS.signingMs), DEFAULT_CURRENTS.signingUa);
-    assert.equal(p.currentUa(t + 2 * DEFAULT_CURRENTS.signingMs), DEFAULT_CURRENTS.advertisingUa);
+    assert.equal(p.currentUa(t + 0.5 * DEFAULT_CURRENTS.signingMs), 2 * DEFAULT_CURRENTS.signingUa);
+    assert.equal(p.currentUa(t + DEFAULT_CURRENTS.signingMs), DEFAULT_CURRENTS.advertisingUa);
     t += 10_000;
     p.setState('off');
     assert.equal(p.currentUa(), 0);

@@ -9,6 +9,7 @@ import { Ppk2Meter } from '../instruments/ppk2/ppk2-meter.ts';
 import { openPpk2Simulator } from '../instruments/ppk2/ppk2-simulator.ts';
 import { openPtyPair, type PtyPair } from '../instruments/pty-pair.ts';
 import type { ClimateChamber, PowerMeter, PowerSwitch } from '../instruments/roles.ts';
+import type { TouchActuator } from '../instruments/touch-actuator.ts';
 import { WatlowF4 } from '../instruments/watlow/watlow-f4.ts';
 import { WatlowF4Simulator } from '../instruments/watlow/watlow-simulator.ts';
 import type { InstrumentsConfig } from './station-file.ts';
@@ -23,6 +24,8 @@ export interface StationInstruments {
   /** How a temperature step settles on this station's chamber (tolerance, soak, timeout). */
   chamberSettle?: Omit<SettleOptions, 'target'>;
   power?: PowerSwitch;
+  /** The Firmata board's button presser, for a station whose touch actuator is firmata. */
+  presser?: TouchActuator;
   meter?: PowerMeter;
   /** Closes every instrument (and any simulator behind it). */
   close?: () => Promise<void>;
@@ -70,7 +73,10 @@ export async function openInstruments(
           buttonPin: p.buttonPin,
           powerPin: p.powerPin,
           onPower: (on) => e.setPower(on),
-          onPress: (holdMs) => e.pressButton(holdMs),
+        });
+        // The solenoid goes down: the chip's button is pressed from that moment.
+        sim.on('button', (down: boolean) => {
+          if (down) e.pressButton();
         });
         closers.push(() => sim.close());
         port = pair.driverPath;
@@ -78,6 +84,7 @@ export async function openInstruments(
       const presser = await FirmataPresser.open({ port, buttonPin: p.buttonPin, powerPin: p.powerPin });
       closers.push(() => presser.close());
       out.power = presser;
+      out.presser = presser;
     }
 
     const c = config.chamber;

@@ -124,7 +124,8 @@ const port = z.string().min(1);
  * prompt for each step (skipped where nobody is at a terminal).
  */
 const InstrumentsSchema = z.strictObject({
-  touch: z.strictObject({ kind: z.enum(['emulator-button', 'none']) }).optional(),
+  /** firmata: the board under `power` also presses the button (its buttonPin). */
+  touch: z.strictObject({ kind: z.enum(['emulator-button', 'firmata', 'none']) }).optional(),
   power: z
     .discriminatedUnion('kind', [
       z.strictObject({

@@ -98,8 +98,25 @@ export class Station {
     );
     const emulator = deviceSpec.kind === 'emulator' ? makeEmulator(file, deviceSpec.fault) : undefined;
     let actuator: TouchActuator | undefined;
-    if (emulator && file.instruments.touch?.kind !== 'none') {
+    let opened: Station | undefined;
+    const touch = file.instruments.touch?.kind ?? 'emulator-button';
+    if (emulator && touch === 'emulator-button') {
       actuator = new EmulatorButton((holdMs) => emulator.pressButton(holdMs));
+    }
+    if (touch === 'firmata') {
+      // The Firmata board under instruments.power presses too; it is opened on first press.
+      actuator = {
+        name: 'firmata presser',
+        press: async (holdMs?: number) => {
+          const presser = (await opened!.openInstruments()).presser;
+          if (!presser) {
+            throw new ConfigError(
+              `station "${file.name}": instruments.touch is firmata but instruments.power is not`,
+            );
+          }
+          await presser.press(holdMs);
+        },
+      };
     }
     // No actuator: ask the operator, unless the device is only reached over NFC, where the
     // tap is the presence and nothing needs pressing.
@@ -121,6 +138,7 @@ export class Station {
       ...(opts.prompt ? { prompt: opts.prompt } : {}),
     });
     const station = new Station({ file, profile, deviceSpec, presence, emulator, traffic });
+    opened = station;
     if (opts.hci) nobleSource(opts.hci); // check the flag before opening anything
     station.#hci = opts.hci;
     station.soakMs = opts.soakMs;
