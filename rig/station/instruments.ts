@@ -1,6 +1,5 @@
-import { SerialPort } from 'serialport';
 import type { EmulatedChip } from '../emulator/emulated-chip.ts';
-import { ConfigError, InstrumentError } from '../errors.ts';
+import { ConfigError } from '../errors.ts';
 import type { SettleOptions } from '../instruments/chamber.ts';
 import { FirmataPresser } from '../instruments/firmata/firmata-presser.ts';
 import { FirmataSimulator } from '../instruments/firmata/firmata-simulator.ts';
@@ -9,6 +8,7 @@ import { Ppk2Meter } from '../instruments/ppk2/ppk2-meter.ts';
 import { openPpk2Simulator } from '../instruments/ppk2/ppk2-simulator.ts';
 import { openPtyPair, type PtyPair } from '../instruments/pty-pair.ts';
 import type { ClimateChamber, PowerMeter, PowerSwitch } from '../instruments/roles.ts';
+import { openSerialPort } from '../instruments/serial.ts';
 import type { TouchActuator } from '../instruments/touch-actuator.ts';
 import { WatlowF4 } from '../instruments/watlow/watlow-f4.ts';
 import { WatlowF4Simulator } from '../instruments/watlow/watlow-simulator.ts';
@@ -100,7 +100,7 @@ export async function openInstruments(
           rampCPerMin: c.simulator?.rampCPerMin ?? 2,
           onTemperature: (celsius) => e.thermal.setAmbient(celsius),
         });
-        const port = await openPort(pair.simulatorPath, c.baudRate);
+        const port = await openSerialPort(pair.simulatorPath, c.baudRate, 'the Watlow F4 simulator');
         sim.attach(port);
         closers.push(async () => {
           sim.close();
@@ -141,14 +141,4 @@ export async function openInstruments(
     await close();
     throw error;
   }
-}
-
-async function openPort(path: string, baudRate: number): Promise<SerialPort> {
-  const port = new SerialPort({ path, baudRate, autoOpen: false });
-  await new Promise<void>((resolve, reject) =>
-    port.open((error) =>
-      error ? reject(new InstrumentError('UNAVAILABLE', `cannot open ${path}: ${error.message}`)) : resolve(),
-    ),
-  );
-  return port;
 }

@@ -7,6 +7,7 @@ import { Duplex } from 'node:stream';
 import { SerialPortMock } from 'serialport';
 import { InstrumentError } from '../../errors.ts';
 import { openPtyPair, type PtyPair, socatAvailable } from '../pty-pair.ts';
+import { linkedPair } from '../stream-pair.ts';
 import { FirmataPresser } from './firmata-presser.ts';
 import { FirmataSimulator } from './firmata-simulator.ts';
 
@@ -241,19 +242,7 @@ describe('Firmata presser (no pty)', () => {
   });
 
   it('works over a plain Duplex without drain', async () => {
-    const ends: Duplex[] = [];
-    const make = (other: () => Duplex) =>
-      new Duplex({
-        read() {},
-        write(chunk: Buffer, _encoding, callback) {
-          other().push(chunk);
-          callback();
-        },
-      });
-    ends.push(
-      make(() => ends[1]!),
-      make(() => ends[0]!),
-    );
+    const ends = linkedPair();
     const sim = new FirmataSimulator({ buttonPin: 9, powerPin: 10 });
     sim.attach(ends[1]!);
     const presser = await FirmataPresser.open({

@@ -6,9 +6,10 @@
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import { InstrumentError } from '../../errors.ts';
 import type { PowerSwitch } from '../roles.ts';
+import { openSerialPort } from '../serial.ts';
 import type { TouchActuator } from '../touch-actuator.ts';
 
 /** The part of firmata-io's Board this driver uses (the package ships no types). */
@@ -99,25 +100,6 @@ function checkPin(what: string, pin: number | undefined): void {
   }
 }
 
-async function openPort(path: string, baudRate: number): Promise<SerialPort> {
-  const port = new SerialPort({ path, baudRate, autoOpen: false });
-  await new Promise<void>((resolve, reject) => {
-    port.open((error) =>
-      error
-        ? reject(
-            new InstrumentError(
-              'UNAVAILABLE',
-              `cannot open the Firmata board's port ${path}: ${error.message}; check the path ` +
-                'in the station file, that the Arduino is plugged in, and that no other program holds the port',
-              { cause: error },
-            ),
-          )
-        : resolve(),
-    );
-  });
-  return port;
-}
-
 export class FirmataPresser implements TouchActuator, PowerSwitch {
   readonly name: string;
   readonly port: string;
@@ -178,7 +160,14 @@ export class FirmataPresser implements TouchActuator, PowerSwitch {
     }
     const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
     const owns = !opts.stream;
-    const transport: Transport = opts.stream ?? (await openPort(opts.port, opts.baudRate ?? 57600));
+    const transport: Transport =
+      opts.stream ??
+      (await openSerialPort(
+        opts.port,
+        opts.baudRate ?? 57600,
+        "the Firmata board's port",
+        'check the path in the station file, that the Arduino is plugged in, and that no other program holds the port',
+      ));
 
     // firmata-io adds anonymous listeners to the transport; note them so close can remove them.
     const events = ['data', 'open', 'close', 'error'] as const;

@@ -18,26 +18,8 @@
  * - 0xF0 0x6D pin 0xF7 queries a pin; 0xF0 0x6E pin mode state(bits 0-6, ...) 0xF7 answers.
  */
 import assert from 'node:assert/strict';
-import { Duplex } from 'node:stream';
+import { linkedPair } from '../stream-pair.ts';
 import { FirmataSimulator } from './firmata-simulator.ts';
-
-/** Two Duplex ends wired to each other, like the two ends of a serial line. */
-function linkedPair(): [host: Duplex, board: Duplex] {
-  const ends: Duplex[] = [];
-  const make = (other: () => Duplex) =>
-    new Duplex({
-      read() {},
-      write(chunk: Buffer, _encoding, callback) {
-        other().push(chunk);
-        callback();
-      },
-    });
-  ends.push(
-    make(() => ends[1]!),
-    make(() => ends[0]!),
-  );
-  return [ends[0]!, ends[1]!];
-}
 
 function setup(opts: ConstructorParameters<typeof FirmataSimulator>[0] = {}) {
   const [host, board] = linkedPair();

@@ -8,8 +8,8 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { SerialPort } from 'serialport';
-import { InstrumentError } from '../../errors.ts';
+import type { SerialPort } from 'serialport';
+import { openSerialPort } from '../serial.ts';
 
 /** Command bytes (protocol.md, "Message Types"). */
 export const FIRMATA = {
@@ -170,18 +170,7 @@ export class FirmataSimulator extends EventEmitter<FirmataSimulatorEvents> {
     path: string,
     opts: FirmataSimulatorOptions & { baudRate?: number } = {},
   ): Promise<FirmataSimulator> {
-    const port = new SerialPort({ path, baudRate: opts.baudRate ?? 57600, autoOpen: false });
-    await new Promise<void>((resolve, reject) => {
-      port.open((error) =>
-        error
-          ? reject(
-              new InstrumentError('UNAVAILABLE', `Firmata simulator cannot open ${path}: ${error.message}`, {
-                cause: error,
-              }),
-            )
-          : resolve(),
-      );
-    });
+    const port = await openSerialPort(path, opts.baudRate ?? 57600, 'the Firmata simulator');
     const sim = new FirmataSimulator(opts);
     sim.attach(port);
     sim.#ownsStream = true;

@@ -10,8 +10,7 @@
  * (mean, charge) stays correct, only time resolution is coarser.
  */
 import type { Duplex } from 'node:stream';
-import { SerialPort } from 'serialport';
-import { InstrumentError } from '../../errors.ts';
+import { openSerialPort } from '../serial.ts';
 import {
   COUNTER_MODULO,
   formatMetadata,
@@ -174,14 +173,7 @@ export async function openPpk2Simulator(
   path: string,
   opts: Ppk2SimulatorOptions,
 ): Promise<{ simulator: Ppk2Simulator; close(): Promise<void> }> {
-  const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
-  await new Promise<void>((resolve, reject) =>
-    port.open((err) =>
-      err
-        ? reject(new InstrumentError('UNAVAILABLE', `PPK2 simulator could not open ${path}: ${err.message}`))
-        : resolve(),
-    ),
-  );
+  const port = await openSerialPort(path, 115200, 'the PPK2 simulator');
   const simulator = new Ppk2Simulator(port, opts);
   let closing: Promise<void> | undefined;
   return {
