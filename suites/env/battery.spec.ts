@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { UUID } from '../support/ble.ts';
 import { area, type CaseContext, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
 import { instrumentsOf } from '../support/env.ts';
@@ -81,3 +82,52 @@ describe(`${TRANSPORT_NAMES[kind]} · battery`, () => {
     { timeoutMs: 60_000 },
   );
 });
+
+if (station.transports.includes('ble')) {
+  describe(`${TRANSPORT_NAMES.ble} · battery level`, () => {
+    const check = area(station, 'ble', 'battery');
+    check(
+      'ENV-BATT-03',
+      'the BLE Battery Level falls as the power meter says it should over enough signatures for 2 %',
+      async (ctx) => {
+        const meter = await meterOf(ctx);
+        const u2f = await station.u2fOver('ble');
+        const cred = await register(u2f);
+        // Charge per signature from the meter first (as ENV-BATT-01).
+        const idle = await meter.measure(IDLE_WINDOW_MS);
+        const window = meter.measure(SIGNING_WINDOW_MS);
+        for (let i = 0; i < SIGNATURES; i++) await authenticate(u2f, cred);
+        const busy = await window;
+        const perSignatureUah = (busy.chargeUah - (idle.meanUa * busy.durationMs) / 3_600_000) / SIGNATURES;
+        assert.ok(perSignatureUah > 0, 'no charge above idle measured for the signatures');
+        const level = async () => {
+          const raw = await (await station.bleLink()).read(UUID.BATTERY_SERVICE, UUID.BATTERY_LEVEL);
+          assert.equal(raw.length, 1, `Battery Level must be 1 byte, read ${raw.length}`);
+          return raw[0]!;
+        };
+        // Enough signatures to move the level by 2 percentage points by the meter's account.
+        const count = Math.ceil((0.02 * battery.capacityMah * 1000) / perSignatureUah);
+        if (count > 5000)
+          ctx.skip(`${count} signatures would be needed to move the level by 2 %: too many for one run`);
+        const before = await level();
+        for (let i = 0; i < count; i++) await authenticate(u2f, cred);
+        const after = await level();
+        const predicted = (100 * count * perSignatureUah) / (battery.capacityMah * 1000);
+        ctx.measure.declare({
+          name: 'level.drop',
+          unit: '%',
+          description: 'Battery Level before minus after',
+        });
+        ctx.measure.declare({ name: 'level.predicted', unit: '%', description: 'drop the meter predicts' });
+        ctx.measure.record('level.drop', before - after);
+        ctx.measure.record('level.predicted', predicted);
+        // Whole percents: the level may lag or lead the prediction by one point of rounding.
+        assert.ok(
+          Math.abs(before - after - predicted) <= 1.5,
+          `after ${count} signatures the Battery Level went from ${before}% to ${after}%, but the meter's ${perSignatureUah.toFixed(3)} µAh a signature predicts a drop of ${predicted.toFixed(2)} points`,
+        );
+      },
+      { timeoutMs: 600_000, exchangeSteps: false },
+    );
+  });
+}
