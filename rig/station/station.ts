@@ -335,6 +335,18 @@ export class Station {
   }
 
   /**
+   * Closes the instruments (and the simulators and ptys behind them); the next
+   * openInstruments opens them again. The suites that use them call it when they end, so a
+   * plain mocha run leaves nothing open.
+   */
+  async closeInstruments(): Promise<void> {
+    const instruments = await this.#instruments?.catch(() => undefined);
+    this.#instruments = undefined;
+    this.instruments = {};
+    await instruments?.close?.().catch(() => undefined);
+  }
+
+  /**
    * Cuts or restores the chip's power through the station's power switch (instrument). On
    * power-up the links are reopened, as after a re-plug.
    */
@@ -393,10 +405,7 @@ export class Station {
   }
 
   async close(): Promise<void> {
-    const instruments = await this.#instruments?.catch(() => undefined);
-    await instruments?.close?.().catch(() => undefined);
-    this.instruments = {};
-    this.#instruments = undefined;
+    await this.closeInstruments();
     await this.#hid?.close().catch(() => undefined);
     this.#hid = undefined;
     await this.#closeNfc();

@@ -21,6 +21,7 @@ async function meterOf(ctx: CaseContext) {
 
 describe(`${TRANSPORT_NAMES[kind]} · battery`, () => {
   const check = area(station, kind, 'battery');
+  after(() => station.closeInstruments());
 
   check(
     'ENV-BATT-01',
@@ -86,6 +87,7 @@ describe(`${TRANSPORT_NAMES[kind]} · battery`, () => {
 if (station.transports.includes('ble')) {
   describe(`${TRANSPORT_NAMES.ble} · battery level`, () => {
     const check = area(station, 'ble', 'battery');
+    after(() => station.closeInstruments());
     check(
       'ENV-BATT-03',
       'the BLE Battery Level falls as the power meter says it should over enough signatures for 2 %',

@@ -14,6 +14,7 @@ const CYCLES = 20;
 
 describe(`${TRANSPORT_NAMES[kind]} · power cycling`, () => {
   const check = area(station, kind, 'power cycling');
+  after(() => station.closeInstruments());
   check(
     'ENV-PWR-01',
     `the counter only rises over ${CYCLES} power cycles, every other one cut while a signature is in flight`,

@@ -56,6 +56,7 @@ async function smoke(ctx: CaseContext): Promise<void> {
 
 describe(`${TRANSPORT_NAMES[kind]} · temperature`, () => {
   const check = area(station, kind, 'temperature');
+  after(() => station.closeInstruments());
   sweep.forEach((target, i) => {
     check(
       `ENV-TEMP-${String(i + 1).padStart(2, '0')}`,
