@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { TransportKind } from '../../rig/transport/transport.ts';
 import { UUID } from '../support/ble.ts';
 import { area, type CaseContext, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
@@ -19,6 +20,23 @@ async function meterOf(ctx: CaseContext) {
   return meter;
 }
 
+/**
+ * Charge one signature costs above idle, µAh: an idle window, then a window with the
+ * signatures inside it (it opens, they run, it closes).
+ */
+async function chargePerSignature(ctx: CaseContext, over: TransportKind): Promise<number> {
+  const meter = await meterOf(ctx);
+  const u2f = await station.u2fOver(over);
+  const cred = await register(u2f);
+  const idle = await meter.measure(IDLE_WINDOW_MS);
+  const window = meter.measure(SIGNING_WINDOW_MS);
+  for (let i = 0; i < SIGNATURES; i++) await authenticate(u2f, cred);
+  const busy = await window;
+  const extraUah = busy.chargeUah - (idle.meanUa * busy.durationMs) / 3_600_000;
+  assert.ok(extraUah > 0, `no charge above idle measured for ${SIGNATURES} signatures (${extraUah} µAh)`);
+  return extraUah / SIGNATURES;
+}
+
 describe(`${TRANSPORT_NAMES[kind]} · battery`, () => {
   const check = area(station, kind, 'battery');
   after(() => station.closeInstruments());
@@ -27,20 +45,7 @@ describe(`${TRANSPORT_NAMES[kind]} · battery`, () => {
     'ENV-BATT-01',
     `charge per signature from the power meter; projected signatures per ${battery.capacityMah} mAh charge`,
     async (ctx) => {
-      const meter = await meterOf(ctx);
-      const u2f = await station.u2fOver(kind);
-      const cred = await register(u2f);
-      const idle = await meter.measure(IDLE_WINDOW_MS);
-      // The window opens, the signatures run inside it, the window closes.
-      const window = meter.measure(SIGNING_WINDOW_MS);
-      for (let i = 0; i < SIGNATURES; i++) await authenticate(u2f, cred);
-      const busy = await window;
-      const extraUah = busy.chargeUah - (idle.meanUa * busy.durationMs) / 3_600_000;
-      const perSignatureUah = extraUah / SIGNATURES;
-      assert.ok(
-        perSignatureUah > 0,
-        `no charge above idle measured for ${SIGNATURES} signatures (${extraUah} µAh)`,
-      );
+      const perSignatureUah = await chargePerSignature(ctx, kind);
       const perCharge = (battery.capacityMah * 1000) / perSignatureUah;
       const min = battery.expect?.signaturesPerCharge?.min;
       ctx.measure.declare({ name: 'charge.per_signature', unit: 'µAh', better: 'lower' });
@@ -92,16 +97,10 @@ if (station.transports.includes('ble')) {
       'ENV-BATT-03',
       'the BLE Battery Level falls as the power meter says it should over enough signatures for 2 %',
       async (ctx) => {
-        const meter = await meterOf(ctx);
+        // Charge per signature from the meter first (as ENV-BATT-01).
+        const perSignatureUah = await chargePerSignature(ctx, 'ble');
         const u2f = await station.u2fOver('ble');
         const cred = await register(u2f);
-        // Charge per signature from the meter first (as ENV-BATT-01).
-        const idle = await meter.measure(IDLE_WINDOW_MS);
-        const window = meter.measure(SIGNING_WINDOW_MS);
-        for (let i = 0; i < SIGNATURES; i++) await authenticate(u2f, cred);
-        const busy = await window;
-        const perSignatureUah = (busy.chargeUah - (idle.meanUa * busy.durationMs) / 3_600_000) / SIGNATURES;
-        assert.ok(perSignatureUah > 0, 'no charge above idle measured for the signatures');
         const level = async () => {
           const raw = await (await station.bleLink()).read(UUID.BATTERY_SERVICE, UUID.BATTERY_LEVEL);
           assert.equal(raw.length, 1, `Battery Level must be 1 byte, read ${raw.length}`);
