@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { LatencyHistogram } from './histogram.ts';
-import { grade, type MeasuredValue, MeasurementLimitError, Measurements } from './measurement.ts';
+import {
+  grade,
+  type MeasuredValue,
+  MeasurementLimitError,
+  Measurements,
+  profileLimit,
+} from './measurement.ts';
 import { escapeXml, histogramSvg } from './svg.ts';
 
 describe('measurements', () => {
@@ -38,6 +44,16 @@ describe('measurements', () => {
         e instanceof MeasurementLimitError &&
         /latency\.p99 = 120\.000 ms is outside <= 100 ms \(profile\)/.test(e.message),
     );
+  });
+
+  it('turns a profile ceiling or floor into limits, marginal band and source', () => {
+    assert.deepEqual(profileLimit({ max: 500, marginal: 300 }, 'p'), {
+      limits: { max: 500 },
+      marginal: { max: 300 },
+      source: 'p',
+    });
+    assert.deepEqual(profileLimit({ min: 2 }, 'q'), { limits: { min: 2 }, source: 'q' });
+    assert.deepEqual(profileLimit(undefined, 'r'), {});
   });
 
   it('refuses undeclared, doubly declared and inconsistent measurements', () => {

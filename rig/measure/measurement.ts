@@ -46,6 +46,23 @@ export function checkLimits(limits: Limits | undefined, what: string): void {
   }
 }
 
+/**
+ * A device-profile limit ({ max, marginal? } or { min, marginal? }) as the limits, marginal
+ * band and source of a declared measurement; nothing when the profile sets none.
+ */
+export function profileLimit(
+  entry: { min?: number; max?: number; marginal?: number | undefined } | undefined,
+  source: string,
+): Pick<MeasurementSpec, 'limits' | 'marginal' | 'source'> {
+  if (!entry) return {};
+  const side = entry.min !== undefined ? 'min' : 'max';
+  return {
+    limits: { [side]: entry[side] },
+    source,
+    ...(entry.marginal !== undefined ? { marginal: { [side]: entry.marginal } } : {}),
+  };
+}
+
 function inside(value: number, limits: Limits): boolean {
   return (
     (limits.min === undefined || value >= limits.min) && (limits.max === undefined || value <= limits.max)

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { isDeviceFailure, isTransportError } from '../../rig/errors.ts';
 import { LatencyHistogram } from '../../rig/measure/histogram.ts';
+import { profileLimit } from '../../rig/measure/measurement.ts';
 import { AUTH_P1 } from '../../rig/u2f/apdu.ts';
 import { encodeAuthenticate, parseAuthenticateResponse } from '../../rig/u2f/messages.ts';
 import { area, TRANSPORT_NAMES } from '../support/conformance.ts';
@@ -62,10 +63,7 @@ for (const kind of station.transports) {
           name: 'signatures.per_s',
           unit: '1/s',
           better: 'higher',
-          ...(floor
-            ? { limits: { min: floor.min }, source: `device profile performance.throughputPerS.${kind}` }
-            : {}),
-          ...(floor?.marginal !== undefined ? { marginal: { min: floor.marginal } } : {}),
+          ...profileLimit(floor, `device profile performance.throughputPerS.${kind}`),
         });
         measure.declare({ name: 'signatures.total', unit: 'signatures' });
         measure.declare({ name: 'signatures.verified', unit: 'signatures' });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { Bench } from 'tinybench';
+import { profileLimit } from '../../rig/measure/measurement.ts';
 import { AUTH_P1 } from '../../rig/u2f/apdu.ts';
 import { encodeAuthenticate } from '../../rig/u2f/messages.ts';
 import { area, TRANSPORT_NAMES } from '../support/conformance.ts';
@@ -26,10 +27,7 @@ for (const kind of station.transports) {
           unit: '1/s',
           better: 'higher',
           description: 'verified signatures per second (mean)',
-          ...(limit
-            ? { limits: { min: limit.min }, source: `device profile performance.throughputPerS.${kind}` }
-            : {}),
-          ...(limit?.marginal !== undefined ? { marginal: { min: limit.marginal } } : {}),
+          ...profileLimit(limit, `device profile performance.throughputPerS.${kind}`),
         });
         measure.declare({
           name: 'signatures.per_s.ci95',

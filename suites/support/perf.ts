@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { verify } from 'node:crypto';
 import type { LatencyHistogram } from '../../rig/measure/histogram.ts';
-import type { Measurements } from '../../rig/measure/measurement.ts';
+import { type Measurements, profileLimit } from '../../rig/measure/measurement.ts';
 import { histogramSvg } from '../../rig/measure/svg.ts';
 import { attachSvg } from '../../rig/report/allure.ts';
 import type { Station } from '../../rig/station/station.ts';
@@ -185,14 +185,12 @@ export function declareLatency(
   limit?: { max: number; marginal?: number | undefined; source: string },
 ): void {
   for (const stat of ['p50', 'p90', 'p99', 'max'] as const) {
-    const limited = stat === 'p99' && limit;
     measure.declare({
       name: `${prefix}.${stat}`,
       unit: 'ms',
       better: 'lower',
       description: `${what} ${stat}`,
-      ...(limited ? { limits: { max: limit.max }, source: limit.source } : {}),
-      ...(limited && limit.marginal !== undefined ? { marginal: { max: limit.marginal } } : {}),
+      ...(stat === 'p99' && limit ? profileLimit(limit, limit.source) : {}),
     });
   }
   measure.declare({ name: `${prefix}.count`, unit: 'samples', description: `${what} samples` });
