@@ -60,6 +60,17 @@ export class EmulatedChip {
   readonly thermal: ThermalModel;
   readonly power: PowerModel;
   #powered = true;
+  #batteryPowered = false;
+
+  /** Runs `work` as the chip on its own battery (a BLE request). */
+  #onBattery<T>(work: () => T): T {
+    this.#batteryPowered = true;
+    try {
+      return work();
+    } finally {
+      this.#batteryPowered = false;
+    }
+  }
   /** The link timing models in force (with a fault's slowness folded in), if any. */
   readonly timing: LinkTiming | undefined;
   readonly #opts: EmulatedChipOptions;
@@ -103,7 +114,9 @@ export class EmulatedChip {
       counterMode: opts.counter,
       ...(opts.masterKey ? { masterKey: opts.masterKey } : {}),
       onSignature: () => {
-        this.battery.signed();
+        // Over USB the cable powers the chip and over NFC the reader's field does; only
+        // Bluetooth signatures draw on the battery.
+        if (this.#batteryPowered) this.battery.signed();
         this.power.signed();
       },
       condition: () => (this.thermal.working ? 'ok' : this.thermal.failure),
@@ -176,7 +189,7 @@ export class EmulatedChip {
     opts: { controlPointLength?: number; keepaliveMs?: number; presenceTimeoutMs?: number } = {},
   ) {
     this.#ble ??= new FidoBlePeripheral({
-      core: (apdu, presence) => this.authenticator.process(apdu, presence),
+      core: (apdu, presence) => this.#onBattery(() => this.authenticator.process(apdu, presence)),
       presence: this.presence,
       name: 'MitID chip',
       deviceInfo: {
