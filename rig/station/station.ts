@@ -288,6 +288,9 @@ export class Station {
             return link ? link.exchange(apdu, opts) : open().then((t) => t.exchange(apdu, opts));
           },
           close: async () => undefined,
+          get wire() {
+            return current()?.wire;
+          },
         },
         // On NFC the tap is the presence: pressing the button there would block NFC.
         kind === 'nfc' ? undefined : this.presence,

@@ -13,7 +13,7 @@ import { type Measurements, profileLimit } from '../../rig/measure/measurement.t
 import { histogramSvg } from '../../rig/measure/svg.ts';
 import { attachSvg } from '../../rig/report/allure.ts';
 import type { Station } from '../../rig/station/station.ts';
-import type { TransportKind } from '../../rig/transport/transport.ts';
+import { deviceTimeMs, type TransportKind } from '../../rig/transport/transport.ts';
 import { AUTH_P1, parseResponse, SW, swName } from '../../rig/u2f/apdu.ts';
 import {
   authenticationSignedData,
@@ -74,7 +74,7 @@ export async function sampler(
   const timedSend = async (apdu: Uint8Array, expect: number, what: string): Promise<Sample> => {
     const t0 = now();
     const r = await u2f.send(apdu);
-    const deviceMs = now() - t0;
+    const deviceMs = deviceTimeMs(u2f.transport, t0, now());
     expectSw(r, expect, what);
     return { deviceMs, actuationMs: 0, requestBytes: apdu.length, responseBytes: r.raw.length };
   };
@@ -106,7 +106,7 @@ export async function sampler(
       return async () => {
         const t0 = now();
         const echo = await transport.ping(data);
-        const deviceMs = now() - t0;
+        const deviceMs = deviceTimeMs(transport, t0, now());
         assert.deepEqual(echo, data, 'PING: the echo differs from what was sent');
         return { deviceMs, actuationMs: 0, requestBytes: data.length, responseBytes: echo.length };
       };
@@ -116,7 +116,7 @@ export async function sampler(
       return async () => {
         const t0 = now();
         const version = await nfc.select();
-        const deviceMs = now() - t0;
+        const deviceMs = deviceTimeMs(nfc, t0, now());
         // The answer is the version string and SW 9000.
         return {
           deviceMs,
@@ -160,7 +160,7 @@ export async function sendPressed(
   for (;;) {
     const t0 = now();
     const response = await u2f.send(apdu);
-    const deviceMs = now() - t0;
+    const deviceMs = deviceTimeMs(u2f.transport, t0, now());
     if (response.sw !== SW.CONDITIONS_NOT_SATISFIED || !presence) {
       return {
         deviceMs,

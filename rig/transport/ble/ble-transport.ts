@@ -1,7 +1,7 @@
 import { UUID } from '../../emulator/ble/peripheral.ts';
 import { deviceFault, TransportError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
-import type { ExchangeOptions, Transport } from '../transport.ts';
+import type { ExchangeOptions, Transport, WireTiming } from '../transport.ts';
 import { BleError } from './ble-error.ts';
 import type { GattLink } from './connection.ts';
 import {
@@ -59,6 +59,7 @@ export class BleTransport implements Transport {
   #closed = false;
   #dirty = false;
   #tail: Promise<unknown> = Promise.resolve();
+  #wire: WireTiming | undefined;
 
   private constructor(link: GattLink, options: BleTransportOptions) {
     const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -108,6 +109,11 @@ export class BleTransport implements Transport {
   /** KEEPALIVEs of the last exchange, in order (BLE-KA-01 cadence). */
   get keepalives(): readonly KeepaliveRecord[] {
     return this.#keepalives;
+  }
+
+  /** Transport.wire: the last exchange's first fragment written and last notification taken. */
+  get wire(): WireTiming | undefined {
+    return this.#wire;
   }
 
   /** One U2F raw message in FIDO BLE MSG (0x83). */
@@ -185,8 +191,12 @@ export class BleTransport implements Transport {
     const note = cmd === BLE_CMD.MSG ? undefined : bleCmdName(cmd);
     this.#log?.record('send', 'apdu', payload, note);
     try {
+      this.#wire = undefined;
+      const sentAt = performance.now();
       for (const frame of frames) await this.#write(frame, this.writeWithoutResponse);
+      const received = { at: 0 };
       const answer = await receiveResponse(this.#queue, cmd, {
+        received,
         controlPointLength: this.controlPointLength,
         timeoutMs,
         signal,
@@ -194,6 +204,7 @@ export class BleTransport implements Transport {
         keepalives: this.#keepalives,
         onKeepalive,
       });
+      this.#wire = { sentAt, receivedAt: received.at };
       this.#log?.record('recv', 'apdu', answer, note);
       return answer;
     } catch (error) {

@@ -20,6 +20,8 @@ export interface ReceiveOptions {
   keepalives: KeepaliveRecord[];
   /** Told of each KEEPALIVE as it arrives (the caller may give presence on TUP_NEEDED). */
   onKeepalive?: ((code: number) => void) | undefined;
+  /** Set to when each notification was taken (the last one: the answer's last fragment). */
+  received?: { at: number };
 }
 
 const now = () => performance.now();
@@ -33,13 +35,14 @@ const now = () => performance.now();
 export async function receiveResponse(
   queue: NotificationQueue,
   cmd: number,
-  { controlPointLength, timeoutMs, signal, log, keepalives, onKeepalive }: ReceiveOptions,
+  { controlPointLength, timeoutMs, signal, log, keepalives, onKeepalive, received }: ReceiveOptions,
 ): Promise<Uint8Array> {
   const assembler = new FrameAssembler();
   const sentAt = now();
   let deadline = sentAt + timeoutMs;
   for (;;) {
     const raw = await queue.next(deadline - now(), signal);
+    if (received) received.at = now();
     if (raw === undefined) {
       throw new TransportError('TIMEOUT', `FIDO BLE ${bleCmdName(cmd)}: no response within ${timeoutMs} ms`);
     }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { equal, readU32be } from '../../bytes.ts';
 import { CtapHidError, deviceFault, TransportError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
-import type { ExchangeOptions, Transport } from '../transport.ts';
+import type { ExchangeOptions, Transport, WireTiming } from '../transport.ts';
 import type { HidConnection } from './connection.ts';
 import {
   BROADCAST_CID,
@@ -62,6 +62,12 @@ export class HidTransport implements Transport {
   readonly #assembler = new MessageAssembler();
   /** A read the connection still owes us (left over from an aborted call); reused, never lost. */
   #inflight: Promise<Uint8Array | undefined> | undefined;
+  /** When the last report went to the connection and the last one came from it. */
+  #lastOut = 0;
+  #lastIn = 0;
+  #wireSent = 0;
+  #wireReceived = 0;
+  #wire = false;
 
   private constructor(connection: HidConnection, options: HidTransportOptions) {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TRANSACTION_TIMEOUT_MS;
@@ -92,6 +98,11 @@ export class HidTransport implements Transport {
   get deviceVersion(): HidDeviceVersion {
     const r = this.#initResponse;
     return { protocol: r[12]!, major: r[13]!, minor: r[14]!, build: r[15]! };
+  }
+
+  /** Transport.wire: the last completed transaction's first report out and last report in. */
+  get wire(): WireTiming | undefined {
+    return this.#wire ? { sentAt: this.#wireSent, receivedAt: this.#wireReceived } : undefined;
   }
 
   /** One U2F raw message in CTAPHID MSG (0x83). */
@@ -147,6 +158,7 @@ export class HidTransport implements Transport {
    */
   async #run(cmd: number, payload: Uint8Array, timeoutMs: number, signal: AbortSignal | undefined) {
     this.#running = true;
+    this.#wire = false;
     try {
       if (this.#closed) throw new TransportError('DISCONNECTED', 'HID transport: closed');
       const deadline = { at: now() + timeoutMs };
@@ -156,9 +168,16 @@ export class HidTransport implements Transport {
         this.#log?.record('send', 'apdu', payload, cmd === CTAPHID.MSG ? undefined : cmdName(cmd));
         const reports = fragment(this.#cid, cmd, payload);
         for (;;) {
-          for (let i = 0; i < reports.length; i++) await this.#write(reports[i]!);
+          let sentAt = 0;
+          for (let i = 0; i < reports.length; i++) {
+            await this.#write(reports[i]!);
+            if (i === 0) sentAt = this.#lastOut;
+          }
           const answer = await this.#receive(cmd, deadline, timeoutMs, signal);
           if (answer !== BUSY) {
+            this.#wireSent = sentAt;
+            this.#wireReceived = this.#lastIn;
+            this.#wire = true;
             this.#log?.record('recv', 'apdu', answer, cmd === CTAPHID.MSG ? undefined : cmdName(cmd));
             return answer;
           }
@@ -275,6 +294,7 @@ export class HidTransport implements Transport {
 
   #write(report: Uint8Array): Promise<void> {
     this.#log?.record('send', 'hid', report);
+    this.#lastOut = now();
     return this.connection.write(report);
   }
 
@@ -314,6 +334,7 @@ export class HidTransport implements Transport {
 
   /** Logs one input report and checks its size. */
   #received(report: Uint8Array): Uint8Array {
+    this.#lastIn = now();
     this.#log?.record('recv', 'hid', report);
     if (report.length !== REPORT_SIZE) {
       throw new TransportError(

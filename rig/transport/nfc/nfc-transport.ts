@@ -2,7 +2,7 @@ import { concat, hex } from '../../bytes.ts';
 import { deviceFault, TransportError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
 import { parseResponse, type ResponseApdu, SW, swName } from '../../u2f/apdu.ts';
-import type { ExchangeOptions, Transport } from '../transport.ts';
+import type { ExchangeOptions, Transport, WireTiming } from '../transport.ts';
 import type { CardConnection } from './connection.ts';
 import {
   cardCommands,
@@ -34,6 +34,9 @@ export interface NfcTransportOptions {
 export interface NfcStep {
   readonly command: Uint8Array;
   readonly response: Uint8Array;
+  /** When the C-APDU went to the reader and its R-APDU came back (performance.now()). */
+  readonly sentAt: number;
+  readonly receivedAt: number;
 }
 
 /** A U2F message's whole trip: every block and GET RESPONSE, and the assembled answer. */
@@ -74,6 +77,7 @@ export class NfcTransport implements Transport {
   #version: SelectVersion | undefined;
   #closed = false;
   #queue: Promise<unknown> = Promise.resolve();
+  #wire: WireTiming | undefined;
 
   constructor(connection: CardConnection, options: NfcTransportOptions = {}) {
     if (typeof connection?.transmit !== 'function') throw new TypeError('connection: not a CardConnection');
@@ -109,6 +113,14 @@ export class NfcTransport implements Transport {
   /** One U2F message (extended-encoded, legacy, short or malformed) in, the assembled answer out. */
   async exchange(apdu: Uint8Array, opts?: ExchangeOptions): Promise<Uint8Array> {
     return (await this.exchangeDetailed(apdu, opts)).response;
+  }
+
+  /**
+   * Transport.wire: the last exchange's first C-APDU out (SELECT included) and last R-APDU
+   * in; linkMs sums the C-APDU → R-APDU round trips, without the host's work between them.
+   */
+  get wire(): WireTiming | undefined {
+    return this.#wire;
   }
 
   /** As exchange, keeping every C-APDU / R-APDU pair (chaining and GET RESPONSE suites). */
@@ -151,9 +163,17 @@ export class NfcTransport implements Transport {
     const timeoutMs = opts?.timeoutMs ?? this.timeoutMs;
     if (!(timeoutMs > 0)) return Promise.reject(new RangeError(`opts.timeoutMs: must be > 0: ${timeoutMs}`));
     const ctx: Context = { timeoutMs, signal: opts?.signal, steps: [] };
-    const result = this.#queue.then(() => {
+    const result = this.#queue.then(async () => {
       if (this.#closed) throw new TransportError('DISCONNECTED', 'NFC transport: closed');
-      return task(ctx);
+      this.#wire = undefined;
+      const value = await task(ctx);
+      const steps = ctx.steps;
+      if (steps.length > 0) {
+        let linkMs = 0;
+        for (const step of steps) linkMs += step.receivedAt - step.sentAt;
+        this.#wire = { sentAt: steps[0]!.sentAt, receivedAt: steps[steps.length - 1]!.receivedAt, linkMs };
+      }
+      return value;
     });
     this.#queue = result.catch(() => {});
     return result;
@@ -221,15 +241,18 @@ export class NfcTransport implements Transport {
     if (ctx.signal?.aborted) throw cancelled();
     this.#log?.record('send', 'nfc', command, note);
     let raw: Uint8Array;
+    let sentAt: number;
     try {
+      sentAt = performance.now();
       const pending = this.connection.transmit(command, { timeoutMs: ctx.timeoutMs });
       raw = await guard(pending, ctx, this.connection.reader);
     } catch (error) {
       if (error instanceof TransportError) this.#needsSelect = true;
       throw error;
     }
+    const receivedAt = performance.now();
     this.#log?.record('recv', 'nfc', raw, note);
-    ctx.steps.push({ command, response: raw });
+    ctx.steps.push({ command, response: raw, sentAt, receivedAt });
     return parseResponse(raw);
   }
 }
