@@ -6,6 +6,11 @@ import type { TransportKind } from '../transport/transport.ts';
 /** The conformance suites `chiprig run --suite` knows, and the transport each needs. */
 export const SUITES: Record<string, { dir: string; needs: TransportKind[]; what: string }> = {
   u2f: { dir: 'u2f', needs: [], what: 'U2F raw messages (U2F-*), on every transport the station has' },
+  security: {
+    dir: 'security',
+    needs: [],
+    what: 'nonce reuse, counter monotonicity, key-handle binding and tamper, fresh keys, attestation chain, presence (SEC-*)',
+  },
   hid: { dir: 'hid', needs: ['hid'], what: 'CTAPHID framing and channels (HID-*)' },
   ble: {
     dir: 'ble',

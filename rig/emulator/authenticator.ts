@@ -1,7 +1,8 @@
-import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
-import { allocBytes, concat, writeU32be } from '../bytes.ts';
+import { generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { allocBytes, concat, hex, writeU32be } from '../bytes.ts';
 import { AUTH_P1, INS, parseCommandApdu, SW } from '../u2f/apdu.ts';
 import type { DeviceFaultName as FaultName } from './faults.ts';
+import { REUSED_NONCE, signWithNonce } from './fixed-nonce-sign.ts';
 import { KeyStore, type UnwrappedKey } from './key-store.ts';
 import type { PresenceLike, PresenceSource } from './presence.ts';
 
@@ -51,6 +52,8 @@ export class Authenticator {
   readonly #faults: ReadonlySet<FaultName>;
   #lastCredential: UnwrappedKey | undefined;
   #fixedKeyPair: ReturnType<typeof generateKeyPairSync> | undefined;
+  /** key-handle-not-bound-to-app: credentials found by key handle alone. */
+  readonly #byHandle = new Map<string, UnwrappedKey>();
 
   constructor(opts: AuthenticatorOptions) {
     this.presence = opts.presence;
@@ -100,14 +103,15 @@ export class Authenticator {
   process(apdu: Uint8Array, presence: PresenceLike = this.presence): Uint8Array {
     if (this.#condition?.() === 'error-status') return status(SW_NO_PRECISE_DIAGNOSIS);
     // CLA is checked before INS and length (catalogue U2F-CLA-01: 6E00 even with a bad length).
-    if (apdu.length < 4) return status(SW.WRONG_LENGTH);
-    if (apdu[0] !== 0x00) return status(SW.CLA_NOT_SUPPORTED);
+    if (apdu.length < 4) return this.#status(SW.WRONG_LENGTH);
+    if (apdu[0] !== 0x00)
+      return status(this.#fault('wrong-sw-bad-cla') ? SW.INS_NOT_SUPPORTED : SW.CLA_NOT_SUPPORTED);
     const ins = apdu[1];
     if (ins !== INS.REGISTER && ins !== INS.AUTHENTICATE && ins !== INS.VERSION) {
-      return status(SW.INS_NOT_SUPPORTED);
+      return status(this.#fault('wrong-sw-bad-ins') ? SW.CLA_NOT_SUPPORTED : SW.INS_NOT_SUPPORTED);
     }
     const parsed = parseCommandApdu(apdu);
-    if (!parsed.ok) return status(parsed.sw);
+    if (!parsed.ok) return this.#status(parsed.sw);
     const { p1, data, le, form } = parsed.apdu;
     let answer: Uint8Array;
     if (ins === INS.VERSION) answer = this.#version(data);
@@ -117,18 +121,23 @@ export class Authenticator {
     // (catalogue U2F-VER-05, BLE-ENC-01). Short APDUs are chunked by the NFC front-end.
     const dataLength = answer.length - 2;
     if (form !== 'short' && le !== undefined && dataLength > 0 && le < dataLength) {
-      return status(SW.WRONG_LENGTH);
+      return this.#status(SW.WRONG_LENGTH);
     }
     return answer;
   }
 
+  /** A status word as the chip sends it (wrong-sw-bad-length answers 6A80 for 6700). */
+  #status(sw: number): Uint8Array {
+    return status(sw === SW.WRONG_LENGTH && this.#fault('wrong-sw-bad-length') ? SW.WRONG_DATA : sw);
+  }
+
   #version(data: Uint8Array): Uint8Array {
-    if (data.length !== 0) return status(SW.WRONG_LENGTH);
+    if (data.length !== 0) return this.#status(SW.WRONG_LENGTH);
     return concat(VERSION_U2F_V2, status(SW.NO_ERROR));
   }
 
   #register(data: Uint8Array, presence: PresenceLike): Uint8Array {
-    if (data.length !== 64) return status(SW.WRONG_LENGTH);
+    if (data.length !== 64) return this.#status(SW.WRONG_LENGTH);
     if (!this.#takePresence(presence)) return status(SW.CONDITIONS_NOT_SATISFIED);
     const challengeParam = data.subarray(0, 32);
     const appParam = data.subarray(32, 64);
@@ -140,6 +149,8 @@ export class Authenticator {
     const userPublicKey = concat(Uint8Array.of(0x04), b64u(jwk.x), b64u(jwk.y));
     this.#keys.remember(d, privateKey);
     const keyHandle = this.#keys.wrap(d, appParam);
+    if (this.#fault('key-handle-not-bound-to-app'))
+      this.#byHandle.set(hex(keyHandle), { d, key: privateKey });
     const signed = concat(Uint8Array.of(0x00), appParam, challengeParam, keyHandle, userPublicKey);
     const signature = sign('sha256', signed, this.#attestationKey);
     return concat(
@@ -154,24 +165,26 @@ export class Authenticator {
   }
 
   #authenticate(p1: number, data: Uint8Array, presence: PresenceLike): Uint8Array {
-    if (data.length < 65) return status(SW.WRONG_LENGTH);
+    if (data.length < 65) return this.#status(SW.WRONG_LENGTH);
     const keyHandleLength = data[64]!;
-    if (data.length !== 65 + keyHandleLength) return status(SW.WRONG_LENGTH);
+    if (data.length !== 65 + keyHandleLength) return this.#status(SW.WRONG_LENGTH);
     const challengeParam = data.subarray(0, 32);
     const appParam = data.subarray(32, 64);
     const keyHandle = data.subarray(65);
     let credential = this.#keys.unwrap(keyHandle, appParam);
     if (!credential && this.#fault('tampered-key-handle-accepted')) credential = this.#lastCredential;
+    if (!credential && this.#fault('key-handle-not-bound-to-app'))
+      credential = this.#byHandle.get(hex(keyHandle));
     if (!credential) return status(SW.WRONG_DATA);
     this.#lastCredential = credential;
     let flags: number;
     if (p1 === AUTH_P1.CHECK_ONLY) {
       // "This key handle is mine": answered 6985 by design, presence untouched.
-      if (!this.#fault('check-only-signs')) return status(SW.CONDITIONS_NOT_SATISFIED);
+      if (!this.#fault('check-only-signs')) return this.#refused(credential);
       flags = 0x01;
     } else if (p1 === AUTH_P1.ENFORCE) {
       if (!this.#fault('signs-without-press') && !this.#takePresence(presence))
-        return status(SW.CONDITIONS_NOT_SATISFIED);
+        return this.#refused(credential);
       flags = this.#fault('wrong-flags') ? 0x05 : 0x01;
     } else if (p1 === AUTH_P1.DONT_ENFORCE) {
       // U2F v1.2: sign without asking for presence, and say so in the flags.
@@ -184,7 +197,9 @@ export class Authenticator {
     const signed = this.#fault('bad-auth-signature')
       ? signedData(challengeParam, flags, counter, appParam)
       : signedData(appParam, flags, counter, challengeParam);
-    const signature = sign('sha256', signed, credential.key);
+    const signature = this.#fault('nonce-reuse')
+      ? signWithNonce(signed, credential.d, REUSED_NONCE)
+      : sign('sha256', signed, credential.key);
     // Out of its temperature range the crypto engine gets it wrong: one bit off.
     if (this.#condition?.() === 'bad-signature') signature[signature.length - 1]! ^= 0x01;
     this.#onSignature?.();
@@ -195,7 +210,14 @@ export class Authenticator {
     answer.set(signature, 5);
     answer[answer.length - 2] = SW.NO_ERROR >>> 8;
     answer[answer.length - 1] = SW.NO_ERROR & 0xff;
+    if (this.#fault('garbage-response')) answer.set(randomBytes(answer.length - 2));
     return answer;
+  }
+
+  /** 6985 to an AUTHENTICATE that may not sign (counter-moves-on-failure still counts it). */
+  #refused(credential: UnwrappedKey): Uint8Array {
+    if (this.#fault('counter-moves-on-failure')) this.#nextCounter(credential.d);
+    return status(SW.CONDITIONS_NOT_SATISFIED);
   }
 
   #takePresence(presence: PresenceLike): boolean {

@@ -95,8 +95,12 @@ export class EmulatedChip {
       ? 8
       : opts.persistCounterEvery;
     this.power = new PowerModel(opts.power);
-    const certificate = readPem(opts.attestationCertificatePath, 'certificate');
-    const key = readPem(opts.attestationKeyPath, 'key');
+    const attestation = faultyAttestation(faults) ?? {
+      certificate: opts.attestationCertificatePath,
+      key: opts.attestationKeyPath,
+    };
+    const certificate = readPem(attestation.certificate, 'certificate');
+    const key = readPem(attestation.key, 'key');
     try {
       this.attestationCertificate = toBytes(new X509Certificate(certificate).raw);
     } catch (error) {
@@ -147,6 +151,12 @@ export class EmulatedChip {
       channelRules: this.#opts.channelRules,
       version: EMULATOR_FIRMWARE,
       ...(this.timing ? { pacer: new HidPacer(this.timing) } : {}),
+      faults: {
+        initNonceNotEchoed: this.#has('init-nonce-not-echoed'),
+        ignoresBadSeq: this.#has('bad-cont-seq-accepted'),
+        servesBroadcast: this.#has('msg-on-broadcast'),
+        noFrameTimeout: this.#has('no-frame-timeout'),
+      },
     });
     return this.#hid;
   }
@@ -200,8 +210,9 @@ export class EmulatedChip {
       battery: () => this.battery.level,
       ...(this.timing?.ble ? { maxMtu: this.timing.ble.mtu } : {}),
       faults: {
-        wrongContinuationSeq: this.#opts.faults?.includes('ble-wrong-seq') ?? false,
-        noKeepalive: this.#opts.faults?.includes('ble-no-keepalive') ?? false,
+        wrongContinuationSeq: this.#has('ble-wrong-seq'),
+        noKeepalive: this.#has('ble-no-keepalive'),
+        continuationsOutOfOrder: this.#has('ble-fragments-out-of-order'),
       },
       ...opts,
     });
@@ -213,6 +224,10 @@ export class EmulatedChip {
     this.#card ??= new NfcFrontEnd({
       core: (apdu, presence) => this.authenticator.process(apdu, presence),
       button: this.presence,
+      faults: {
+        selectAnswersFido2: this.#has('select-wrong-version'),
+        getResponseRepeats: this.#has('get-response-broken'),
+      },
     });
     return this.#card;
   }
@@ -249,9 +264,26 @@ export class EmulatedChip {
     return this.timing ? new BlePacer(this.timing) : undefined;
   }
 
+  #has(fault: FaultName): boolean {
+    return this.#opts.faults?.includes(fault) ?? false;
+  }
+
   pressButton(holdMs = 100): void {
     this.presence.press(holdMs);
   }
+}
+
+/** The attestation of the expired-attestation and wrong-curve-attestation faults. */
+function faultyAttestation(faults: readonly FaultName[]): { certificate: string; key: string } | undefined {
+  const name = faults.includes('expired-attestation')
+    ? 'expired'
+    : faults.includes('wrong-curve-attestation')
+      ? 'p384'
+      : undefined;
+  if (!name) return undefined;
+  const file = (part: string) =>
+    new URL(`../../fixtures/attestation/faults/${name}-${part}.pem`, import.meta.url).pathname;
+  return { certificate: file('cert'), key: file('key') };
 }
 
 function readPem(path: string, what: string): string {

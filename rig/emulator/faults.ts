@@ -49,6 +49,82 @@ export const FAULTS = {
     station: 'emulated-lab.yaml',
     grep: 'ENV-PWR',
   },
+  'counter-moves-on-failure': {
+    what: 'a refused AUTHENTICATE (no press, check-only) still advances the counter',
+    caughtBy: ['SEC-CTR-02'],
+    suite: 'security',
+  },
+  'nonce-reuse': {
+    what: 'every authentication signature uses the same ECDSA nonce k (the same r): its keys can be computed',
+    caughtBy: ['SEC-NONCE-01'],
+    suite: 'security',
+  },
+  'key-handle-not-bound-to-app': {
+    what: 'a key handle signs for any appParam, not only the one it was registered for',
+    caughtBy: ['U2F-AUTH-06', 'SEC-KH-02'],
+    suite: 'u2f,security',
+  },
+  'expired-attestation': {
+    what: 'the attestation certificate expired in 2017',
+    caughtBy: ['U2F-REG-06', 'SEC-ATT-01'],
+    suite: 'u2f,security',
+  },
+  'wrong-curve-attestation': {
+    what: 'the attestation key is on P-384, not P-256 (and signs with it)',
+    caughtBy: ['U2F-REG-06', 'SEC-ATT-01'],
+    suite: 'u2f,security',
+  },
+  'wrong-sw-bad-cla': {
+    what: 'an unknown CLA is answered 6D00 (INS not supported) instead of 6E00',
+    caughtBy: ['U2F-CLA-01'],
+  },
+  'wrong-sw-bad-ins': {
+    what: 'an unknown INS is answered 6E00 (CLA not supported) instead of 6D00',
+    caughtBy: ['U2F-INS-01'],
+  },
+  'wrong-sw-bad-length': {
+    what: 'a wrong request length is answered 6A80 (wrong data) instead of 6700',
+    caughtBy: ['U2F-VER-03', 'U2F-REG-01'],
+  },
+  'garbage-response': {
+    what: 'AUTHENTICATE answers random bytes with SW 9000',
+    caughtBy: ['U2F-AUTH-08'],
+  },
+  'init-nonce-not-echoed': {
+    what: 'CTAPHID INIT on an allocated channel answers with the nonce reversed',
+    caughtBy: ['HID-INIT-02'],
+    suite: 'hid',
+  },
+  'bad-cont-seq-accepted': {
+    what: 'a CTAPHID continuation with the wrong SEQ is ignored instead of answered ERR_INVALID_SEQ',
+    caughtBy: ['HID-SEQ-01'],
+    suite: 'hid',
+  },
+  'msg-on-broadcast': {
+    what: 'commands other than INIT are served on the broadcast channel FFFFFFFF',
+    caughtBy: ['HID-CID-02'],
+    suite: 'hid',
+  },
+  'no-frame-timeout': {
+    what: 'an unfinished CTAPHID message is held forever: no ERR_MSG_TIMEOUT',
+    caughtBy: ['HID-TMO-01'],
+    suite: 'hid',
+  },
+  'select-wrong-version': {
+    what: 'SELECT of the FIDO applet answers FIDO_2_0, though the chip speaks only U2F',
+    caughtBy: ['NFC-SEL-01'],
+    suite: 'nfc',
+  },
+  'get-response-broken': {
+    what: 'GET RESPONSE repeats the first chunk of a long answer instead of the next one',
+    caughtBy: ['NFC-REG-01'],
+    suite: 'nfc',
+  },
+  'ble-fragments-out-of-order': {
+    what: 'FIDO BLE response continuations go out in the wrong order (SEQ 1 before SEQ 0)',
+    caughtBy: ['BLE-FRAG-06'],
+    station: 'emulated-ble.yaml',
+  },
   'ble-wrong-seq': {
     what: 'FIDO BLE response continuations start at SEQ 1 instead of 0',
     caughtBy: ['BLE-FRAG-06'],

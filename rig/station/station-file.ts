@@ -199,6 +199,13 @@ export const StationFileSchema = z.strictObject({
    */
   ble: z.strictObject({ hci: z.string().optional() }).default({}),
   instruments: InstrumentsSchema.default({}),
+  /**
+   * What the lab trusts: attestation root certificates (PEM, paths relative to this file)
+   * that a device's attestation chain must end in (SEC-ATT-01).
+   */
+  trust: z
+    .strictObject({ attestationRoots: z.array(z.string().min(1)).default([]) })
+    .default({ attestationRoots: [] }),
 });
 
 export type StationFile = z.output<typeof StationFileSchema> & { path: string; dir: string };

@@ -12,6 +12,7 @@ import { HidTransport } from '../transport/hid/hid-transport.ts';
 import type { CardConnection } from '../transport/nfc/connection.ts';
 import { NfcTransport } from '../transport/nfc/nfc-transport.ts';
 import type { Transport, TransportKind } from '../transport/transport.ts';
+import { type AttestationRoot, loadAttestationRoots } from '../u2f/attestation-chain.ts';
 import { U2fClient } from '../u2f/u2f-client.ts';
 import { type DeviceProfile, loadDeviceProfile } from './device-profile.ts';
 import { type DeviceSpec, parseDeviceSpec } from './device-spec.ts';
@@ -70,6 +71,7 @@ export class Station {
   #hci: string | undefined;
   #bleLink: BleLink | undefined;
   readonly #u2f = new Map<TransportKind, U2fClient>();
+  #roots: AttestationRoot[] | undefined;
 
   private constructor(init: {
     file: StationFile;
@@ -306,6 +308,15 @@ export class Station {
   }
 
   /** Whether the station can cut and restore the device's power. */
+  /** The attestation roots the station trusts (trust.attestationRoots), read on first use. */
+  attestationRoots(): AttestationRoot[] {
+    this.#roots ??= loadAttestationRoots(
+      this.file.trust.attestationRoots.map((p) => resolve(this.file.dir, p)),
+      `${this.file.path}: trust.attestationRoots`,
+    );
+    return this.#roots;
+  }
+
   get canPowerCycle(): boolean {
     return this.emulator !== undefined;
   }

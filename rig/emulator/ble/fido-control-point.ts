@@ -18,6 +18,8 @@ export interface ControlPointFaults {
   wrongContinuationSeq?: boolean;
   /** No KEEPALIVE while waiting for the button (visible to BLE-KA-01). */
   noKeepalive?: boolean;
+  /** The first two response continuations go out swapped (SEQ 1 before SEQ 0; BLE-FRAG-06). */
+  continuationsOutOfOrder?: boolean;
 }
 
 export interface ControlPointOptions {
@@ -156,6 +158,9 @@ export class FidoControlPoint {
     const frames = fragment(cmd, payload, this.#opts.controlPointLength());
     if (this.#opts.faults.wrongContinuationSeq) {
       for (let i = 1; i < frames.length; i++) frames[i]![0] = i & 0x7f; // SEQ 1, 2, … instead of 0, 1, …
+    }
+    if (this.#opts.faults.continuationsOutOfOrder && frames.length > 2) {
+      [frames[1], frames[2]] = [frames[2]!, frames[1]!];
     }
     for (const frame of frames) this.#opts.notify(frame);
   }

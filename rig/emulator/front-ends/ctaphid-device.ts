@@ -48,6 +48,19 @@ export interface CtaphidDeviceOptions {
   firstCid?: number;
   /** Allocated CIDs remembered (oldest forgotten first); default 256. */
   maxChannels?: number;
+  faults?: CtaphidFaults | undefined;
+}
+
+/** Deliberate CTAPHID non-conformances (emulator faults, see faults.ts). */
+export interface CtaphidFaults {
+  /** INIT on an allocated CID answers with the nonce reversed (init-nonce-not-echoed). */
+  initNonceNotEchoed?: boolean;
+  /** A CONT with the wrong SEQ is dropped silently (bad-cont-seq-accepted). */
+  ignoresBadSeq?: boolean;
+  /** Commands other than INIT are served on the broadcast CID (msg-on-broadcast). */
+  servesBroadcast?: boolean;
+  /** No ERR_MSG_TIMEOUT for an unfinished message (no-frame-timeout). */
+  noFrameTimeout?: boolean;
 }
 
 /** Longest LOCK a device grants: Chromium kHidMaxLockSeconds, ChromeOS u2fd (§1.2). */
@@ -71,6 +84,7 @@ export class CtaphidDevice {
   readonly #send: (report: Uint8Array) => void;
   readonly #onWink: (() => void) | undefined;
   readonly #maxChannels: number;
+  readonly #faults: CtaphidFaults;
   readonly #rx = new MessageAssembler();
   #rxLastAt = 0;
   /** CID whose MSG the core is processing. */
@@ -100,6 +114,7 @@ export class CtaphidDevice {
     this.frameTimeoutMs = frameTimeoutMs;
     this.channelRules = rules;
     this.#maxChannels = options.maxChannels ?? 256;
+    this.#faults = options.faults ?? {};
     this.#nextCid = options.firstCid ?? (Math.floor(Math.random() * 0xfffffffe) + 1) >>> 0;
   }
 
@@ -116,9 +131,9 @@ export class CtaphidDevice {
     const cid = reportCid(report);
     if (!this.#rx.open || this.#rx.cid !== cid) return;
     const status = this.#rx.addReport(report);
-    if (status === 'bad-seq')
-      this.#error(cid, ERR.INVALID_SEQ); // HID-SEQ-01/02
-    else if (status === 'complete') this.#dispatch(cid, this.#rx.cmd, this.#rx.take());
+    if (status === 'bad-seq') {
+      if (!this.#faults.ignoresBadSeq) this.#error(cid, ERR.INVALID_SEQ); // HID-SEQ-01/02
+    } else if (status === 'complete') this.#dispatch(cid, this.#rx.cmd, this.#rx.take());
     else this.#rxLastAt = now();
   }
 
@@ -141,7 +156,9 @@ export class CtaphidDevice {
     const { cid, cmd } = packet;
     if (cid === 0) return this.#error(cid, ERR.INVALID_CID); // HID-CID-01
     if (cmd === CTAPHID.INIT) return this.#onInit(packet);
-    if (cid === BROADCAST_CID || !this.#isValidCid(cid)) return this.#error(cid, ERR.INVALID_CID); // HID-CID-02
+    const broadcastServed = cid === BROADCAST_CID && this.#faults.servesBroadcast;
+    if ((cid === BROADCAST_CID && !broadcastServed) || !this.#isValidCid(cid))
+      return this.#error(cid, ERR.INVALID_CID); // HID-CID-02
     if (this.#rx.open && this.#rx.cid === cid) {
       // A new init packet before the last one's CONTs: GH test_NotCont expects ERR_INVALID_SEQ
       // and then silence, so the open message is dropped (HID-SEQ-03).
@@ -153,7 +170,8 @@ export class CtaphidDevice {
     if (packet.bcnt > MAX_MESSAGE) return this.#error(cid, ERR.INVALID_LEN); // HID-LEN-01, at once
     if (this.#rx.start(packet) === 'complete') return this.#dispatch(cid, cmd, this.#rx.take());
     this.#rxLastAt = now();
-    if (this.#frameTimer === undefined) this.#armFrameTimer(this.frameTimeoutMs);
+    if (this.#frameTimer === undefined && !this.#faults.noFrameTimeout)
+      this.#armFrameTimer(this.frameTimeoutMs);
   }
 
   #onInit(packet: InitPacket) {
@@ -167,6 +185,7 @@ export class CtaphidDevice {
     this.#remember(assigned);
     const response = new Uint8Array(17);
     response.set(packet.data, 0);
+    if (this.#faults.initNonceNotEchoed && cid !== BROADCAST_CID) response.subarray(0, 8).reverse();
     response.set(u32be(assigned), 8);
     response[12] = PROTOCOL_VERSION;
     response[13] = this.version.major;

@@ -7,7 +7,12 @@ import {
   type UsbInterfaceInfo,
 } from '../../transport/hid/connection.ts';
 import type { HidPacer } from '../timing/pacers.ts';
-import { type ChannelRules, CtaphidDevice, type DeviceVersion } from './ctaphid-device.ts';
+import {
+  type ChannelRules,
+  CtaphidDevice,
+  type CtaphidFaults,
+  type DeviceVersion,
+} from './ctaphid-device.ts';
 import { ReportQueue } from './report-queue.ts';
 
 /**
@@ -36,6 +41,8 @@ export interface EmulatedHidDeviceOptions {
   firstCid?: number;
   /** USB link timing (polling interval, processing time); absent: reports pass at once. */
   pacer?: HidPacer;
+  /** Deliberate CTAPHID non-conformances (emulator faults). */
+  faults?: CtaphidFaults;
 }
 
 type LinkState = 'connected' | 'unplugged' | 'closed';
@@ -85,6 +92,7 @@ export class EmulatedHidDevice implements HidConnection {
       channelRules: options.channelRules,
       onWink: options.onWink,
       firstCid: options.firstCid,
+      faults: options.faults,
     });
   }
 

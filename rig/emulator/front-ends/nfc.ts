@@ -54,10 +54,18 @@ export interface NfcFrontEndOptions {
   button?: { onPress(listener: () => void): () => void };
   /** Default `3B 80 80 01 01` (ISO 14443-4 card without historical bytes, as PC/SC shows it). */
   atr?: Uint8Array;
+  /** Deliberate non-conformances (emulator faults, see faults.ts). */
+  faults?: {
+    /** SELECT answers FIDO_2_0 though the chip speaks only U2F (select-wrong-version). */
+    selectAnswersFido2?: boolean;
+    /** The first GET RESPONSE of a long answer repeats the first chunk (get-response-broken). */
+    getResponseRepeats?: boolean;
+  };
 }
 
 export const DEFAULT_ATR = fromHex('3B 80 80 01 01');
 const U2F_V2 = new TextEncoder().encode('U2F_V2');
+const FIDO_2_0 = new TextEncoder().encode('FIDO_2_0');
 const INCORRECT_P1P2 = 0x6a86;
 
 interface Header {
@@ -97,6 +105,9 @@ export class NfcFrontEnd implements VirtualCard {
   #blocked = false;
   #chain: Chain | undefined;
   #pending: PendingAnswer | undefined;
+  readonly #faults: NonNullable<NfcFrontEndOptions['faults']>;
+  /** get-response-broken: the first chunk of the answer being fetched, until repeated once. */
+  #firstChunk: Uint8Array | undefined;
 
   constructor(options: NfcFrontEndOptions) {
     if (typeof options?.core !== 'function') throw new TypeError('options.core: must be a function');
@@ -107,6 +118,7 @@ export class NfcFrontEnd implements VirtualCard {
       throw new TypeError('options.button: must have onPress(listener)');
     }
     this.#core = options.core;
+    this.#faults = options.faults ?? {};
     this.atr = Uint8Array.from(options.atr ?? DEFAULT_ATR);
     this.#unsubscribe = options.button?.onPress(() => this.#onButton()) ?? (() => {});
   }
@@ -191,7 +203,7 @@ export class NfcFrontEnd implements VirtualCard {
     this.#selected = true;
     this.#chain = undefined;
     this.#pending = undefined;
-    return concat(U2F_V2, statusBytes(SW.NO_ERROR));
+    return concat(this.#faults.selectAnswersFido2 ? FIDO_2_0 : U2F_V2, statusBytes(SW.NO_ERROR));
   }
 
   #getResponse(apdu: Uint8Array): Uint8Array {
@@ -202,6 +214,9 @@ export class NfcFrontEnd implements VirtualCard {
     const pending = this.#pending;
     // ISO 7816-4: GET RESPONSE with nothing to get is "conditions of use not satisfied".
     if (pending === undefined) return statusBytes(SW.CONDITIONS_NOT_SATISFIED);
+    const repeat = this.#firstChunk;
+    this.#firstChunk = undefined;
+    if (repeat) return repeat;
     const chunk = nextChunk(pending.rest, pending.sw, le ?? 256);
     this.#pending = chunk.pending;
     return chunk.rApdu;
@@ -261,6 +276,7 @@ export class NfcFrontEnd implements VirtualCard {
     if (ne === undefined) return answer;
     const chunk = firstChunk(answer, ne);
     this.#pending = chunk.pending;
+    this.#firstChunk = this.#faults.getResponseRepeats && chunk.pending ? chunk.rApdu : undefined;
     return chunk.rApdu;
   }
 }
