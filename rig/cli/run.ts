@@ -177,8 +177,16 @@ async function runMocha(
         ...(error ? { message: error.message } : {}),
       };
       records.push(record);
-      out(progressLine(record, records.length, total));
+      // The report writes a test's result on 'test end' (after pass/fail/pending), so its
+      // line waits for that: a printed line means the result is on disk. Hooks have no end.
+      if (test.type === 'hook') out(progressLine(record, records.length, total));
+      else ended.set(test, () => out(progressLine(record, records.indexOf(record) + 1, total)));
     };
+    const ended = new Map<Mocha.Runnable, () => void>();
+    runner.on('test end', (test) => {
+      ended.get(test)?.();
+      ended.delete(test);
+    });
     runner.on('pass', (test) => add(test, 'passed'));
     runner.on('fail', (test, error) => add(test, outcomeOf(error), error));
     runner.on('pending', (test) => {

@@ -147,7 +147,7 @@ export class EmulatedChip {
     if (this.#hid?.closed) this.#hid = undefined;
     this.#hid ??= new EmulatedHidDevice({
       info: this.hidInfo,
-      handleApdu: async (apdu) => this.authenticator.process(apdu),
+      handleApdu: (apdu) => this.#hidMessage(apdu),
       channelRules: this.#opts.channelRules,
       version: EMULATOR_FIRMWARE,
       ...(this.timing ? { pacer: new HidPacer(this.timing) } : {}),
@@ -158,8 +158,33 @@ export class EmulatedChip {
         noFrameTimeout: this.#has('no-frame-timeout'),
       },
     });
+    // Without power the chip is not on the bus: a host that opens it finds it gone.
+    if (!this.#powered) this.#hid.disconnect();
     return this.#hid;
   }
+
+  #hidMessages = 0;
+
+  /** One U2F message over USB HID, with the link faults that act there. */
+  #hidMessage(apdu: Uint8Array): Promise<Uint8Array> {
+    const n = ++this.#hidMessages;
+    if (n === 3 && this.#has('stops-answering-once')) {
+      this.#hid?.hang();
+      return new Promise(() => undefined);
+    }
+    if (n === 20 && this.#has('unplugged-mid-run')) {
+      // Unplugged while working on it: no answer, and the USB device is gone for good.
+      setImmediate(() => {
+        this.setPower(false);
+        this.#unplugged = true;
+      });
+      return new Promise(() => undefined);
+    }
+    return Promise.resolve(this.authenticator.process(apdu));
+  }
+
+  /** unplugged-mid-run: the chip stays off whatever the power switch says. */
+  #unplugged = false;
 
   /**
    * Cuts power and restores it: the USB link drops (open transports see DISCONNECTED),
@@ -181,7 +206,7 @@ export class EmulatedChip {
    * re-enumerates with fresh state. Keys and the persisted counter survive.
    */
   setPower(on: boolean): void {
-    if (on === this.#powered) return;
+    if (on === this.#powered || (on && this.#unplugged)) return;
     this.#powered = on;
     if (!on) {
       this.#hid?.disconnect();

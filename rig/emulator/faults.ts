@@ -147,6 +147,12 @@ export const LINK_FAULTS = {
   'card-leaves-field': {
     what: 'the card leaves the reader field in the middle of the third REGISTER on NFC, once',
   },
+  'stops-answering-once': {
+    what: 'the chip never answers the third U2F message over USB HID (once): the request times out',
+  },
+  'unplugged-mid-run': {
+    what: 'the chip is unplugged from USB after its 20th U2F message over HID and never comes back',
+  },
 } as const;
 
 export type LinkFaultName = keyof typeof LINK_FAULTS;

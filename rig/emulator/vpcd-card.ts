@@ -3,6 +3,7 @@ import { toBytes } from '../bytes.ts';
 import { TransportError } from '../errors.ts';
 import type { TrafficLog } from '../traffic.ts';
 import type { VirtualCard } from '../transport/nfc/connection.ts';
+import { MAX_VPCD_PAYLOAD, VpcdFrameReader, vpcdFrame } from './vpcd-frames.ts';
 
 /**
  * Serves a VirtualCard to pcscd through vsmartcard's vpcd driver, so real PC/SC clients
@@ -103,8 +104,7 @@ class VpcdLink implements VpcdServer {
   readonly #socket: Socket;
   readonly #card: VirtualCard;
   readonly #opts: ServeVpcdOptions;
-  /** Bytes received but not yet a whole frame: TCP delivers frames split and merged at will. */
-  #pending: Buffer = Buffer.alloc(0);
+  readonly #frames = new VpcdFrameReader();
 
   constructor(socket: Socket, card: VirtualCard, opts: ServeVpcdOptions) {
     this.#socket = socket;
@@ -128,15 +128,10 @@ class VpcdLink implements VpcdServer {
   }
 
   #onData(chunk: Buffer): void {
-    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
-    while (this.#pending.length >= 2) {
-      const length = this.#pending.readUInt16BE(0);
-      if (this.#pending.length < 2 + length) return;
-      const payload = toBytes(this.#pending.subarray(2, 2 + length));
-      this.#pending = this.#pending.subarray(2 + length);
+    for (const payload of this.#frames.push(toBytes(chunk))) {
       if (this.#socket.destroyed) return;
-      if (length === CONTROL_LENGTH) this.#onControl(payload[0]!);
-      else if (length > 0) this.#onApdu(payload);
+      if (payload.length === CONTROL_LENGTH) this.#onControl(payload[0]!);
+      else if (payload.length > 0) this.#onApdu(payload);
     }
   }
 
@@ -187,7 +182,7 @@ class VpcdLink implements VpcdServer {
   }
 
   #send(payload: Uint8Array): void {
-    if (payload.length > 0xffff) {
+    if (payload.length > MAX_VPCD_PAYLOAD) {
       // Throwing here would be an uncaught exception in a socket handler; 6F00 keeps pcscd going.
       this.#opts.log?.note('vpcd', `answer of ${payload.length} bytes exceeds a vpcd frame; sent 6F00`);
       payload = Uint8Array.of(0x6f, 0x00);
@@ -195,9 +190,6 @@ class VpcdLink implements VpcdServer {
     // The card may have been removed while it computed the answer (a test closing the link).
     if (this.#socket.destroyed) return;
     // Length and payload in ONE write: two writes are two segments and meet the peer's delayed ACK.
-    const frame = Buffer.allocUnsafe(2 + payload.length);
-    frame.writeUInt16BE(payload.length, 0);
-    frame.set(payload, 2);
-    this.#socket.write(frame);
+    this.#socket.write(vpcdFrame(payload));
   }
 }

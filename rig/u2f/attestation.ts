@@ -113,24 +113,39 @@ export function parseAttestationCertificate(der: Uint8Array): AttestationCertifi
   if (!(der instanceof Uint8Array)) throw new TypeError('der must be a Uint8Array');
   const raw = toBytes(der);
   const parts = splitCertificate(raw);
-  let cert: X509Certificate;
+  // @peculiar/x509 decodes lazily: a malformed field throws from its getter, not from the
+  // constructor, so every field is read inside the guard.
+  let fields: Pick<
+    AttestationCertificate,
+    'subject' | 'issuer' | 'serialNumber' | 'notBefore' | 'notAfter' | 'spki'
+  > & {
+    transportsExtension: Uint8Array | undefined;
+  };
   try {
-    cert = new X509Certificate(raw);
+    const cert = new X509Certificate(raw);
+    const extension = cert.getExtension(OID_FIDO_U2F_TRANSPORTS);
+    fields = {
+      subject: cert.subject,
+      issuer: cert.issuer,
+      serialNumber: cert.serialNumber,
+      notBefore: cert.notBefore,
+      notAfter: cert.notAfter,
+      spki: new Uint8Array(cert.publicKey.rawData),
+      transportsExtension: extension ? new Uint8Array(extension.value) : undefined,
+    };
   } catch (error) {
     fault(`X.509 parse failed (${(error as Error).message})`, raw, 'an RFC 5280 certificate');
   }
-  const spki = new Uint8Array(cert.publicKey.rawData);
+  const { spki, transportsExtension } = fields;
   const spkiIsP256 =
     spki.length === P256_SPKI_PREFIX.length + 65 && equal(spki.subarray(0, 26), P256_SPKI_PREFIX);
-  const extension = cert.getExtension(OID_FIDO_U2F_TRANSPORTS);
-  const transportsExtension = extension ? new Uint8Array(extension.value) : undefined;
   return {
     raw,
-    subject: cert.subject,
-    issuer: cert.issuer,
-    serialNumber: cert.serialNumber,
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
+    subject: fields.subject,
+    issuer: fields.issuer,
+    serialNumber: fields.serialNumber,
+    notBefore: fields.notBefore,
+    notAfter: fields.notAfter,
     spki,
     publicKey: spkiPublicKey(spki),
     spkiIsP256,

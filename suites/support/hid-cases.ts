@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { equal, hex, readU32be } from '../../rig/bytes.ts';
+import { TransportError } from '../../rig/errors.ts';
 import type { Station } from '../../rig/station/station.ts';
 import {
   BROADCAST_CID,
@@ -136,6 +137,37 @@ export async function readMessage(raw: RawHid, cid: number, timeoutMs: number, w
   }
 }
 
+/** How long the liveness probe waits for its INIT answer. */
+const PROBE_MS = 1000;
+
+/**
+ * Silence where the device owed an answer. If it still answers a broadcast INIT it is alive
+ * and dropped this one: a device failure. If it answers nothing at all, the link or the
+ * device is gone: a link fault (broken), so a cable never looks like a bad key.
+ */
+async function silence(raw: RawHid, message: string): Promise<never> {
+  const nonce = randomData(INIT_NONCE_SIZE);
+  await raw.write(initPacket(BROADCAST_CID, CTAPHID.INIT, INIT_NONCE_SIZE, nonce));
+  const end = now() + PROBE_MS;
+  for (let left = PROBE_MS; left > 0; left = end - now()) {
+    const report = await raw.read(left);
+    if (!report) break;
+    const p = parsePacket(report);
+    if (
+      p.kind === 'init' &&
+      p.cid === BROADCAST_CID &&
+      p.cmd === CTAPHID.INIT &&
+      equal(p.data.subarray(0, 8), nonce)
+    ) {
+      assert.fail(`${message} (the device still answers INIT, so it dropped this reply)`);
+    }
+  }
+  throw new TransportError(
+    'TIMEOUT',
+    `${message}, and no answer to a broadcast INIT within ${PROBE_MS} ms either: the device or its link is gone`,
+  );
+}
+
 /** A reply with command `cmd` on `cid`; anything else (an ERROR, nothing) fails with the bytes. */
 export async function expectMessage(
   raw: RawHid,
@@ -145,10 +177,12 @@ export async function expectMessage(
   timeoutMs = REPLY_MS,
 ) {
   const m = await readMessage(raw, cid, timeoutMs, what);
-  assert.ok(
-    m,
-    `${what}: expected ${cmdName(cmd)} (${byteHex(cmd)}) on ${cidHex(cid)} within ${timeoutMs} ms, got nothing`,
-  );
+  if (!m) {
+    return silence(
+      raw,
+      `${what}: expected ${cmdName(cmd)} (${byteHex(cmd)}) on ${cidHex(cid)} within ${timeoutMs} ms, got nothing`,
+    );
+  }
   assert.equal(
     m.cmd,
     cmd,
@@ -168,7 +202,11 @@ export async function expectError(
 ) {
   const m = await readMessage(raw, cid, Math.max(0, since + withinMs - now()), what);
   const expected = errFrame(cid, code);
-  assert.ok(m, `${what}: expected ${errName(code)} (${expected}) within ${withinMs} ms, got nothing`);
+  if (!m)
+    return silence(
+      raw,
+      `${what}: expected ${errName(code)} (${expected}) within ${withinMs} ms, got nothing`,
+    );
   assert.equal(
     frameHex(m.reports[0]!),
     expected,

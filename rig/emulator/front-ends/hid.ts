@@ -81,7 +81,7 @@ export class EmulatedHidDevice implements HidConnection {
     this.#descriptor = Uint8Array.from(options.reportDescriptor ?? fromHex(TYPICAL_REPORT_DESCRIPTOR_HEX));
     this.#pacer = options.pacer;
     const push = (report: Uint8Array) => {
-      if (this.#state === 'connected') this.#queue.push(report);
+      if (this.#state === 'connected' && !this.#hung) this.#queue.push(report);
     };
     this.#device = new CtaphidDevice({
       handleApdu: options.handleApdu,
@@ -125,6 +125,7 @@ export class EmulatedHidDevice implements HidConnection {
         new RangeError(`report: must be ${HID_REPORT_SIZE} bytes, got ${report?.length}`),
       );
     }
+    if (this.#hung) return RESOLVED;
     if (this.#pacer) {
       // On a timed link the report reaches the chip at its polling slot; the host's write
       // returns once the report is handed to the link, as a USB stack's does.
@@ -193,6 +194,17 @@ export class EmulatedHidDevice implements HidConnection {
     this.#device.reset();
     this.#device.dispose();
   }
+
+  /**
+   * The firmware locks up: the device stays on the bus, takes every report and answers
+   * none, until the host closes it (a re-plug or power cycle brings up a fresh device).
+   */
+  hang(): void {
+    this.#hung = true;
+    this.#epoch++; // answers already on their way are lost too
+  }
+
+  #hung = false;
 
   /** Plugs the device back in with fresh state (no channels, no lock, empty queue). */
   reconnect(): void {

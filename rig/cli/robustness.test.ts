@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EXIT } from './exit-codes.ts';
+import { chiprig, tmp } from './spawn-support.ts';
+
+const BIN = new URL('../../bin/chiprig.js', import.meta.url).pathname;
+
+function results(dir: string): { name: string; status: string; message?: string }[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('-result.json'))
+    .map((f) => {
+      const r = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+      return { name: r.name, status: r.status, message: r.statusDetails?.message };
+    });
+}
+
+describe('rig robustness (end to end, spawned)', function () {
+  this.timeout(300_000);
+
+  it('a chip that stops answering costs one timeout: that test is broken with the reason, the link is reset, the rest pass (exit 3)', async () => {
+    const dir = tmp();
+    const started = performance.now();
+    const r = await chiprig([
+      'run',
+      '--suite',
+      'hid',
+      '--device',
+      'emulator:stops-answering-once',
+      '--results',
+      dir,
+      '--no-html',
+    ]);
+    const seconds = (performance.now() - started) / 1000;
+    assert.equal(r.code, EXIT.BROKEN, `exit ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr}`);
+    const all = results(dir);
+    const broken = all.filter((x) => x.status === 'broken');
+    assert.equal(broken.length, 1, `broken: ${broken.map((b) => b.name).join('; ')}`);
+    assert.match(broken[0]!.message ?? '', /no answer to a broadcast INIT .*the device or its link is gone/);
+    assert.deepEqual(
+      all.filter((x) => x.status === 'failed').map((x) => x.name),
+      [],
+      'a silent link must never look like a device failure',
+    );
+    assert.equal(all.length, Number(/(\d+) tests in/.exec(r.stdout)?.[1]), 'every result is on disk');
+    // One exchange timeout (3 s) and one INIT probe (1 s) on top of a clean run, not a hang.
+    assert.ok(seconds < 60, `the run took ${seconds.toFixed(1)} s`);
+  });
+
+  it('a chip unplugged mid-run: every later test on that link is broken with the reason, the other links pass (exit 3)', async () => {
+    const dir = tmp();
+    const r = await chiprig([
+      'run',
+      '--suite',
+      'u2f',
+      '--device',
+      'emulator:unplugged-mid-run',
+      '--results',
+      dir,
+      '--no-html',
+    ]);
+    assert.equal(r.code, EXIT.BROKEN, `exit ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr}`);
+    const all = results(dir);
+    const broken = all.filter((x) => x.status === 'broken');
+    assert.ok(broken.length >= 10, `only ${broken.length} broken`);
+    for (const b of broken)
+      assert.match(
+        b.message ?? '',
+        /unplugged|disconnected|no response|no card in the field/i,
+        `${b.name}: ${b.message}`,
+      );
+    assert.equal(all.filter((x) => x.status === 'failed').length, 0, 'an unplugged chip is not a failed one');
+    assert.match(r.stdout, /NFC · U2F REGISTER\s+\d+\s+0\s+0/);
+    assert.match(r.stdout, /Bluetooth LE · U2F REGISTER\s+\d+\s+0\s+0/);
+    assert.match(r.stdout, /USB HID · U2F REGISTER\s+0\s+0\s+\d+/);
+    assert.equal(all.length, Number(/(\d+) tests in/.exec(r.stdout)?.[1]), 'every result is on disk');
+  });
+
+  it('killing the runner mid-run (SIGKILL) leaves every finished result whole on disk', async () => {
+    const dir = tmp();
+    const child = spawn(
+      process.execPath,
+      [BIN, 'run', '--suite', 'u2f,security', '--results', dir, '--no-html'],
+      {
+        env: { ...process.env, CHIPRIG_QUIET_SKIPS: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    const finished = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no 30 results within 120 s:\n${out}`)), 120_000);
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const done = out.match(/^\[\s*\d+\/\d+\] /gm)?.length ?? 0;
+        if (done >= 30) {
+          clearTimeout(timer);
+          child.kill('SIGKILL');
+          resolve(done);
+        }
+      });
+    });
+    await new Promise((resolve) => child.once('close', resolve));
+    const all = results(dir); // every file parses: none half-written
+    assert.ok(all.length >= finished, `${all.length} results on disk, ${finished} reported finished`);
+    for (const x of all) assert.ok(['passed', 'failed', 'broken', 'skipped'].includes(x.status), x.name);
+  });
+});
