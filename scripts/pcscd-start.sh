@@ -1,8 +1,10 @@
 #!/bin/sh
 # Starts pcscd for the NFC path (vpcd reader "Virtual PCD 00 00" on TCP 35963) with the
-# TCP_NODELAY shim, so APDUs through vpcd take ~0.2 ms instead of ~44 ms (docs/emulation.md,
-# NFC). Idempotent: does nothing when pcscd already answers. Records the Nagle fix in force
-# in /run/pcscd/chiprig-nagle-fix ("ld-preload-nodelay" or "none") for latency reports.
+# shim in scripts/pcscd-shim.c: TCP_NODELAY, so APDUs through vpcd take ~0.2 ms instead of
+# ~44 ms (docs/emulation.md, NFC), and vpcd's ports bound to loopback instead of 0.0.0.0
+# (set CHIPRIG_VPCD_BIND=any to keep them open to the network). Idempotent: does nothing
+# when pcscd already answers. Records the Nagle fix in force in /run/pcscd/chiprig-nagle-fix
+# ("ld-preload-nodelay" or "none") for latency reports.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 sock=/run/pcscd/pcscd.comm
@@ -29,19 +31,19 @@ command -v pcscd >/dev/null 2>&1 || { echo "pcscd not found: apt-get install pcs
 fix=none
 preload=
 if command -v gcc >/dev/null 2>&1; then
-  dir=$(mktemp -d /tmp/chiprig-nodelay.XXXXXX)
-  if gcc -shared -fPIC -O2 -o "$dir/nodelay.so" "$here/nodelay.c" -ldl 2>"$dir/gcc.log"; then
-    preload="$dir/nodelay.so"
+  dir=$(mktemp -d /tmp/chiprig-pcscd-shim.XXXXXX)
+  if gcc -shared -fPIC -O2 -o "$dir/pcscd-shim.so" "$here/pcscd-shim.c" -ldl 2>"$dir/gcc.log"; then
+    preload="$dir/pcscd-shim.so"
     fix=ld-preload-nodelay
   else
     echo "warning: building the TCP_NODELAY shim failed (see $dir/gcc.log)" >&2
   fi
 fi
-[ -n "$preload" ] || echo "no TCP_NODELAY shim (gcc missing or failed): APDUs through vpcd will take ~44 ms each"
+[ -n "$preload" ] || echo "no pcscd shim (gcc missing or failed): APDUs through vpcd will take ~44 ms each, and vpcd listens on every interface (TCP 35963/35964)"
 
 rm -f "$sock"
 if [ -n "$preload" ]; then
-  LD_PRELOAD="$preload" nohup pcscd -f -i >/tmp/chiprig-pcscd.log 2>&1 &
+  CHIPRIG_VPCD_BIND="${CHIPRIG_VPCD_BIND:-loopback}" LD_PRELOAD="$preload" nohup pcscd -f -i >/tmp/chiprig-pcscd.log 2>&1 &
 else
   nohup pcscd -f -i >/tmp/chiprig-pcscd.log 2>&1 &
 fi

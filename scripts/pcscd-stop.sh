@@ -17,5 +17,5 @@ while kill -0 "$pid" 2>/dev/null; do
   sleep 0.1
 done
 rm -f /run/pcscd/chiprig-nagle-fix
-case "$shim" in /tmp/chiprig-nodelay.*/nodelay.so) rm -rf "$(dirname "$shim")" ;; esac
+case "$shim" in /tmp/chiprig-pcscd-shim.*/pcscd-shim.so) rm -rf "$(dirname "$shim")" ;; esac
 echo "stopped pcscd (pid $pid)"

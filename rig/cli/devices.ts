@@ -1,5 +1,6 @@
 import { ChiprigError } from '../errors.ts';
 import { listSerialPorts } from '../instruments/serial-ports.ts';
+import { deviceText } from '../report/untrusted.ts';
 import { hidSpecFor } from '../station/device-spec.ts';
 import { nobleSource } from '../station/links.ts';
 import { createNoble, scanFido, stop as stopNoble } from '../transport/ble/noble.ts';
@@ -86,7 +87,12 @@ async function listAll(opts: { json?: boolean; hci?: string; scanMs?: number }):
   }
   if (rows.length === 0)
     process.stdout.write('No FIDO HID device, PC/SC reader or FIDO BLE advertiser found.\n');
-  for (const r of rows) process.stdout.write(`${r.device.padEnd(36)} ${r.detail.padEnd(22)} ${r.name}\n`);
+  // Names and paths come from the devices and the OS: shown escaped (report/untrusted.ts).
+  for (const r of rows) {
+    process.stdout.write(
+      `${deviceText(r.device).padEnd(36)} ${deviceText(r.detail).padEnd(22)} ${deviceText(r.name)}\n`,
+    );
+  }
   if (serial.ports.length > 0) process.stdout.write('Serial ports (for instruments in a station file):\n');
   for (const p of serial.ports) {
     const ids = p.vendorId ? ` ${p.vendorId}:${p.productId ?? '?'}` : '';

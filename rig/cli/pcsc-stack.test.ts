@@ -58,6 +58,26 @@ describe('NFC through the real PC/SC stack (pcscd + vpcd)', function () {
     return;
   }
 
+  it("vpcd's card ports (TCP 35963, 35964) listen on loopback only", function () {
+    if (process.env.CHIPRIG_VPCD_BIND === 'any') {
+      process.stdout.write(
+        '      skipped: CHIPRIG_VPCD_BIND=any keeps vpcd open to the network on purpose\n',
+      );
+      return this.skip();
+    }
+    const listening = vpcdListeners();
+    assert.ok(
+      listening.length > 0,
+      'nothing listens on TCP 35963/35964: is vsmartcard-vpcd configured for pcscd?',
+    );
+    const open = listening.filter((l) => !l.loopback);
+    assert.deepEqual(
+      open.map((l) => `${l.address}:${l.port}`),
+      [],
+      'vpcd listens beyond loopback (start pcscd with scripts/pcscd-start.sh, whose shim binds it to loopback)',
+    );
+  });
+
   it('chiprig run --device "pcsc:Virtual PCD" --suite nfc,u2f passes against chiprig emulate --transport nfc', async () => {
     const { child, stopped } = await emulate();
     const results = mkdtempSync(join(tmpdir(), 'chiprig-pcsc-'));
@@ -121,3 +141,26 @@ describe('NFC through the real PC/SC stack (pcscd + vpcd)', function () {
     assert.match(r.stderr, /pcscd is not running.*pcscd -f -i/);
   });
 });
+
+/** Listening sockets on vpcd's ports, from /proc/net/tcp and tcp6 (Linux). */
+function vpcdListeners(): { address: string; port: number; loopback: boolean }[] {
+  const out: { address: string; port: number; loopback: boolean }[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.trim().split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      const [address, portHex] = (local ?? '').split(':');
+      const port = Number.parseInt(portHex ?? '', 16);
+      if (state !== '0A' || (port !== 35963 && port !== 35964) || !address) continue;
+      // /proc shows addresses as little-endian words: 127.0.0.1 is 0100007F, ::1 ends in 01000000.
+      const loopback = address === '0100007F' || address === '00000000000000000000000001000000';
+      out.push({ address, port, loopback });
+    }
+  }
+  return out;
+}

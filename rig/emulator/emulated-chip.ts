@@ -40,6 +40,9 @@ export interface EmulatedChipOptions {
   persistCounterEvery?: number;
 }
 
+/** The word a test attestation certificate's subject carries (fixtures/attestation). */
+const TEST_MARK = /\bTEST\b/;
+
 /** What the slower-than-profile fault makes every AUTHENTICATE take, in milliseconds. */
 export const SLOW_AUTHENTICATE_MS = 900;
 
@@ -101,8 +104,9 @@ export class EmulatedChip {
     };
     const certificate = readPem(attestation.certificate, 'certificate');
     const key = readPem(attestation.key, 'key');
+    let parsed: X509Certificate;
     try {
-      this.attestationCertificate = toBytes(new X509Certificate(certificate).raw);
+      parsed = new X509Certificate(certificate);
     } catch (error) {
       throw new ConfigError(
         `emulator.attestation.certificate ${opts.attestationCertificatePath}: not a certificate`,
@@ -111,6 +115,15 @@ export class EmulatedChip {
         },
       );
     }
+    // The emulator signs only with keys marked as test keys: an emulated chip must never
+    // produce attestations that pass for a real product's, and no production key belongs in
+    // a test rig's files, output or reports.
+    if (!TEST_MARK.test(parsed.subject)) {
+      throw new ConfigError(
+        `emulator.attestation.certificate ${opts.attestationCertificatePath}: subject "${parsed.subject.replace(/\n/g, ', ')}" is not marked as a test certificate (its CN must contain the word TEST); the emulator never signs with a production attestation key`,
+      );
+    }
+    this.attestationCertificate = toBytes(parsed.raw);
     this.authenticator = new Authenticator({
       attestationCertificate: this.attestationCertificate,
       attestationKey: createPrivateKey(key),

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
 import { formatTraffic, type TrafficEntry } from '../traffic.ts';
+import { deviceText } from './untrusted.ts';
 
 /**
  * The Allure adapter: the only file that imports allure-js-commons. Suites describe
@@ -100,11 +101,11 @@ export async function attachSvg(name: string, svg: string): Promise<void> {
 
 /** Environment info shown on the report's overview (Allure reads environment.properties). */
 export function writeEnvironment(resultsDir: string, info: Record<string, string>): void {
+  // Values may hold device text: control characters escaped first, then the .properties rules.
   const escapeValue = (s: string) =>
-    s
+    deviceText(s, 400)
       .replace(/\\/g, '\\\\')
-      .replace(/\n/g, '\\n')
-      .replace(/([=:])/g, '\\$1');
+      .replace(/([=:#!])/g, '\\$1');
   const lines = Object.entries(info).map(([k, v]) => `${escapeValue(k)}=${escapeValue(v)}`);
   writeFileSync(join(resultsDir, 'environment.properties'), `${lines.join('\n')}\n`);
 }

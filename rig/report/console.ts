@@ -1,4 +1,5 @@
 import { isDeviceFailure } from '../errors.ts';
+import { deviceText } from './untrusted.ts';
 
 export type Outcome = 'passed' | 'failed' | 'broken' | 'skipped';
 
@@ -20,9 +21,13 @@ const MARK: Record<Outcome, string> = { passed: 'PASS ', failed: 'FAIL ', broken
 export function progressLine(r: TestRecord, index: number, total: number): string {
   const count = `[${String(index).padStart(String(total).length)}/${total}]`;
   const line = `${count} ${MARK[r.outcome]} ${r.title}  (${formatMs(r.durationMs)})`;
+  // A message may quote what the device sent: each line is shown escaped.
   return r.message && r.outcome !== 'passed'
-    ? `${line}\n        ${r.message.split('\n').join('\n        ')}`
-    : line;
+    ? `${deviceText(line, 2000)}\n        ${r.message
+        .split('\n')
+        .map((l) => deviceText(l, 2000))
+        .join('\n        ')}`
+    : deviceText(line, 2000);
 }
 
 /** Closing summary: a row per area, then the totals. */

@@ -5,6 +5,7 @@ import type { FaultName } from '../emulator/faults.ts';
 import { EmulatedCardConnection } from '../emulator/front-ends/nfc-card-connection.ts';
 import { ConfigError } from '../errors.ts';
 import { EmulatorButton, type TouchActuator } from '../instruments/touch-actuator.ts';
+import { deviceText } from '../report/untrusted.ts';
 import { TrafficLog } from '../traffic.ts';
 import { BleTransport } from '../transport/ble/ble-transport.ts';
 import type { Advertisement, GattLink } from '../transport/ble/connection.ts';
@@ -415,7 +416,10 @@ export class Station {
       facts['NFC reader'] = this.#card.connection.reader;
       facts['card ATR'] = hex(this.#card.connection.atr);
     }
-    return { ...facts, ...this.facts };
+    // Every value may hold text the device chose: shown escaped (report/untrusted.ts).
+    return Object.fromEntries(
+      Object.entries({ ...facts, ...this.facts }).map(([k, v]) => [k, deviceText(v)]),
+    );
   }
 
   async close(): Promise<void> {

@@ -13,6 +13,7 @@ import {
   tagLater,
 } from '../../rig/report/allure.ts';
 import { skipReasons } from '../../rig/report/skips.ts';
+import { deviceText } from '../../rig/report/untrusted.ts';
 import type { Station } from '../../rig/station/station.ts';
 import type { TrafficEntry } from '../../rig/traffic.ts';
 import type { TransportKind } from '../../rig/transport/transport.ts';
@@ -105,7 +106,9 @@ async function runCase(
   };
   const ctx: CaseContext = {
     station,
-    observe: (what) => {
+    observe: (text) => {
+      // Observations quote what the device said (names, strings): shown escaped.
+      const what = deviceText(text, 2000);
       station.traffic.note('rig', `observed: ${what}`);
       noteStep(`observed: ${what}`);
     },
