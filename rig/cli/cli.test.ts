@@ -138,7 +138,10 @@ describe('chiprig CLI (end to end, spawned)', function () {
       for (let name = queue.shift(); name; name = queue.shift()) {
         // BLE faults run the BLE suite on the BLE station, a fault may name its suite (and a
         // grep to keep a slow one short); the others run the U2F suite on the default station.
-        const fault = FAULTS[name] as { station?: string; suite?: string; grep?: string };
+        // On the default station a fault runs over one link (USB HID unless it names one):
+        // the chip's core is the same behind every link, and the BLE presence waits are slow.
+        const fault = FAULTS[name] as { station?: string; suite?: string; grep?: string; transport?: string };
+        const transport = fault.transport ?? (fault.station ? undefined : 'hid');
         const where = fault.station
           ? ['--station', new URL(`../../fixtures/stations/${fault.station}`, import.meta.url).pathname]
           : [];
@@ -147,6 +150,7 @@ describe('chiprig CLI (end to end, spawned)', function () {
           'run',
           ...where,
           ...(fault.grep ? ['--grep', fault.grep] : []),
+          ...(transport ? ['--transport', transport] : []),
           '--suite',
           suite,
           '--device',

@@ -26,6 +26,7 @@ program
     '--suite <list>',
     `comma-separated suites (${Object.keys(SUITES).join(', ')}); default: all the station supports`,
   )
+  .option('--transport <list>', "only these of the device's transports (hid, nfc, ble), comma-separated")
   .option('--grep <re>', 'only tests whose "ID title" matches this regular expression')
   .option(
     '--duration <time>',

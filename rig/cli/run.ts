@@ -12,6 +12,7 @@ import { skipReasons } from '../report/skips.ts';
 import { useStation } from '../station/active-station.ts';
 import { Station } from '../station/station.ts';
 import type { PresenceMode } from '../station/station-file.ts';
+import type { TransportKind } from '../transport/transport.ts';
 import { environmentInfo } from './environment.ts';
 import { EXIT } from './exit-codes.ts';
 import { parseSuiteList, SUITES, specFiles } from './suites.ts';
@@ -24,6 +25,7 @@ export interface RunOptions {
   duration?: string;
   presence?: string;
   hci?: string;
+  transport?: string;
   results: string;
   report: string;
   html: boolean;
@@ -54,6 +56,7 @@ export async function run(opts: RunOptions): Promise<number> {
       ...(presence ? { presence } : {}),
       ...(opts.hci ? { hci: opts.hci } : {}),
       ...(soakMs !== undefined ? { soakMs } : {}),
+      ...(opts.transport !== undefined ? { transports: parseTransports(opts.transport) } : {}),
     });
   } catch (error) {
     if (error instanceof ConfigError) throw error;
@@ -139,6 +142,18 @@ export function parseDuration(text: string, flag: string): number {
     throw new ConfigError(`${flag}: "${text}" is not a duration from 1s to 7 days (e.g. 90s, 10m, 2h)`);
   }
   return ms;
+}
+
+function parseTransports(list: string): TransportKind[] {
+  const names = list
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  const bad = names.filter((t) => t !== 'hid' && t !== 'nfc' && t !== 'ble');
+  if (names.length === 0 || bad.length > 0) {
+    throw new ConfigError(`--transport: "${list}" is not a list of transports (hid, nfc, ble)`);
+  }
+  return names as TransportKind[];
 }
 
 function parsePresence(mode: string | undefined): PresenceMode | undefined {

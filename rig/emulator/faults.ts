@@ -114,11 +114,13 @@ export const FAULTS = {
     what: 'SELECT of the FIDO applet answers FIDO_2_0, though the chip speaks only U2F',
     caughtBy: ['NFC-SEL-01'],
     suite: 'nfc',
+    transport: 'nfc',
   },
   'get-response-broken': {
     what: 'GET RESPONSE repeats the first chunk of a long answer instead of the next one',
     caughtBy: ['NFC-REG-01'],
     suite: 'nfc',
+    transport: 'nfc',
   },
   'ble-fragments-out-of-order': {
     what: 'FIDO BLE response continuations go out in the wrong order (SEQ 1 before SEQ 0)',

@@ -43,6 +43,8 @@ export interface StationOptions {
   hci?: string;
   /** Soak duration of the perf suite (chiprig run --duration), all transports together. */
   soakMs?: number;
+  /** Only these of the device's transports (chiprig run --transport). */
+  transports?: readonly TransportKind[];
 }
 
 /**
@@ -81,6 +83,7 @@ export class Station {
     presence: PresenceController;
     emulator: EmulatedChip | undefined;
     traffic: TrafficLog;
+    only?: readonly TransportKind[] | undefined;
   }) {
     this.file = init.file;
     this.profile = init.profile;
@@ -88,7 +91,15 @@ export class Station {
     this.presence = init.presence;
     this.emulator = init.emulator;
     this.traffic = init.traffic;
-    this.transports = transportsOf(init.deviceSpec, init.file);
+    const all = transportsOf(init.deviceSpec, init.file);
+    const only = init.only;
+    const missing = only?.filter((t) => !all.includes(t)) ?? [];
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `--transport: ${init.deviceSpec.text} on station "${init.file.name}" has no ${missing.join(', ')} (it has ${all.join(', ')})`,
+      );
+    }
+    this.transports = only ? all.filter((t) => only.includes(t)) : all;
   }
 
   /** Loads and checks the configuration (ConfigError), then opens the device (TransportError). */
@@ -140,7 +151,15 @@ export class Station {
       pollMs: profile.presence.pollMs,
       ...(opts.prompt ? { prompt: opts.prompt } : {}),
     });
-    const station = new Station({ file, profile, deviceSpec, presence, emulator, traffic });
+    const station = new Station({
+      file,
+      profile,
+      deviceSpec,
+      presence,
+      emulator,
+      traffic,
+      only: opts.transports,
+    });
     opened = station;
     if (opts.hci) nobleSource(opts.hci); // check the flag before opening anything
     station.#hci = opts.hci;
