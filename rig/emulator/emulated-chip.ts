@@ -193,6 +193,9 @@ export class EmulatedChip {
       });
       return new Promise(() => undefined);
     }
+    // drops-response: VERSION is worked out and its answer lost; the chip stays responsive.
+    if (this.#has('drops-response') && apdu[0] === 0x00 && apdu[1] === 0x03)
+      return new Promise(() => undefined);
     return Promise.resolve(this.authenticator.process(apdu));
   }
 

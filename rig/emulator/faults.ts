@@ -86,6 +86,10 @@ export const FAULTS = {
     what: 'a wrong request length is answered 6A80 (wrong data) instead of 6700',
     caughtBy: ['U2F-VER-03', 'U2F-REG-01'],
   },
+  'drops-response': {
+    what: 'over USB HID the chip never answers VERSION, though it stays responsive (INIT, other messages)',
+    caughtBy: ['U2F-VER-01'],
+  },
   'garbage-response': {
     what: 'AUTHENTICATE answers random bytes with SW 9000',
     caughtBy: ['U2F-AUTH-08'],

@@ -99,15 +99,36 @@ describe('HidTransport over EmulatedHidDevice', () => {
     assert.ok(performance.now() - start >= 900, 'waited for the lock to lapse');
   });
 
-  it('times out on a silent core, then resynchronises so the next call works', async () => {
+  it('a reply that never comes from a device that still answers INIT is a device failure (dropped reply); the next call works', async () => {
     let hang = true;
     await open({ handleApdu: (apdu) => (hang ? new Promise(() => {}) : echoApdu(apdu)) });
     const start = performance.now();
-    await assert.rejects(transport.exchange(fromHex('02'), { timeoutMs: 100 }), isCode('TIMEOUT'));
+    await assert.rejects(
+      transport.exchange(fromHex('02'), { timeoutMs: 100 }),
+      (e) =>
+        isDeviceFailure(e) &&
+        /no response within 100 ms, though the device answers INIT.*dropped its reply/.test(
+          (e as Error).message,
+        ),
+    );
     const elapsed = performance.now() - start;
-    assert.ok(elapsed >= 95 && elapsed < 400, `timed out after ${elapsed.toFixed(0)} ms`);
+    assert.ok(elapsed >= 95 && elapsed < 600, `judged after ${elapsed.toFixed(0)} ms`);
     hang = false;
     assert.equal(hex(await transport.exchange(fromHex('03'))), '039000');
+  });
+
+  it('a device that answers nothing at all, not even INIT, is a link fault (TIMEOUT), after one INIT probe', async () => {
+    await open({ handleApdu: echoApdu });
+    device.hang();
+    const start = performance.now();
+    await assert.rejects(
+      transport.exchange(fromHex('02'), { timeoutMs: 100 }),
+      (e) =>
+        isCode('TIMEOUT')(e) &&
+        /no answer to INIT within 1000 ms either: the device or its link is gone/.test((e as Error).message),
+    );
+    const elapsed = performance.now() - start;
+    assert.ok(elapsed >= 1095 && elapsed < 2000, `judged after ${elapsed.toFixed(0)} ms`);
   });
 
   it('an aborted signal rejects CANCELLED and the next call still works', async () => {

@@ -41,6 +41,8 @@ export type CallOptions = ExchangeOptions;
 export const DEFAULT_TRANSACTION_TIMEOUT_MS = 3000;
 
 const now = () => performance.now();
+/** How long the liveness probe after a silent transaction waits for its INIT answer. */
+const PROBE_MS = 1000;
 const BUSY = Symbol('busy');
 
 /**
@@ -187,6 +189,20 @@ export class HidTransport implements Transport {
         }
       } catch (error) {
         if (!(error instanceof CtapHidError)) this.#needsResync = true; // an ERROR frame ends cleanly
+        const silence = this.#silence;
+        if (silence !== undefined && error === silence) {
+          // Alive, yet no reply: the device dropped it. A dead link would not answer INIT.
+          if (await this.#answersInit()) {
+            throw deviceFault(
+              `${silence.message}, though the device answers INIT on its channel: it dropped its reply (HID-RSP-01)`,
+            );
+          }
+          throw new TransportError(
+            'TIMEOUT',
+            `${silence.message}, and no answer to INIT within ${PROBE_MS} ms either: the device or its link is gone`,
+            { cause: silence },
+          );
+        }
         throw error;
       }
     } finally {
@@ -200,7 +216,10 @@ export class HidTransport implements Transport {
     assembler.reset();
     for (;;) {
       const report = this.#readQueued(deadline.at, signal) ?? (await this.#read(deadline.at, signal));
-      if (report === undefined) throw timeout(cmd, timeoutMs);
+      if (report === undefined) {
+        this.#silence = timeout(cmd, timeoutMs);
+        throw this.#silence;
+      }
       if (reportCid(report) !== this.#cid) continue; // another host's channel
       if (isContReport(report)) {
         // Read in place, without a packet object (most reports of a long answer are CONTs).
@@ -239,6 +258,23 @@ export class HidTransport implements Transport {
       const status = assembler.start(packet);
       if (status === 'too-long') throw deviceFault(`response BCNT ${packet.bcnt} exceeds ${MAX_MESSAGE}`);
       if (status === 'complete') return assembler.take();
+    }
+  }
+
+  /** The timeout of a transaction that got no reply at all (not busy, not cancelled). */
+  #silence: TransportError | undefined;
+
+  /**
+   * After silence, whether the device is there at all: an INIT on our channel (a resync,
+   * which the next call would do anyway) answered within PROBE_MS.
+   */
+  async #answersInit(): Promise<boolean> {
+    this.#silence = undefined;
+    try {
+      await this.#resync(now() + PROBE_MS, undefined);
+      return true;
+    } catch {
+      return false;
     }
   }
 
