@@ -97,8 +97,13 @@ for (const kind of station.transports) {
       async (ctx) => {
         const cred = await register(u2f);
         spare ??= await register(u2f);
-        const c0 = (await authenticate(u2f, cred)).counter;
-        const c1 = (await authenticate(u2f, cred)).counter;
+        // Presence first, so no refused attempt comes between the two signatures.
+        const sign = async () => {
+          await u2f.requestPresence('AUTHENTICATE');
+          return (await authenticate(u2f, cred)).counter;
+        };
+        const c0 = await sign();
+        const c1 = await sign();
         const step = c1 - c0;
         if (step !== 1) {
           ctx.skip(
@@ -130,7 +135,7 @@ for (const kind of station.transports) {
           );
           assertSw(r, SW.CONDITIONS_NOT_SATISFIED, 'enforce without a press', { noData: true });
         }
-        const c2 = (await authenticate(u2f, cred)).counter;
+        const c2 = await sign();
         assert.equal(
           c2,
           c1 + 1,
