@@ -3,7 +3,7 @@ import { hex } from '../bytes.ts';
 import { EmulatedChip } from '../emulator/emulated-chip.ts';
 import type { FaultName } from '../emulator/faults.ts';
 import { EmulatedCardConnection } from '../emulator/front-ends/nfc-card-connection.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, isTransportError, TransportError } from '../errors.ts';
 import { EmulatorButton, type TouchActuator } from '../instruments/touch-actuator.ts';
 import { deviceText } from '../report/untrusted.ts';
 import { TrafficLog } from '../traffic.ts';
@@ -30,6 +30,9 @@ import {
 } from './links.ts';
 import { PresenceController } from './presence.ts';
 import { loadStationFile, type PresenceMode, type StationFile } from './station-file.ts';
+
+/** How long a device may take to come back after its power is restored (USB re-enumeration). */
+const POWER_UP_MS = 5000;
 
 export interface StationOptions {
   /** Station file path; the built-in emulated station when absent. */
@@ -390,8 +393,35 @@ export class Station {
     this.traffic.note('rig', `power ${on ? 'on' : 'off'} (${power.name})`);
     await power.setPower(on);
     if (!on) return;
-    if (this.#hid) await this.resetLink('hid');
+    if (this.#hid) await this.#afterPowerUp(() => this.resetLink('hid'));
     if (this.#nfc && this.#chipOn !== 'hid') await this.#nfc.powerCycle();
+  }
+
+  /**
+   * After power-up a USB device re-enumerates: a relay's contacts settle, the chip boots,
+   * the host finds it again. Until then opening it fails; retry for a while before calling
+   * the device gone.
+   */
+  async #afterPowerUp(reopen: () => Promise<void>): Promise<void> {
+    const deadline = performance.now() + POWER_UP_MS;
+    for (;;) {
+      try {
+        await reopen();
+        return;
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        const gone = isTransportError(error) && (code === 'DISCONNECTED' || code === 'NOT_FOUND');
+        if (!gone || performance.now() >= deadline) {
+          if (!gone) throw error;
+          throw new TransportError(
+            'DISCONNECTED',
+            `${this.deviceSpec.text} did not come back within ${POWER_UP_MS} ms of power-up: ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
   }
 
   /** NFC field off and on (PC/SC: reconnect with unpower; emulated: the card loses power). */
