@@ -153,13 +153,12 @@ async function silence(raw: RawHid, message: string): Promise<never> {
     const report = await raw.read(left);
     if (!report) break;
     const p = parsePacket(report);
-    if (
-      p.kind === 'init' &&
-      p.cid === BROADCAST_CID &&
-      p.cmd === CTAPHID.INIT &&
-      equal(p.data.subarray(0, 8), nonce)
-    ) {
-      assert.fail(`${message} (the device still answers INIT, so it dropped this reply)`);
+    // Our INIT answered, or refused (a strict device answers ERR_CHANNEL_BUSY while a message
+    // is open): either way the device is there.
+    const onBroadcast = p.kind === 'init' && p.cid === BROADCAST_CID;
+    const answered = onBroadcast && p.cmd === CTAPHID.INIT && equal(p.data.subarray(0, 8), nonce);
+    if (answered || (onBroadcast && p.cmd === CTAPHID.ERROR)) {
+      assert.fail(`${message} (the device still answers a broadcast INIT: it is there and did not send it)`);
     }
   }
   throw new TransportError(
