@@ -26,6 +26,16 @@ describe('chiprig CLI (end to end, spawned)', function () {
       /attestation certificate subject=/,
     );
     assert.match(r.stdout, /total\s+\d+\s+0\s+0/);
+    // Traceability: the conformance matrix (console, Markdown, report) and JUnit XML.
+    assert.match(r.stdout, /Conformance matrix \(requirement × transport/);
+    const matrix = readFileSync(join(results, 'conformance-matrix.md'), 'utf8');
+    assert.match(matrix, /\| requirement \| USB HID \| NFC \| Bluetooth LE \|/);
+    assert.match(matrix, /\| U2F-REG-04 \| passed \| passed \| passed \|/);
+    assert.match(matrix, /\| HID-INIT-01 \| passed \| – \| – \|/);
+    const junit = readFileSync(join(results, 'junit.xml'), 'utf8');
+    assert.match(junit, new RegExp(`<testsuites tests="${files.length}" failures="0" errors="0"`));
+    const globals = readdirSync(results).filter((f) => f.endsWith('-globals.json'));
+    assert.equal(globals.length, 1, 'the matrix is attached to the report');
   });
 
   it('says no such device is attached, without a stack trace, for an absent HID key (exit 3)', async () => {

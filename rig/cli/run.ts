@@ -1,13 +1,15 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import AllureMochaReporter from 'allure-mocha';
 import Mocha from 'mocha';
 import { ChiprigError, ConfigError } from '../errors.ts';
 import { MEASUREMENTS_FILE, runRecord } from '../measure/run-record.ts';
-import { writeEnvironment } from '../report/allure.ts';
+import { attachGlobal, writeEnvironment } from '../report/allure.ts';
 import { count, outcomeOf, progressLine, summary, type TestRecord } from '../report/console.ts';
 import { generateHtmlReport } from '../report/html.ts';
+import { writeJunit } from '../report/junit.ts';
+import { conformanceMatrix, matrixMarkdown, matrixText } from '../report/matrix.ts';
 import { skipReasons } from '../report/skips.ts';
 import { useStation } from '../station/active-station.ts';
 import { Station } from '../station/station.ts';
@@ -32,6 +34,11 @@ export interface RunOptions {
 }
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
+
+const MATRIX_TITLE = 'Conformance matrix';
+/** Beside the Allure results: the matrix as Markdown, and JUnit XML. */
+export const MATRIX_FILE = 'conformance-matrix.md';
+export const JUNIT_FILE = 'junit.xml';
 
 /** `chiprig run`: opens the station, runs the suites with live progress, writes the report. */
 export async function run(opts: RunOptions): Promise<number> {
@@ -87,10 +94,25 @@ export async function run(opts: RunOptions): Promise<number> {
     out(`suites: ${chosen.join(', ')}${grep ? `, grep /${grep.source}/` : ''}; results in ${resultsDir}`);
 
     useStation(station);
-    const records = await runMocha(chosen.flatMap(specFiles), resultsDir, grep);
+    const records = await runMocha(chosen.flatMap(specFiles), resultsDir, grep, (done) =>
+      // The matrix in the report too (Allure 3 shows global attachments on the overview).
+      attachGlobal(MATRIX_TITLE, matrixMarkdown(conformanceMatrix(done), MATRIX_TITLE), 'text/markdown'),
+    );
     // Facts the suites learnt (e.g. a real key's attestation subject) join the environment.
     writeEnvironment(resultsDir, await environmentInfo(station));
     out('');
+    const rows = conformanceMatrix(records);
+    if (rows.length > 0) {
+      const md = matrixMarkdown(rows, `${MATRIX_TITLE}: station ${station.name}, ${station.deviceSpec.text}`);
+      writeFileSync(join(resultsDir, MATRIX_FILE), `${md}\n`);
+      // On GitHub Actions the matrix becomes the job summary.
+      const summaryFile = process.env.GITHUB_STEP_SUMMARY;
+      if (summaryFile) appendFileSync(summaryFile, `${md}\n\n`);
+      out(`${MATRIX_TITLE} (requirement × transport; ${join(resultsDir, MATRIX_FILE)}):`);
+      out(matrixText(rows));
+      out('');
+    }
+    writeJunit(join(resultsDir, JUNIT_FILE), records, `chiprig ${station.name}`);
     out(summary(records, performance.now() - started));
     const measured = runRecord.measurements;
     if (measured.length > 0) {
@@ -124,7 +146,7 @@ function clearResults(dir: string): void {
   mkdirSync(dir, { recursive: true });
   for (const name of readdirSync(dir)) {
     if (
-      /-(result|container|perf)\.json$|-attachment(\.\w+)?$|^environment\.properties$|^chiprig-measurements\.json$/.test(
+      /-(result|container|perf|globals)\.json$|-attachment(\.\w+)?$|^environment\.properties$|^chiprig-measurements\.json$|^conformance-matrix\.md$|^junit\.xml$/.test(
         name,
       )
     ) {
@@ -166,6 +188,7 @@ async function runMocha(
   files: string[],
   resultsDir: string,
   grep: RegExp | undefined,
+  afterAll?: (records: readonly TestRecord[]) => PromiseLike<void>,
 ): Promise<TestRecord[]> {
   const mocha = new Mocha({
     reporter: AllureMochaReporter as unknown as Mocha.ReporterConstructor,
@@ -181,6 +204,7 @@ async function runMocha(
     suite.suites.reduce((sum, child) => sum + matching(child), 0);
   const total = matching(mocha.suite);
   const records: TestRecord[] = [];
+  if (afterAll) mocha.suite.afterAll(async () => afterAll(records));
   await new Promise<void>((resolveRun) => {
     const runner = mocha.run(() => resolveRun());
     const add = (test: Mocha.Test | Mocha.Hook, outcome: TestRecord['outcome'], error?: Error) => {

@@ -95,6 +95,11 @@ export function tagLater(name: string): void {
   );
 }
 
+/** A run-level attachment (Allure 3 shows global attachments on the report's overview). */
+export async function attachGlobal(name: string, content: string, contentType: string): Promise<void> {
+  await allure.globalAttachment(name, content, contentType);
+}
+
 export async function attachSvg(name: string, svg: string): Promise<void> {
   await allure.attachment(name, svg, 'image/svg+xml');
 }

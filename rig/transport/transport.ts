@@ -49,6 +49,13 @@ export function deviceTimeMs(transport: Transport, startedAt: number, endedAt: n
 
 export type TransportKind = 'hid' | 'nfc' | 'ble';
 
+/** How reports, the console and the suites name each transport. */
+export const TRANSPORT_NAMES: Readonly<Record<TransportKind, string>> = {
+  hid: 'USB HID',
+  nfc: 'NFC',
+  ble: 'Bluetooth LE',
+};
+
 export interface ExchangeOptions {
   signal?: AbortSignal;
   timeoutMs?: number;

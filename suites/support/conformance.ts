@@ -16,13 +16,9 @@ import { skipReasons } from '../../rig/report/skips.ts';
 import { deviceText } from '../../rig/report/untrusted.ts';
 import type { Station } from '../../rig/station/station.ts';
 import type { TrafficEntry } from '../../rig/traffic.ts';
-import type { TransportKind } from '../../rig/transport/transport.ts';
+import { TRANSPORT_NAMES, type TransportKind } from '../../rig/transport/transport.ts';
 
-export const TRANSPORT_NAMES: Record<TransportKind, string> = {
-  hid: 'USB HID',
-  nfc: 'NFC',
-  ble: 'Bluetooth LE',
-};
+export { TRANSPORT_NAMES };
 
 export interface CaseOptions {
   severity?: 'blocker' | 'critical' | 'normal' | 'minor' | 'trivial';

@@ -1,0 +1,35 @@
+/**
+ * JUnit XML beside the Allure results, for CI systems and lab tools that read nothing else.
+ * A failed test (the device broke a requirement) is a <failure>, a broken one (rig, link or
+ * instrument) an <error>, so the two stay apart here too. Built with junit-report-builder.
+ */
+import junitModule, { type Builder } from 'junit-report-builder';
+import type { TestRecord } from './console.ts';
+
+// The package is CommonJS whose module.exports is the builder; its types describe it as an
+// ES default export, which TypeScript's node16 resolution reads as the module itself.
+const junit = junitModule as unknown as Builder;
+
+export function writeJunit(path: string, records: readonly TestRecord[], suiteName: string): void {
+  const builder = junit.newBuilder();
+  const suites = new Map<string, ReturnType<typeof builder.testSuite>>();
+  for (const r of records) {
+    let suite = suites.get(r.area);
+    if (!suite) {
+      suite = builder.testSuite().name(`${suiteName}: ${r.area}`);
+      suites.set(r.area, suite);
+    }
+    const test = suite
+      .testCase()
+      .className(r.area)
+      .name(r.title)
+      .time(r.durationMs / 1000);
+    if (r.outcome === 'failed') test.failure(r.message ?? 'failed', 'device failure');
+    else if (r.outcome === 'broken') test.error(r.message ?? 'broken', 'rig, link or instrument fault');
+    else if (r.outcome === 'skipped') {
+      test.skipped();
+      if (r.message) test.standardOutput(`skipped: ${r.message}`);
+    }
+  }
+  builder.writeTo(path);
+}
