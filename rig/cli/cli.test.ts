@@ -38,6 +38,40 @@ describe('chiprig CLI (end to end, spawned)', function () {
     assert.equal(globals.length, 1, 'the matrix is attached to the report');
   });
 
+  it('--history keeps Allure 3 history across runs, measurements included; it needs the HTML report', async () => {
+    const dir = tmp();
+    const history = join(dir, 'history.jsonl');
+    for (let i = 0; i < 2; i++) {
+      const r = await chiprig([
+        'run',
+        '--suite',
+        'perf',
+        '--transport',
+        'hid',
+        '--grep',
+        'PERF-LAT-01',
+        '--results',
+        join(dir, 'results'),
+        '--report',
+        join(dir, 'report'),
+        '--history',
+        history,
+      ]);
+      assert.equal(r.code, EXIT.PASSED, `exit ${r.code}\n${r.stdout.slice(-2000)}\n${r.stderr}`);
+    }
+    const runs = readFileSync(history, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.equal(runs.length, 2, 'one history line per run');
+    const names = Object.values(runs[1].testResults).map((t) => (t as { name: string }).name);
+    assert.ok(names.length > 0 && names.every((n) => n.startsWith('PERF-LAT-01')), names.join('; '));
+    assert.ok(runs[1].metrics['PERF-LAT-01 hid device.p99'] > 0, JSON.stringify(runs[1].metrics));
+    const r = await chiprig(['run', '--history', history, '--no-html']);
+    assert.equal(r.code, EXIT.USAGE);
+    assert.match(r.stderr, /--history: .*drop --no-html/);
+  });
+
   it('says no such device is attached, without a stack trace, for an absent HID key (exit 3)', async () => {
     const r = await chiprig([
       'run',

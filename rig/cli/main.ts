@@ -38,6 +38,7 @@ program
   .option('--results <dir>', 'Allure results directory', 'reports/allure-results')
   .option('--report <dir>', 'HTML report directory', 'reports/allure-report')
   .option('--no-html', 'skip the HTML report (results are still written)')
+  .option('--history <file>', 'Allure 3 history file kept across runs (trends, flaky tests, metrics)')
   .exitOverride()
   .action(async (opts) => {
     process.exitCode = await run({ ...opts, html: opts.html !== false });

@@ -28,6 +28,8 @@ export interface RunOptions {
   presence?: string;
   hci?: string;
   transport?: string;
+  /** Allure 3 history file kept across runs (JSON Lines); needs the HTML report. */
+  history?: string;
   results: string;
   report: string;
   html: boolean;
@@ -52,6 +54,9 @@ export async function run(opts: RunOptions): Promise<number> {
     }
   }
   const presence = parsePresence(opts.presence);
+  if (opts.history !== undefined && !opts.html) {
+    throw new ConfigError('--history: the history is kept by the HTML report generator; drop --no-html');
+  }
   const soakMs = opts.duration === undefined ? undefined : parseDuration(opts.duration, '--duration');
 
   const started = performance.now();
@@ -123,7 +128,9 @@ export async function run(opts: RunOptions): Promise<number> {
     }
 
     if (opts.html) {
-      const report = await generateHtmlReport(resultsDir, resolve(opts.report));
+      const report = await generateHtmlReport(resultsDir, resolve(opts.report), {
+        ...(opts.history ? { historyPath: opts.history } : {}),
+      });
       if (report.ok) out(`report: ${report.index}`);
       else process.stderr.write(`chiprig: the HTML report was not generated: ${report.error}\n`);
     }

@@ -84,9 +84,11 @@ class RunRecord {
     };
     this.#measurements.push(entry);
     const metrics = this.#perf.get(perfFile) ?? [];
+    const id = test.transport ? `${test.id} ${test.transport}` : test.id;
     metrics.push({
-      id: test.transport ? `${test.id} ${test.transport}` : test.id,
-      key: m.name,
+      id,
+      // The history keeps a run's metrics by key alone: the test and transport make it unique.
+      key: `${id} ${m.name}`,
       value: m.value,
       start: Math.round(startMs),
       stop: Date.now(),
