@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { socatAvailable } from '../emulator/ble/hci-pty.ts';
 import { type DeviceFaultName, FAULTS } from '../emulator/faults.ts';
@@ -70,6 +70,33 @@ describe('chiprig CLI (end to end, spawned)', function () {
     const r = await chiprig(['run', '--history', history, '--no-html']);
     assert.equal(r.code, EXIT.USAGE);
     assert.match(r.stderr, /--history: .*drop --no-html/);
+  });
+
+  it('selects tests by Allure test plan (ALLURE_TESTPLAN_PATH): requirement IDs and full names; a missing plan is exit 2', async () => {
+    const dir = tmp();
+    const plan = join(dir, 'testplan.json');
+    const selector =
+      'chiprig:suites/hid/init-cid.spec.ts: USB HID · CTAPHID INIT > HID-INIT-01 broadcast INIT allocates a new channel';
+    writeFileSync(plan, JSON.stringify({ version: '1.0', tests: [{ id: 'U2F-REG-04' }, { selector }] }));
+    const results = join(dir, 'results');
+    const r = await chiprig(['run', '--suite', 'u2f,hid', '--results', results, '--no-html'], 120_000, {
+      ALLURE_TESTPLAN_PATH: plan,
+    });
+    assert.equal(r.code, EXIT.PASSED, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    const names = readdirSync(results)
+      .filter((f) => f.endsWith('-result.json'))
+      .map((f) => JSON.parse(readFileSync(join(results, f), 'utf8')).name as string)
+      .sort();
+    // U2F-REG-04 on each of the three transports, and the one HID case by its full name.
+    assert.equal(names.length, 4, names.join('\n'));
+    assert.equal(names.filter((n) => n.startsWith('U2F-REG-04')).length, 3);
+    assert.ok(names.some((n) => n.startsWith('HID-INIT-01')));
+    assert.doesNotMatch(r.stdout, /SKIP/, 'tests the plan leaves out are not run, not skipped');
+    const missing = await chiprig(['run', '--no-html', '--results', results], 60_000, {
+      ALLURE_TESTPLAN_PATH: join(dir, 'none.json'),
+    });
+    assert.equal(missing.code, EXIT.USAGE);
+    assert.match(missing.stderr, /ALLURE_TESTPLAN_PATH .*none\.json: cannot read the test plan/);
   });
 
   it('says no such device is attached, without a stack trace, for an absent HID key (exit 3)', async () => {

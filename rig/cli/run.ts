@@ -11,6 +11,7 @@ import { generateHtmlReport } from '../report/html.ts';
 import { writeJunit } from '../report/junit.ts';
 import { conformanceMatrix, matrixMarkdown, matrixText } from '../report/matrix.ts';
 import { skipReasons } from '../report/skips.ts';
+import { planIncludes, readTestPlan, type TestPlan } from '../report/test-plan.ts';
 import { useStation } from '../station/active-station.ts';
 import { Station } from '../station/station.ts';
 import type { PresenceMode } from '../station/station-file.ts';
@@ -54,6 +55,7 @@ export async function run(opts: RunOptions): Promise<number> {
     }
   }
   const presence = parsePresence(opts.presence);
+  const plan = readTestPlan(process.env.ALLURE_TESTPLAN_PATH);
   if (opts.history !== undefined && !opts.html) {
     throw new ConfigError('--history: the history is kept by the HTML report generator; drop --no-html');
   }
@@ -99,7 +101,8 @@ export async function run(opts: RunOptions): Promise<number> {
     out(`suites: ${chosen.join(', ')}${grep ? `, grep /${grep.source}/` : ''}; results in ${resultsDir}`);
 
     useStation(station);
-    const records = await runMocha(chosen.flatMap(specFiles), resultsDir, grep, (done) =>
+    if (plan) out(`test plan: ${plan.path} (${plan.ids.size + plan.selectors.size} entries)`);
+    const records = await runMocha(chosen.flatMap(specFiles), resultsDir, grep, plan, (done) =>
       // The matrix in the report too (Allure 3 shows global attachments on the overview).
       attachGlobal(MATRIX_TITLE, matrixMarkdown(conformanceMatrix(done), MATRIX_TITLE), 'text/markdown'),
     );
@@ -143,6 +146,13 @@ export async function run(opts: RunOptions): Promise<number> {
   } finally {
     await station.close();
   }
+}
+
+/** Removes the tests `keep` rejects, and the suites left empty. */
+function prune(suite: Mocha.Suite, keep: (test: Mocha.Test) => boolean): void {
+  suite.tests = suite.tests.filter(keep);
+  for (const child of suite.suites) prune(child, keep);
+  suite.suites = suite.suites.filter((child) => child.total() > 0);
 }
 
 /**
@@ -195,8 +205,14 @@ async function runMocha(
   files: string[],
   resultsDir: string,
   grep: RegExp | undefined,
+  plan: TestPlan | undefined,
   afterAll?: (records: readonly TestRecord[]) => PromiseLike<void>,
 ): Promise<TestRecord[]> {
+  // chiprig applies the test plan itself (requirement IDs as well as Allure full names) and
+  // drops what it leaves out, so the reporter must not apply it again (it would mark the
+  // tests chosen by ID as skipped).
+  const planPath = process.env.ALLURE_TESTPLAN_PATH;
+  delete process.env.ALLURE_TESTPLAN_PATH;
   const mocha = new Mocha({
     reporter: AllureMochaReporter as unknown as Mocha.ReporterConstructor,
     reporterOptions: { resultsDir },
@@ -204,7 +220,20 @@ async function runMocha(
     ...(grep ? { grep } : {}),
   });
   for (const f of files) mocha.addFile(f);
-  await mocha.loadFilesAsync();
+  try {
+    await mocha.loadFilesAsync();
+    if (plan) prune(mocha.suite, (test) => planIncludes(plan, test));
+    return await runLoaded(mocha, grep, afterAll);
+  } finally {
+    if (planPath !== undefined) process.env.ALLURE_TESTPLAN_PATH = planPath;
+  }
+}
+
+async function runLoaded(
+  mocha: Mocha,
+  grep: RegExp | undefined,
+  afterAll?: (records: readonly TestRecord[]) => PromiseLike<void>,
+): Promise<TestRecord[]> {
   // mocha's own total ignores --grep; count what will run, so progress reads [n/total].
   const matching = (suite: Mocha.Suite): number =>
     suite.tests.filter((t) => !grep || grep.test(t.fullTitle())).length +
