@@ -4,6 +4,7 @@ import { devices } from './devices.ts';
 import { emulate } from './emulate.ts';
 import { chiprigVersion } from './environment.ts';
 import { EXIT } from './exit-codes.ts';
+import { report } from './report.ts';
 import { run } from './run.ts';
 import { SUITES } from './suites.ts';
 
@@ -42,6 +43,17 @@ program
   .exitOverride()
   .action(async (opts) => {
     process.exitCode = await run({ ...opts, html: opts.html !== false });
+  });
+
+program
+  .command('report')
+  .description('one HTML report from the results of several runs (stations, shards), with history')
+  .argument('<dirs...>', 'Allure results folders')
+  .option('--report <dir>', 'HTML report directory', 'reports/allure-report')
+  .option('--history <file>', 'Allure 3 history file kept across runs')
+  .exitOverride()
+  .action(async (dirs: string[], opts) => {
+    process.exitCode = await report(dirs, opts);
   });
 
 program

@@ -12,7 +12,7 @@ const CONFIG = fileURLToPath(new URL('../../allurerc.mjs', import.meta.url));
  * never hangs the run.
  */
 export async function generateHtmlReport(
-  resultsDir: string,
+  resultsDir: string | readonly string[],
   reportDir: string,
   opts: { timeoutMs?: number; historyPath?: string } = {},
 ): Promise<{ ok: true; index: string } | { ok: false; error: string }> {
@@ -33,7 +33,8 @@ export async function generateHtmlReport(
   }
   const cleanup = () => tempDir && rmSync(tempDir, { recursive: true, force: true });
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, 'generate', resultsDir, '-o', reportDir, '-c', config], {
+    const dirs = typeof resultsDir === 'string' ? [resultsDir] : [...resultsDir];
+    const child = spawn(process.execPath, [cli, 'generate', ...dirs, '-o', reportDir, '-c', config], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
     });
