@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT } from './exit-codes.ts';
 import { chiprig, tmp } from './spawn-support.ts';
@@ -50,6 +50,87 @@ describe('rig robustness (end to end, spawned)', function () {
     assert.match(readFileSync(join(dir, 'conformance-matrix.md'), 'utf8'), /\| HID-MSG-02 \| BROKEN \|/);
     // One exchange timeout (3 s) and one INIT probe (1 s) on top of a clean run, not a hang.
     assert.ok(seconds < 60, `the run took ${seconds.toFixed(1)} s`);
+  });
+
+  it('with policy.linkFaultRetries the test broken by a link fault runs again and passes, marked as retried; a device failure is never retried', async () => {
+    const dir = tmp();
+    const fixtures = new URL('../../fixtures/', import.meta.url).pathname;
+    const station = join(dir, 'station.yaml');
+    writeFileSync(
+      station,
+      `${readFileSync(join(fixtures, 'stations/emulated.yaml'), 'utf8').replaceAll('../', fixtures)}\npolicy:\n  suites:\n    hid: { linkFaultRetries: 1 }\n    u2f: { linkFaultRetries: 1 }\n`,
+    );
+    const results = join(dir, 'results');
+    const r = await chiprig([
+      'run',
+      '--station',
+      station,
+      '--suite',
+      'hid',
+      '--device',
+      'emulator:stops-answering-once',
+      '--results',
+      results,
+      '--no-html',
+    ]);
+    assert.equal(r.code, EXIT.PASSED, `exit ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr}`);
+    assert.match(r.stdout, /retry HID-MSG-02: link fault \(TIMEOUT\): .*retry 1 of 1/);
+    const retried = readdirSync(results)
+      .filter((f) => f.endsWith('-result.json'))
+      .map((f) => JSON.parse(readFileSync(join(results, f), 'utf8')))
+      .filter((x) =>
+        x.labels.some((l: { name: string; value: string }) => l.name === 'tag' && /retried/.test(l.value)),
+      );
+    assert.deepEqual(
+      retried.map((x) => x.name.split(' ')[0]),
+      ['HID-MSG-02'],
+    );
+    // A device failure under the same policy: failed at once, no retry line.
+    const f = await chiprig([
+      'run',
+      '--station',
+      station,
+      '--suite',
+      'u2f',
+      '--transport',
+      'hid',
+      '--device',
+      'emulator:wrong-flags',
+      '--results',
+      join(dir, 'r2'),
+      '--no-html',
+    ]);
+    assert.equal(f.code, EXIT.FAILED);
+    assert.doesNotMatch(f.stdout, /retry U2F-/);
+  });
+
+  it('policy.suites.<suite>.timeoutMs limits each test of that suite (a test over it is broken, not failed)', async () => {
+    const dir = tmp();
+    const fixtures = new URL('../../fixtures/', import.meta.url).pathname;
+    const station = join(dir, 'station.yaml');
+    writeFileSync(
+      station,
+      `${readFileSync(join(fixtures, 'stations/emulated.yaml'), 'utf8').replaceAll('../', fixtures)}\npolicy:\n  suites:\n    hid: { timeoutMs: 50 }\n`,
+    );
+    const r = await chiprig([
+      'run',
+      '--station',
+      station,
+      '--suite',
+      'hid,u2f',
+      '--transport',
+      'hid',
+      '--grep',
+      'HID-SEQ-04|U2F-VER-01',
+      '--results',
+      join(dir, 'r'),
+      '--no-html',
+    ]);
+    assert.equal(r.code, EXIT.BROKEN, `exit ${r.code}\n${r.stdout}`);
+    assert.match(r.stdout, /BROKE HID-SEQ-04 .*\n\s+HID-SEQ-04 did not finish within its 50 ms limit; the link is reset/);
+    // The u2f suite keeps its own limit, and the abandoned HID-SEQ-04 (still reading raw
+    // reports) cannot steal U2F-VER-01's reply: the link was reset in between.
+    assert.match(r.stdout, /PASS\s+U2F-VER-01/);
   });
 
   it('a chip unplugged mid-run: every later test on that link is broken with the reason, the other links pass (exit 3)', async () => {

@@ -200,6 +200,26 @@ export const StationFileSchema = z.strictObject({
   ble: z.strictObject({ hci: z.string().optional() }).default({}),
   instruments: InstrumentsSchema.default({}),
   /**
+   * Run policy. A test broken by a link fault (timeout, disconnect: never a device failure)
+   * is run again, up to linkFaultRetries times (default 0), after the link is reset; the
+   * report records each retry. Per suite (u2f, hid, nfc, ble, env, perf, security): its own retries and a
+   * time limit per test.
+   */
+  policy: z
+    .strictObject({
+      linkFaultRetries: z.number().int().min(0).max(5).default(0),
+      suites: z
+        .record(
+          z.string(),
+          z.strictObject({
+            linkFaultRetries: z.number().int().min(0).max(5).optional(),
+            timeoutMs: z.number().int().positive().optional(),
+          }),
+        )
+        .default({}),
+    })
+    .default({ linkFaultRetries: 0, suites: {} }),
+  /**
    * What the lab trusts: attestation root certificates (PEM, paths relative to this file)
    * that a device's attestation chain must end in (SEC-ATT-01).
    */

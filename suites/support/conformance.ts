@@ -1,5 +1,5 @@
 import { hex } from '../../rig/bytes.ts';
-import { isDeviceFailure, isTransportError } from '../../rig/errors.ts';
+import { isDeviceFailure, isTransportError, TransportError } from '../../rig/errors.ts';
 import { formatValue, type MeasurementSink, Measurements } from '../../rig/measure/measurement.ts';
 import { runRecord, type TestOf } from '../../rig/measure/run-record.ts';
 import {
@@ -64,19 +64,74 @@ export function area(station: Station, transport: TransportKind, feature: string
         ...(opts.description ? { description: opts.description } : {}),
       });
       const test = { id, title, transport };
-      await runCase(station, transport, test, opts.exchangeSteps ?? true, body, (reason): never => {
-        if (this.test) skipReasons.set(this.test, reason);
-        if (!process.env.CHIPRIG_QUIET_SKIPS) process.stdout.write(`      skipped ${id}: ${reason}\n`);
-        noteStep(`skipped: ${reason}`);
-        return this.skip();
-      });
+      const retries =
+        policyOf(station, this.test?.file).linkFaultRetries ?? station.file.policy.linkFaultRetries;
+      // The rig enforces the time limit itself, a little before mocha would: a test body
+      // mocha abandons keeps running and would use the link under the next test. Past the
+      // limit the link is reset, which ends the abandoned body's I/O.
+      const limitMs = this.timeout();
+      if (limitMs > 0) this.timeout(limitMs + ABANDON_GRACE_MS);
+      await runCase(
+        station,
+        transport,
+        test,
+        opts.exchangeSteps ?? true,
+        retries,
+        limitMs,
+        body,
+        (reason): never => {
+          if (this.test) skipReasons.set(this.test, reason);
+          if (!process.env.CHIPRIG_QUIET_SKIPS) process.stdout.write(`      skipped ${id}: ${reason}\n`);
+          noteStep(`skipped: ${reason}`);
+          return this.skip();
+        },
+      );
     });
     // With an operator or a self-approving device, each press may take the whole presence
     // timeout; the case must outlast a few of them rather than cut the wait short.
-    const base = opts.timeoutMs ?? 10_000;
+    const base = policyOf(station, test.file).timeoutMs ?? opts.timeoutMs ?? 10_000;
     test.timeout(station.presence.mode === 'actuator' ? base : base + 3 * station.presence.timeoutMs);
     return test;
   };
+}
+
+/** Past the rig's own limit, mocha still waits this long before it gives up on a test. */
+const ABANDON_GRACE_MS = 2000;
+
+/** The body's outcome, or a TIMEOUT link fault once `ms` pass (the body is abandoned). */
+function withinLimit(run: Promise<void>, ms: number, id: string, limitMs: number): Promise<void> {
+  run.catch(() => undefined); // an abandoned body's late failure must not surface anywhere
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () =>
+        reject(
+          new TransportError(
+            'TIMEOUT',
+            `${id} did not finish within its ${limitMs} ms limit; the link is reset`,
+          ),
+        ),
+      ms,
+    );
+    run.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (error) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** The station's policy for the suite a spec file belongs to (suites/<suite>/*.spec.ts). */
+function policyOf(
+  station: Station,
+  file: string | undefined,
+): { linkFaultRetries?: number; timeoutMs?: number } {
+  const suite = file ? /[\\/]suites[\\/]([^\\/]+)[\\/][^\\/]+$/.exec(file)?.[1] : undefined;
+  return (suite && station.file.policy.suites[suite]) || {};
 }
 
 async function runCase(
@@ -84,6 +139,8 @@ async function runCase(
   transport: TransportKind,
   test: TestOf,
   exchangeSteps: boolean,
+  retries: number,
+  limitMs: number,
   body: (ctx: CaseContext) => Promise<void>,
   skip: (reason: string) => never,
 ): Promise<void> {
@@ -111,17 +168,30 @@ async function runCase(
     skip,
     measure: new Measurements(`${test.id} ${test.title}`, measurementSink(test)),
   };
+  const started = performance.now();
   try {
-    await body(ctx);
-    ctx.measure.verify();
-  } catch (error) {
-    if (isPending(error)) throw error;
-    // A link fault costs this test only: reopen the device so the next one starts clean.
-    if (!isDeviceFailure(error) && isTransportError(error)) {
-      station.traffic.note('rig', `link fault (${error.code}); resetting the link`);
-      await station.resetLink(transport).catch(() => undefined);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const left = limitMs > 0 ? limitMs - (performance.now() - started) : 0;
+        await (limitMs > 0 ? withinLimit(body(ctx), Math.max(1, left), test.id, limitMs) : body(ctx));
+        ctx.measure.verify();
+        return;
+      } catch (error) {
+        if (isPending(error)) throw error;
+        if (isDeviceFailure(error) || !isTransportError(error)) throw error;
+        // A link fault costs this test only: reopen the device so the next one starts clean.
+        station.traffic.note('rig', `link fault (${error.code}); resetting the link`);
+        await station.resetLink(transport).catch(() => undefined);
+        // Run it again, unless that would record measurements twice. A device failure is
+        // never retried; the retry is in the report and on the console.
+        if (attempt >= retries || ctx.measure.values.length > 0) throw error;
+        const what = `link fault (${error.code}): ${error.message}; retry ${attempt + 1} of ${retries}`;
+        station.traffic.note('rig', what);
+        noteStep(what);
+        tagLater('retried after a link fault');
+        process.stdout.write(`      retry ${test.id}: ${deviceText(what, 400)}\n`);
+      }
     }
-    throw error;
   } finally {
     station.traffic.onEntry = undefined;
     await flushSteps();
