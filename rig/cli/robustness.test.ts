@@ -127,7 +127,10 @@ describe('rig robustness (end to end, spawned)', function () {
       '--no-html',
     ]);
     assert.equal(r.code, EXIT.BROKEN, `exit ${r.code}\n${r.stdout}`);
-    assert.match(r.stdout, /BROKE HID-SEQ-04 .*\n\s+HID-SEQ-04 did not finish within its 50 ms limit; the link is reset/);
+    assert.match(
+      r.stdout,
+      /BROKE HID-SEQ-04 .*\n\s+HID-SEQ-04 did not finish within its 50 ms limit; the link is reset/,
+    );
     // The u2f suite keeps its own limit, and the abandoned HID-SEQ-04 (still reading raw
     // reports) cannot steal U2F-VER-01's reply: the link was reset in between.
     assert.match(r.stdout, /PASS\s+U2F-VER-01/);

@@ -14,10 +14,11 @@ import { skipReasons } from '../report/skips.ts';
 import { planIncludes, readTestPlan, type TestPlan } from '../report/test-plan.ts';
 import { useStation } from '../station/active-station.ts';
 import { Station } from '../station/station.ts';
-import type { PresenceMode } from '../station/station-file.ts';
+import { loadStationFile, type PresenceMode } from '../station/station-file.ts';
 import type { TransportKind } from '../transport/transport.ts';
 import { environmentInfo } from './environment.ts';
 import { EXIT } from './exit-codes.ts';
+import { runDuts } from './run-duts.ts';
 import { parseSuiteList, SUITES, specFiles } from './suites.ts';
 
 export interface RunOptions {
@@ -56,6 +57,21 @@ export async function run(opts: RunOptions): Promise<number> {
   }
   const presence = parsePresence(opts.presence);
   const plan = readTestPlan(process.env.ALLURE_TESTPLAN_PATH);
+
+  // A station with several devices under test: a worker process each (CHIPRIG_DUT marks a
+  // worker, which runs its one device); --device picks one of them by hand instead.
+  const file = loadStationFile(opts.station);
+  if (file.duts && opts.device === undefined && !process.env.CHIPRIG_DUT) {
+    return runDuts(file, {
+      ...(opts.suite ? { suite: opts.suite } : {}),
+      ...(opts.grep ? { grep: opts.grep } : {}),
+      ...(opts.presence ? { presence: opts.presence } : {}),
+      ...(opts.history ? { history: opts.history } : {}),
+      results: opts.results,
+      report: opts.report,
+      html: opts.html,
+    });
+  }
   if (opts.history !== undefined && !opts.html) {
     throw new ConfigError('--history: the history is kept by the HTML report generator; drop --no-html');
   }

@@ -200,6 +200,24 @@ export const StationFileSchema = z.strictObject({
   ble: z.strictObject({ hci: z.string().optional() }).default({}),
   instruments: InstrumentsSchema.default({}),
   /**
+   * Several devices under test on this station: `chiprig run` runs each in a worker process
+   * of its own, in parallel, with this file for everything else (profile, policy, trust),
+   * and merges their results. `device` above is then not used.
+   */
+  duts: z
+    .array(
+      z.strictObject({
+        id: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only'),
+        device: z.string().min(1),
+        transports: z
+          .array(z.enum(['hid', 'nfc', 'ble']))
+          .min(1)
+          .optional(),
+      }),
+    )
+    .min(1)
+    .optional(),
+  /**
    * Run policy. A test broken by a link fault (timeout, disconnect: never a device failure)
    * is run again, up to linkFaultRetries times (default 0), after the link is reset; the
    * report records each retry. Per suite (u2f, hid, nfc, ble, env, perf, security): its own retries and a

@@ -60,7 +60,14 @@ export function area(station: Station, transport: TransportKind, feature: string
         epic: TRANSPORT_NAMES[transport],
         feature,
         severity: opts.severity ?? 'normal',
-        parameters: { station: station.name, device: station.deviceSpec.text, transport },
+        // On a station with several devices under test, the device's ID keeps their
+        // results (and their Allure history) apart even where their specs are alike.
+        parameters: {
+          station: station.name,
+          device: station.deviceSpec.text,
+          transport,
+          ...(process.env.CHIPRIG_DUT ? { dut: process.env.CHIPRIG_DUT } : {}),
+        },
         ...(opts.description ? { description: opts.description } : {}),
       });
       const test = { id, title, transport };
