@@ -10,6 +10,9 @@ const BIN = new URL('../../bin/chiprig.js', import.meta.url).pathname;
 
 export interface DutRunOptions {
   suite?: string;
+  /** Overrides each device's transports. */
+  transport?: string;
+  duration?: string;
   grep?: string;
   presence?: string;
   results: string;
@@ -51,7 +54,12 @@ export async function runDuts(file: StationFile, opts: DutRunOptions): Promise<n
         file.path,
         '--device',
         dut.device,
-        ...(dut.transports ? ['--transport', dut.transports.join(',')] : []),
+        ...(opts.transport
+          ? ['--transport', opts.transport]
+          : dut.transports
+            ? ['--transport', dut.transports.join(',')]
+            : []),
+        ...(opts.duration ? ['--duration', opts.duration] : []),
         ...(opts.suite ? ['--suite', opts.suite] : []),
         ...(opts.grep ? ['--grep', opts.grep] : []),
         ...(opts.presence ? ['--presence', opts.presence] : []),

@@ -64,6 +64,8 @@ export async function run(opts: RunOptions): Promise<number> {
   if (file.duts && opts.device === undefined && !process.env.CHIPRIG_DUT) {
     return runDuts(file, {
       ...(opts.suite ? { suite: opts.suite } : {}),
+      ...(opts.transport ? { transport: opts.transport } : {}),
+      ...(opts.duration ? { duration: opts.duration } : {}),
       ...(opts.grep ? { grep: opts.grep } : {}),
       ...(opts.presence ? { presence: opts.presence } : {}),
       ...(opts.history ? { history: opts.history } : {}),
