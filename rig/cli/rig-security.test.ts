@@ -5,17 +5,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { EXIT } from './exit-codes.ts';
-import { chiprig, tmp } from './spawn-support.ts';
-
-const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname;
-
-/** The default station, written to `dir` with absolute paths and `edit` applied. */
-function station(dir: string, edit: (yaml: string) => string): string {
-  const text = readFileSync(join(FIXTURES, 'stations/emulated.yaml'), 'utf8').replaceAll('../', FIXTURES);
-  const path = join(dir, 'station.yaml');
-  writeFileSync(path, edit(text));
-  return path;
-}
+import { chiprig, FIXTURES, stationCopy as station, tmp } from './spawn-support.ts';
 
 /** Every byte a run left behind: its output and each file in its results folder. */
 function everything(r: { stdout: string; stderr: string }, dir: string): string {

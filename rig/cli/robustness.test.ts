@@ -1,19 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT } from './exit-codes.ts';
-import { chiprig, tmp } from './spawn-support.ts';
+import { chiprig, readResults, stationCopy, tmp } from './spawn-support.ts';
 
 const BIN = new URL('../../bin/chiprig.js', import.meta.url).pathname;
 
 function results(dir: string): { name: string; status: string; message?: string }[] {
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('-result.json'))
-    .map((f) => {
-      const r = JSON.parse(readFileSync(join(dir, f), 'utf8'));
-      return { name: r.name, status: r.status, message: r.statusDetails?.message };
-    });
+  return readResults(dir).map((r) => ({
+    name: r.name,
+    status: r.status,
+    ...(r.statusDetails?.message ? { message: r.statusDetails.message } : {}),
+  }));
 }
 
 describe('rig robustness (end to end, spawned)', function () {
@@ -54,11 +53,9 @@ describe('rig robustness (end to end, spawned)', function () {
 
   it('with policy.linkFaultRetries the test broken by a link fault runs again and passes, marked as retried; a device failure is never retried', async () => {
     const dir = tmp();
-    const fixtures = new URL('../../fixtures/', import.meta.url).pathname;
-    const station = join(dir, 'station.yaml');
-    writeFileSync(
-      station,
-      `${readFileSync(join(fixtures, 'stations/emulated.yaml'), 'utf8').replaceAll('../', fixtures)}\npolicy:\n  suites:\n    hid: { linkFaultRetries: 1 }\n    u2f: { linkFaultRetries: 1 }\n`,
+    const station = stationCopy(
+      dir,
+      (y) => `${y}\npolicy:\n  suites:\n    hid: { linkFaultRetries: 1 }\n    u2f: { linkFaultRetries: 1 }\n`,
     );
     const results = join(dir, 'results');
     const r = await chiprig([
@@ -75,12 +72,9 @@ describe('rig robustness (end to end, spawned)', function () {
     ]);
     assert.equal(r.code, EXIT.PASSED, `exit ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr}`);
     assert.match(r.stdout, /retry HID-MSG-02: link fault \(TIMEOUT\): .*retry 1 of 1/);
-    const retried = readdirSync(results)
-      .filter((f) => f.endsWith('-result.json'))
-      .map((f) => JSON.parse(readFileSync(join(results, f), 'utf8')))
-      .filter((x) =>
-        x.labels.some((l: { name: string; value: string }) => l.name === 'tag' && /retried/.test(l.value)),
-      );
+    const retried = readResults(results).filter((x) =>
+      x.labels.some((l: { name: string; value: string }) => l.name === 'tag' && /retried/.test(l.value)),
+    );
     assert.deepEqual(
       retried.map((x) => x.name.split(' ')[0]),
       ['HID-MSG-02'],
@@ -106,12 +100,7 @@ describe('rig robustness (end to end, spawned)', function () {
 
   it('policy.suites.<suite>.timeoutMs limits each test of that suite (a test over it is broken, not failed)', async () => {
     const dir = tmp();
-    const fixtures = new URL('../../fixtures/', import.meta.url).pathname;
-    const station = join(dir, 'station.yaml');
-    writeFileSync(
-      station,
-      `${readFileSync(join(fixtures, 'stations/emulated.yaml'), 'utf8').replaceAll('../', fixtures)}\npolicy:\n  suites:\n    hid: { timeoutMs: 50 }\n`,
-    );
+    const station = stationCopy(dir, (y) => `${y}\npolicy:\n  suites:\n    hid: { timeoutMs: 50 }\n`);
     const r = await chiprig([
       'run',
       '--station',

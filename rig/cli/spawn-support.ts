@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -26,3 +26,26 @@ export function chiprig(
 
 /** A fresh results folder. */
 export const tmp = () => mkdtempSync(join(tmpdir(), 'chiprig-cli-'));
+
+export const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname;
+
+/** The default station written to `dir` (paths made absolute), with `edit` applied to its text. */
+export function stationCopy(dir: string, edit: (yaml: string) => string = (y) => y): string {
+  const text = readFileSync(join(FIXTURES, 'stations/emulated.yaml'), 'utf8').replaceAll('../', FIXTURES);
+  const path = join(dir, 'station.yaml');
+  writeFileSync(path, edit(text));
+  return path;
+}
+
+/** The Allure results in a results folder, parsed. */
+export function readResults(dir: string): {
+  name: string;
+  status: string;
+  statusDetails?: { message?: string };
+  labels: { name: string; value: string }[];
+  parameters: { name: string; value: string }[];
+}[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('-result.json'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
+}

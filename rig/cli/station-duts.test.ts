@@ -1,19 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT } from './exit-codes.ts';
 import { worstExit } from './run-duts.ts';
-import { chiprig, tmp } from './spawn-support.ts';
+import { chiprig, readResults, tmp } from './spawn-support.ts';
 
 const THREE = new URL('../../fixtures/stations/emulated-three.yaml', import.meta.url).pathname;
 /** The HID suite waits on the device (silences, frame timeouts) as a real bench does. */
 const SELECTION = ['--suite', 'hid,u2f', '--grep', 'HID-|U2F-AUTH-08'];
 
-function results(dir: string) {
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('-result.json'))
-    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
-}
+const results = readResults;
 
 describe('a station with several devices under test (end to end, spawned)', function () {
   this.timeout(300_000);
