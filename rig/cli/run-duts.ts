@@ -95,11 +95,11 @@ export async function runDuts(file: StationFile, opts: DutRunOptions): Promise<n
     if (report.ok) out(`report: ${report.index} (all devices)`);
     else process.stderr.write(`chiprig: the HTML report was not generated: ${report.error}\n`);
   }
-  return worstExit(outcomes.map((o) => o.code));
+  return combinedExitCode(outcomes.map((o) => o.code));
 }
 
 /** A device failure anywhere outranks a rig fault, which outranks a pass; a usage error stands out. */
-export function worstExit(codes: readonly number[]): number {
+export function combinedExitCode(codes: readonly number[]): number {
   if (codes.includes(EXIT.USAGE)) return EXIT.USAGE;
   if (codes.includes(EXIT.FAILED)) return EXIT.FAILED;
   if (codes.some((c) => c !== EXIT.PASSED)) return EXIT.BROKEN;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT } from './exit-codes.ts';
-import { worstExit } from './run-duts.ts';
+import { combinedExitCode } from './run-duts.ts';
 import { chiprig, readResults, tmp } from './spawn-support.ts';
 
 const THREE = new URL('../../fixtures/stations/emulated-three.yaml', import.meta.url).pathname;
@@ -67,10 +67,10 @@ describe('a station with several devices under test (end to end, spawned)', func
   });
 
   it('the run exits with the worst of its devices: usage error, then device failure, then rig fault', () => {
-    assert.equal(worstExit([0, 0, 0]), EXIT.PASSED);
-    assert.equal(worstExit([0, 3, 0]), EXIT.BROKEN);
-    assert.equal(worstExit([3, 1, 0]), EXIT.FAILED);
-    assert.equal(worstExit([1, 2]), EXIT.USAGE);
-    assert.equal(worstExit([0, 137]), EXIT.BROKEN);
+    assert.equal(combinedExitCode([0, 0, 0]), EXIT.PASSED);
+    assert.equal(combinedExitCode([0, 3, 0]), EXIT.BROKEN);
+    assert.equal(combinedExitCode([3, 1, 0]), EXIT.FAILED);
+    assert.equal(combinedExitCode([1, 2]), EXIT.USAGE);
+    assert.equal(combinedExitCode([0, 137]), EXIT.BROKEN);
   });
 });

@@ -47,7 +47,12 @@ describe('Firmata presser over a pty pair', () => {
   const power: boolean[] = [];
 
   before(function () {
-    if (!socatAvailable()) this.skip();
+    if (!socatAvailable()) {
+      process.stdout.write(
+        '      skipped: socat is not installed (apt-get install socat); the simulator needs a pty pair\n',
+      );
+      this.skip();
+    }
   });
 
   beforeEach(async () => {

@@ -27,7 +27,12 @@ describe('PPK2 meter against the simulator over a pty', () => {
   let meter: Ppk2Meter | undefined;
 
   before(function () {
-    if (!socatAvailable()) this.skip();
+    if (!socatAvailable()) {
+      process.stdout.write(
+        '      skipped: socat is not installed (apt-get install socat); the simulator needs a pty pair\n',
+      );
+      this.skip();
+    }
   });
 
   afterEach(async () => {

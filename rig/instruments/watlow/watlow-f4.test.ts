@@ -43,7 +43,12 @@ describe('Watlow F4 driver against the simulator over a pty pair', () => {
   const clock = { now: 0 };
 
   before(async function () {
-    if (!socatAvailable()) this.skip();
+    if (!socatAvailable()) {
+      process.stdout.write(
+        '      skipped: socat is not installed (apt-get install socat); the simulator needs a pty pair\n',
+      );
+      this.skip();
+    }
     pair = await openPtyPair({ name: 'watlow' });
     simPort = await openPort(pair.simulatorPath);
   });
