@@ -16,13 +16,10 @@ import {
   parsePacket,
   REPORT_SIZE,
 } from '../transport/hid/framing.ts';
-import { RUNS } from './runs.ts';
+import { bytes, cut, hexOf, RUNS } from './support.ts';
 
 const cid = fc.integer({ min: 1, max: 0xfffffffe });
 const hidCmd = fc.integer({ min: 0x80, max: 0xff });
-/** Short and long inputs alike: fast-check's default size keeps arrays short. */
-const bytes = (maxLength: number) =>
-  fc.oneof(fc.uint8Array({ maxLength }), fc.uint8Array({ maxLength, size: 'max' }));
 
 describe('property: CTAPHID framing', () => {
   it(`fragment → reassemble gives back any message of 0..${MAX_MESSAGE} bytes on its CID and command`, () => {
@@ -124,20 +121,11 @@ describe('property: vpcd frames', () => {
         fc.array(bytes(600), { maxLength: 8 }),
         fc.array(fc.integer({ min: 0, max: 5000 }), { maxLength: 10 }),
         (payloads, cuts) => {
-          const stream = Buffer.concat(payloads.map((p) => vpcdFrame(p)));
-          const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b);
+          const stream = Uint8Array.from(Buffer.concat(payloads.map((p) => vpcdFrame(p))));
           const reader = new VpcdFrameReader();
-          const out: Uint8Array[] = [];
-          let from = 0;
-          for (const to of [...points, stream.length]) {
-            out.push(...reader.push(Uint8Array.from(stream.subarray(from, to))));
-            from = to;
-          }
+          const out = cut(stream, cuts).flatMap((chunk) => reader.push(chunk));
           assert.equal(reader.buffered, 0);
-          assert.deepEqual(
-            out.map((p) => Buffer.from(p).toString('hex')),
-            payloads.map((p) => Buffer.from(p).toString('hex')),
-          );
+          assert.deepEqual(out.map(hexOf), payloads.map(hexOf));
         },
       ),
       { numRuns: RUNS },

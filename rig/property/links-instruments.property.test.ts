@@ -19,23 +19,7 @@ import {
 import { crcOk, requestLength, withCrc } from '../instruments/watlow/modbus-rtu.ts';
 import { NfcTransport } from '../transport/nfc/nfc-transport.ts';
 import { encodeExtended, parseCommandApdu } from '../u2f/apdu.ts';
-import { RUNS } from './runs.ts';
-
-const bytes = (maxLength: number) =>
-  fc.oneof(fc.uint8Array({ maxLength }), fc.uint8Array({ maxLength, size: 'max' }));
-const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
-/** Cuts `stream` at the given points (taken modulo its length) into chunks, in order. */
-function cut(stream: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let from = 0;
-  for (const to of [...points, stream.length]) {
-    out.push(stream.slice(from, to));
-    from = to;
-  }
-  return out;
-}
+import { bytes, cut, hexOf, RUNS } from './support.ts';
 
 describe('property: ISO 7816-4 over the emulated card', () => {
   it('any message survives command chaining and GET RESPONSE, short or extended, at any chunk size', async () => {

@@ -15,12 +15,9 @@ import { encodeExtended, encodeShort, parseCommandApdu, parseResponse, SW } from
 import { parseAttestationCertificate } from '../u2f/attestation.ts';
 import { parseAuthenticateResponse, parseRegisterResponse } from '../u2f/messages.ts';
 import { parseDerSignature } from '../u2f/verify.ts';
-import { RUNS } from './runs.ts';
+import { bytes, hexOf, RUNS } from './support.ts';
 
 const byte = fc.integer({ min: 0, max: 0xff });
-const bytes = (maxLength: number) =>
-  fc.oneof(fc.uint8Array({ maxLength }), fc.uint8Array({ maxLength, size: 'max' }));
-const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 /** Runs a parser of device output: it may return or fail the device, nothing else. */
 function parsesOrFailsDevice(parse: () => unknown): void {

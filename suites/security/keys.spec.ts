@@ -5,7 +5,6 @@
  * makes a new key pair.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { hex } from '../../rig/bytes.ts';
 import { AUTH_P1, SW } from '../../rig/u2f/apdu.ts';
 import { encodeAuthenticate } from '../../rig/u2f/messages.ts';
@@ -19,13 +18,12 @@ import {
   flipBit,
   random32,
   register,
+  specVectors,
   swHex,
 } from '../support/u2f.ts';
 
 const station = await getStation();
-const vectors = JSON.parse(
-  readFileSync(new URL('../../fixtures/vectors/u2f-spec.json', import.meta.url), 'utf8'),
-);
+const vectors = specVectors;
 
 /** Signatures per transport in the nonce check: enough to see a fixed or short-cycled nonce. */
 const NONCE_SIGNATURES = 24;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hex } from '../../rig/bytes.ts';
 import { AUTH_P1, SW, swName } from '../../rig/u2f/apdu.ts';
 import { parseAttestationCertificate } from '../../rig/u2f/attestation.ts';
@@ -12,6 +13,11 @@ import {
 } from '../../rig/u2f/messages.ts';
 import type { ApduResponse, U2fClient } from '../../rig/u2f/u2f-client.ts';
 import { parseDerSignature, verifySignature } from '../../rig/u2f/verify.ts';
+
+/** The U2F spec's test vectors (catalogue §3): requests, answers, keys made by another device. */
+export const specVectors = JSON.parse(
+  readFileSync(new URL('../../fixtures/vectors/u2f-spec.json', import.meta.url), 'utf8'),
+);
 
 export const random32 = (): Uint8Array => Uint8Array.from(randomBytes(32));
 export const appParamOf = (appId: string): Uint8Array =>

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { concat, fromHex, hex } from '../../rig/bytes.ts';
 import { AUTH_P1, encodeExtended, INS, SW, swName } from '../../rig/u2f/apdu.ts';
 import { encodeAuthenticate, parseAuthenticateResponse } from '../../rig/u2f/messages.ts';
@@ -14,14 +13,13 @@ import {
   drainPresence,
   random32,
   register,
+  specVectors,
   swHex,
   xorByte,
 } from '../support/u2f.ts';
 
 const station = await getStation();
-const vectors = JSON.parse(
-  readFileSync(new URL('../../fixtures/vectors/u2f-spec.json', import.meta.url), 'utf8'),
-);
+const vectors = specVectors;
 
 for (const kind of station.transports) {
   const u2f = await station.u2fOver(kind);
