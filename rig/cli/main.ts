@@ -20,7 +20,7 @@ program
   .option('--station <file>', 'station file (default: the built-in emulated station)')
   .option(
     '--device <spec>',
-    'device under test: emulator | hid:VID:PID[:SERIAL] | hid:PATH | pcsc:READER | ble:NAME',
+    'device under test: emulator | hid:VID:PID[:SERIAL] | hid:PATH | pcsc:READER | ble:NAME | fifo:PATH | replay:FILE',
   )
   .option('--hci <uart:PATH[@BAUD]>', 'Bluetooth controller for ble: devices (default: the host adapter)')
   .option(
@@ -40,6 +40,10 @@ program
   .option('--report <dir>', 'HTML report directory', 'reports/allure-report')
   .option('--no-html', 'skip the HTML report (results are still written)')
   .option('--history <file>', 'Allure 3 history file kept across runs (trends, flaky tests, metrics)')
+  .option(
+    '--record <file>',
+    'write every exchange to this JSON Lines file (play back with --device replay:FILE)',
+  )
   .exitOverride()
   .action(async (opts) => {
     process.exitCode = await run({ ...opts, html: opts.html !== false });

@@ -15,8 +15,10 @@ import { planIncludes, readTestPlan, type TestPlan } from '../report/test-plan.t
 import { useStation } from '../station/active-station.ts';
 import { Station } from '../station/station.ts';
 import { loadStationFile, type PresenceMode } from '../station/station-file.ts';
+import { Recorder } from '../tape/recorder.ts';
+import type { Replayer } from '../tape/replayer.ts';
 import type { TransportKind } from '../transport/transport.ts';
-import { environmentInfo } from './environment.ts';
+import { chiprigVersion, environmentInfo } from './environment.ts';
 import { EXIT } from './exit-codes.ts';
 import { runDuts } from './run-duts.ts';
 import { parseSuiteList, SUITES, specFiles } from './suites.ts';
@@ -32,6 +34,8 @@ export interface RunOptions {
   transport?: string;
   /** Allure 3 history file kept across runs (JSON Lines); needs the HTML report. */
   history?: string;
+  /** Records every exchange to this JSON Lines file (replayable with --device replay:FILE). */
+  record?: string;
   results: string;
   report: string;
   html: boolean;
@@ -62,6 +66,11 @@ export async function run(opts: RunOptions): Promise<number> {
   // worker, which runs its one device); --device picks one of them by hand instead.
   const file = loadStationFile(opts.station);
   if (file.duts && opts.device === undefined && !process.env.CHIPRIG_DUT) {
+    if (opts.record !== undefined) {
+      throw new ConfigError(
+        `--record: station "${file.name}" has several devices under test; record one with --device`,
+      );
+    }
     return runDuts(file, {
       ...(opts.suite ? { suite: opts.suite } : {}),
       ...(opts.transport ? { transport: opts.transport } : {}),
@@ -80,6 +89,7 @@ export async function run(opts: RunOptions): Promise<number> {
   const soakMs = opts.duration === undefined ? undefined : parseDuration(opts.duration, '--duration');
 
   const started = performance.now();
+  const recorder = opts.record === undefined ? undefined : new Recorder(resolve(opts.record));
   let station: Station;
   try {
     station = await Station.open({
@@ -89,16 +99,26 @@ export async function run(opts: RunOptions): Promise<number> {
       ...(opts.hci ? { hci: opts.hci } : {}),
       ...(soakMs !== undefined ? { soakMs } : {}),
       ...(opts.transport !== undefined ? { transports: parseTransports(opts.transport) } : {}),
+      ...(recorder ? { record: recorder } : {}),
     });
   } catch (error) {
+    recorder?.close();
     if (error instanceof ConfigError) throw error;
     const what = error instanceof ChiprigError ? error.message : String(error);
     process.stderr.write(`chiprig: cannot reach the device under test: ${what}\n`);
     return EXIT.BROKEN;
   }
 
+  const replay = station.replay;
+  if (replay) {
+    const h = replay.header;
+    out(
+      `replaying ${replay.recording.path}: recorded ${h.startedAt} on station "${h.station}", device ${h.device}, ${replay.recording.results.length} test results`,
+    );
+    grep ??= h.grep === null ? undefined : new RegExp(h.grep);
+  }
   try {
-    const chosen = (suites ?? Object.keys(SUITES)).filter((name) => {
+    const chosen = (suites ?? replay?.header.suites ?? Object.keys(SUITES)).filter((name) => {
       const missing = SUITES[name]!.needs.filter((t) => !station.transports.includes(t));
       if (missing.length > 0 && suites)
         out(`suite ${name}: skipped, the station has no ${missing.join('/')} transport`);
@@ -113,6 +133,20 @@ export async function run(opts: RunOptions): Promise<number> {
       startedAt: new Date().toISOString(),
     });
     writeEnvironment(resultsDir, await environmentInfo(station));
+    recorder?.header({
+      startedAt: new Date().toISOString(),
+      chiprig: chiprigVersion(),
+      host: `${process.platform} ${process.arch}, Node ${process.version}`,
+      station: station.name,
+      device: station.deviceSpec.text,
+      transports: [...station.transports],
+      presence: station.presence.mode,
+      emulated: station.emulated,
+      canPowerCycle: station.canPowerCycle,
+      canSetPairingMode: station.canSetPairingMode,
+      suites: chosen,
+      grep: grep?.source ?? null,
+    });
     out(
       `chiprig: station "${station.name}", device ${station.deviceSpec.text}, presence ${station.presence.mode}`,
     );
@@ -120,9 +154,15 @@ export async function run(opts: RunOptions): Promise<number> {
 
     useStation(station);
     if (plan) out(`test plan: ${plan.path} (${plan.ids.size + plan.selectors.size} entries)`);
-    const records = await runMocha(chosen.flatMap(specFiles), resultsDir, grep, plan, (done) =>
-      // The matrix in the report too (Allure 3 shows global attachments on the overview).
-      attachGlobal(MATRIX_TITLE, matrixMarkdown(conformanceMatrix(done), MATRIX_TITLE), 'text/markdown'),
+    const records = await runMocha(
+      chosen.flatMap(specFiles),
+      resultsDir,
+      grep,
+      plan,
+      (done) =>
+        // The matrix in the report too (Allure 3 shows global attachments on the overview).
+        attachGlobal(MATRIX_TITLE, matrixMarkdown(conformanceMatrix(done), MATRIX_TITLE), 'text/markdown'),
+      (test, record) => station.tape?.result(test.fullTitle(), record.outcome, record.message),
     );
     // Facts the suites learnt (e.g. a real key's attestation subject) join the environment.
     writeEnvironment(resultsDir, await environmentInfo(station));
@@ -155,6 +195,8 @@ export async function run(opts: RunOptions): Promise<number> {
       if (report.ok) out(`report: ${report.index}`);
       else process.stderr.write(`chiprig: the HTML report was not generated: ${report.error}\n`);
     }
+    if (recorder) out(`recording: ${recorder.path} (${recorder.exchanges} exchange lines)`);
+    if (replay) reportReplay(replay);
     const c = count(records);
     if (records.length === 0) {
       process.stderr.write('chiprig: no test matched the selection (check --suite and --grep)\n');
@@ -163,6 +205,18 @@ export async function run(opts: RunOptions): Promise<number> {
     return c.failed > 0 ? EXIT.FAILED : c.broken > 0 ? EXIT.BROKEN : EXIT.PASSED;
   } finally {
     await station.close();
+    recorder?.close();
+  }
+}
+
+/** How the replay's verdicts compare with the recording's, test by test. */
+function reportReplay(replay: Replayer): void {
+  const diffs = replay.differences();
+  const same = replay.replayed.size - diffs.filter((d) => replay.replayed.has(d.test)).length;
+  out(`replay: ${same} of ${replay.replayed.size} verdicts as recorded`);
+  for (const d of diffs) out(`  differs: ${d.test}: recorded ${d.recorded}, replayed ${d.replayed}`);
+  if (replay.skipped > 0) {
+    out(`  ${replay.skipped} recorded exchanges were never asked for (the replaying host took another path)`);
   }
 }
 
@@ -225,6 +279,7 @@ async function runMocha(
   grep: RegExp | undefined,
   plan: TestPlan | undefined,
   afterAll?: (records: readonly TestRecord[]) => PromiseLike<void>,
+  onResult?: (test: Mocha.Runnable, record: TestRecord) => void,
 ): Promise<TestRecord[]> {
   // chiprig applies the test plan itself (requirement IDs as well as Allure full names) and
   // drops what it leaves out, so the reporter must not apply it again (it would mark the
@@ -241,7 +296,7 @@ async function runMocha(
   try {
     await mocha.loadFilesAsync();
     if (plan) prune(mocha.suite, (test) => planIncludes(plan, test));
-    return await runLoaded(mocha, grep, afterAll);
+    return await runLoaded(mocha, grep, afterAll, onResult);
   } finally {
     if (planPath !== undefined) process.env.ALLURE_TESTPLAN_PATH = planPath;
   }
@@ -251,6 +306,7 @@ async function runLoaded(
   mocha: Mocha,
   grep: RegExp | undefined,
   afterAll?: (records: readonly TestRecord[]) => PromiseLike<void>,
+  onResult?: (test: Mocha.Runnable, record: TestRecord) => void,
 ): Promise<TestRecord[]> {
   // mocha's own total ignores --grep; count what will run, so progress reads [n/total].
   const matching = (suite: Mocha.Suite): number =>
@@ -273,7 +329,11 @@ async function runLoaded(
       // The report writes a test's result on 'test end' (after pass/fail/pending), so its
       // line waits for that: a printed line means the result is on disk. Hooks have no end.
       if (test.type === 'hook') out(progressLine(record, records.length, total));
-      else ended.set(test, () => out(progressLine(record, records.indexOf(record) + 1, total)));
+      else
+        ended.set(test, () => {
+          onResult?.(test, record);
+          out(progressLine(record, records.indexOf(record) + 1, total));
+        });
     };
     const ended = new Map<Mocha.Runnable, () => void>();
     runner.on('test end', (test) => {

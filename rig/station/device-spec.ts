@@ -10,13 +10,18 @@ import { ConfigError } from '../errors.ts';
  *   hid:PATH              a USB HID key by OS path (e.g. /dev/hidraw3)
  *   pcsc:READER           a contactless card in the PC/SC reader whose name contains READER
  *   ble:NAME-or-ADDRESS   a Bluetooth LE authenticator by advertised name or address
+ *   fifo:PATH             a HID device behind two named pipes, PATHin and PATHout (the device
+ *                         shim of u2f-ref-code's HID tests; `chiprig emulate --fifo PATH`)
+ *   replay:FILE           a recording of an earlier run (`chiprig run --record FILE`) played back
  */
 export type DeviceSpec =
   | { kind: 'emulator'; text: string; fault?: FaultName }
   | { kind: 'hid'; text: string; vendorId: number; productId: number; serialNumber?: string }
   | { kind: 'hid-path'; text: string; path: string }
   | { kind: 'pcsc'; text: string; reader: string }
-  | { kind: 'ble'; text: string; target: string };
+  | { kind: 'ble'; text: string; target: string }
+  | { kind: 'fifo'; text: string; path: string }
+  | { kind: 'replay'; text: string; path: string };
 
 const VID_PID = /^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})(?::(.+))?$/;
 
@@ -27,6 +32,9 @@ export function parseDeviceSpec(text: string, where = '--device'): DeviceSpec {
     return { kind: 'emulator', text: spec, fault: parseFault(spec.slice(9), where) };
   if (spec.startsWith('pcsc:') && spec.length > 5) return { kind: 'pcsc', text: spec, reader: spec.slice(5) };
   if (spec.startsWith('ble:') && spec.length > 4) return { kind: 'ble', text: spec, target: spec.slice(4) };
+  if (spec.startsWith('fifo:') && spec.length > 5) return { kind: 'fifo', text: spec, path: spec.slice(5) };
+  if (spec.startsWith('replay:') && spec.length > 7)
+    return { kind: 'replay', text: spec, path: spec.slice(7) };
   if (spec.startsWith('hid:')) {
     const rest = spec.slice(4);
     const m = VID_PID.exec(rest);
@@ -44,7 +52,7 @@ export function parseDeviceSpec(text: string, where = '--device'): DeviceSpec {
     }
   }
   throw new ConfigError(
-    `${where}: "${text}" is not a device spec. Use one of: emulator, emulator:FAULT, hid:VID:PID[:SERIAL] (4-digit hex IDs, e.g. hid:1050:0407), hid:PATH (e.g. hid:/dev/hidraw3), pcsc:READER (part of the reader name, e.g. "pcsc:Virtual PCD")`,
+    `${where}: "${text}" is not a device spec. Use one of: emulator, emulator:FAULT, hid:VID:PID[:SERIAL] (4-digit hex IDs, e.g. hid:1050:0407), hid:PATH (e.g. hid:/dev/hidraw3), pcsc:READER (part of the reader name, e.g. "pcsc:Virtual PCD"), ble:NAME-or-ADDRESS, fifo:PATH (named pipes PATHin/PATHout, e.g. fifo:/tmp/u2f-), replay:FILE (a recording from chiprig run --record)`,
   );
 }
 

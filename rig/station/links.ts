@@ -27,7 +27,12 @@ import type { StationFile } from './station-file.ts';
  * are imported statically on purpose: under mocha's CommonJS loading a dynamic import()
  * makes a second copy of rig/errors.ts, and `instanceof TransportError` stops working.)
  */
-export function transportsOf(spec: DeviceSpec, file: StationFile): TransportKind[] {
+export function transportsOf(
+  spec: DeviceSpec,
+  file: StationFile,
+  recorded?: readonly TransportKind[],
+): TransportKind[] {
+  if (spec.kind === 'replay') return [...(recorded ?? [])];
   if (spec.kind === 'emulator')
     return (file.emulator?.transports ?? ['hid', 'nfc', 'ble']) as TransportKind[];
   if (spec.kind === 'pcsc') return ['nfc'];

@@ -2,15 +2,16 @@ import { resolve } from 'node:path';
 import { hex } from '../bytes.ts';
 import { EmulatedChip } from '../emulator/emulated-chip.ts';
 import type { FaultName } from '../emulator/faults.ts';
-import { EmulatedCardConnection } from '../emulator/front-ends/nfc-card-connection.ts';
 import { ConfigError, isTransportError, TransportError } from '../errors.ts';
 import { EmulatorButton, type TouchActuator } from '../instruments/touch-actuator.ts';
 import { deviceText } from '../report/untrusted.ts';
+import type { Recorder, Tape } from '../tape/recorder.ts';
+import { Replayer } from '../tape/replayer.ts';
 import { TrafficLog } from '../traffic.ts';
 import { BleTransport } from '../transport/ble/ble-transport.ts';
 import type { Advertisement, GattLink } from '../transport/ble/connection.ts';
 import { HidTransport } from '../transport/hid/hid-transport.ts';
-import type { CardConnection } from '../transport/nfc/connection.ts';
+import { type CardConnection, isMovableCard } from '../transport/nfc/connection.ts';
 import { NfcTransport } from '../transport/nfc/nfc-transport.ts';
 import type { Transport, TransportKind } from '../transport/transport.ts';
 import { type AttestationRoot, loadAttestationRoots } from '../u2f/attestation-chain.ts';
@@ -48,6 +49,8 @@ export interface StationOptions {
   soakMs?: number;
   /** Only these of the device's transports (chiprig run --transport). */
   transports?: readonly TransportKind[];
+  /** Records every exchange (chiprig run --record). */
+  record?: Recorder;
 }
 
 /**
@@ -78,6 +81,8 @@ export class Station {
   #bleLink: BleLink | undefined;
   readonly #u2f = new Map<TransportKind, U2fClient>();
   #roots: AttestationRoot[] | undefined;
+  readonly #record: Recorder | undefined;
+  readonly #replay: Replayer | undefined;
 
   private constructor(init: {
     file: StationFile;
@@ -87,6 +92,8 @@ export class Station {
     emulator: EmulatedChip | undefined;
     traffic: TrafficLog;
     only?: readonly TransportKind[] | undefined;
+    record?: Recorder | undefined;
+    replay?: Replayer | undefined;
   }) {
     this.file = init.file;
     this.profile = init.profile;
@@ -94,7 +101,9 @@ export class Station {
     this.presence = init.presence;
     this.emulator = init.emulator;
     this.traffic = init.traffic;
-    const all = transportsOf(init.deviceSpec, init.file);
+    this.#record = init.record;
+    this.#replay = init.replay;
+    const all = transportsOf(init.deviceSpec, init.file, init.replay?.header.transports);
     const only = init.only;
     const missing = only?.filter((t) => !all.includes(t)) ?? [];
     if (missing.length > 0) {
@@ -114,11 +123,19 @@ export class Station {
       opts.device ? '--device' : `${file.path}: field "device"`,
     );
     const emulator = deviceSpec.kind === 'emulator' ? makeEmulator(file, deviceSpec.fault) : undefined;
+    const replay = deviceSpec.kind === 'replay' ? Replayer.load(deviceSpec.path) : undefined;
+    if (replay && opts.record) {
+      throw new ConfigError('--record: a replay is already a recording; record the original device instead');
+    }
     let actuator: TouchActuator | undefined;
     let opened: Station | undefined;
     const touch = file.instruments.touch?.kind ?? 'emulator-button';
     if (emulator && touch === 'emulator-button') {
       actuator = new EmulatorButton((holdMs) => emulator.pressButton(holdMs));
+    }
+    if (replay) {
+      // The recorded device's answers already hold what the presses did.
+      actuator = { name: 'replayed button', press: async () => undefined };
     }
     if (touch === 'firmata') {
       // The Firmata board under instruments.power presses too; it is opened on first press.
@@ -137,9 +154,12 @@ export class Station {
     }
     // No actuator: ask the operator, unless the device is only reached over NFC, where the
     // tap is the presence and nothing needs pressing.
-    const buttonNeeded = transportsOf(deviceSpec, file).some((t) => t !== 'nfc');
+    const buttonNeeded = transportsOf(deviceSpec, file, replay?.header.transports).some((t) => t !== 'nfc');
     const mode: PresenceMode =
-      opts.presence ?? file.presence ?? (actuator ? 'actuator' : buttonNeeded ? 'prompt' : 'auto');
+      opts.presence ??
+      replay?.header.presence ??
+      file.presence ??
+      (actuator ? 'actuator' : buttonNeeded ? 'prompt' : 'auto');
     if (mode === 'actuator' && !actuator) {
       throw new ConfigError(
         `--presence actuator: the station "${file.name}" has no touch actuator that can press ${deviceSpec.text}; use --presence prompt or auto`,
@@ -162,6 +182,8 @@ export class Station {
       emulator,
       traffic,
       only: opts.transports,
+      record: opts.record,
+      replay,
     });
     opened = station;
     if (opts.hci) nobleSource(opts.hci); // check the flag before opening anything
@@ -186,7 +208,9 @@ export class Station {
     await this.#moveEmulatedChip('hid');
     if (!this.#hid) {
       this.#require('hid');
-      const connection = await openHidConnection(this.deviceSpec, this.emulator);
+      const open = () =>
+        this.#replay ? this.#replay.openHid() : openHidConnection(this.deviceSpec, this.emulator);
+      const connection = this.#record ? await this.#record.openHid(open) : await open();
       this.#hid = await HidTransport.open(connection, {
         log: this.traffic,
         timeoutMs: this.file.timeouts.exchangeMs,
@@ -200,7 +224,7 @@ export class Station {
     if (!this.#nfc) {
       this.#require('nfc');
       if (this.#card) this.#card.connection = await this.#card.reopen();
-      else this.#card = await openCardConnection(this.deviceSpec, this.file, this.emulator, this.traffic);
+      else this.#card = await this.#openCard();
       const nfc = this.file.nfc;
       this.#nfc = new NfcTransport(this.#card.connection, {
         apdu: nfc.apdu,
@@ -215,6 +239,42 @@ export class Station {
     return this.#nfc;
   }
 
+  /** The card link, as recorded or replayed where the run is. */
+  async #openCard(): Promise<CardLink> {
+    const replay = this.#replay;
+    if (replay) return { connection: await replay.openCard(), reopen: () => replay.openCard() };
+    const open = () => openCardConnection(this.deviceSpec, this.file, this.emulator, this.traffic);
+    const record = this.#record;
+    if (!record) return open();
+    let link: CardLink | undefined;
+    const connection = await record.openCard(() =>
+      open().then((l) => {
+        link = l;
+        return l.connection;
+      }),
+    );
+    return { ...link!, connection, reopen: () => record.openCard(link!.reopen) };
+  }
+
+  /** What tells the suites and the rig what kind of device this is: a recording, the emulator's. */
+  get tape(): Tape | undefined {
+    return this.#record ?? this.#replay;
+  }
+
+  get replay(): Replayer | undefined {
+    return this.#replay;
+  }
+
+  /** The device is the emulated chip, or a replay of a run against it (the suites take its branches). */
+  get emulated(): boolean {
+    return this.emulator !== undefined || this.#replay?.header.emulated === true;
+  }
+
+  #note(text: string): void {
+    this.traffic.note('rig', text);
+    this.#record?.note(text);
+  }
+
   /**
    * The emulated chip is on one link at a time, as a person holds it: on the USB cable or
    * on the reader. Moving it to USB takes the in-process card out of the field (so HID
@@ -222,15 +282,15 @@ export class Station {
    * SELECTs again. Real devices and the vpcd path are left alone.
    */
   async #moveEmulatedChip(kind: TransportKind): Promise<void> {
-    if (this.#chipOn === kind || !this.emulator) return;
+    if (this.#chipOn === kind || !this.emulated) return;
     const card = this.#card?.connection;
-    if (!(card instanceof EmulatedCardConnection)) return;
+    if (!isMovableCard(card)) return;
     this.#chipOn = kind;
     if (kind !== 'nfc') {
       // On the cable, or held away from the reader for Bluetooth.
       card.remove();
     } else {
-      this.traffic.note('rig', 'emulated chip moved from the USB cable to the reader');
+      this.#note('emulated chip moved from the USB cable to the reader');
       card.tap();
       await this.#nfc?.powerCycle();
     }
@@ -241,7 +301,12 @@ export class Station {
     await this.#moveEmulatedChip('ble');
     if (!this.#ble) {
       this.#require('ble');
-      this.#bleLink = await openBleLink(this.deviceSpec, this.file, this.emulator, this.traffic, this.#hci);
+      const open = () => openBleLink(this.deviceSpec, this.file, this.emulator, this.traffic, this.#hci);
+      this.#bleLink = this.#replay
+        ? await this.#replay.openBle()
+        : this.#record
+          ? await this.#record.openBle(open)
+          : await open();
       try {
         this.#ble = await BleTransport.open(this.#bleLink.link, { log: this.traffic });
       } catch (error) {
@@ -265,19 +330,22 @@ export class Station {
   async bleScan(timeoutMs = 3000): Promise<Advertisement[]> {
     this.#require('ble');
     await this.#closeBle();
-    this.traffic.note('rig', 'BLE link dropped to scan for advertisements');
-    return scanBle(this.deviceSpec, this.file, this.emulator, timeoutMs, this.#hci);
+    this.#note('BLE link dropped to scan for advertisements');
+    const scan = () => scanBle(this.deviceSpec, this.file, this.emulator, timeoutMs, this.#hci);
+    if (this.#replay) return this.#replay.scan(timeoutMs);
+    return this.#record ? this.#record.scan(timeoutMs, scan) : scan();
   }
 
   /** Whether the rig can put the device in and out of pairing mode itself (the emulated chip). */
   get canSetPairingMode(): boolean {
+    if (this.#replay) return this.#replay.header.canSetPairingMode;
     return this.emulator !== undefined && this.transports.includes('ble');
   }
 
   setPairingMode(on: boolean): void {
     if (!this.canSetPairingMode) throw new ConfigError(`station "${this.name}" cannot switch pairing mode`);
-    this.traffic.note('rig', `pairing mode ${on ? 'on' : 'off'}`);
-    this.emulator!.blePeripheral().pairingMode = on;
+    this.#note(`pairing mode ${on ? 'on' : 'off'}`);
+    if (this.emulator) this.emulator.blePeripheral().pairingMode = on;
   }
 
   /** The card connection behind the NFC transport (the emulated one can leave the field). */
@@ -306,7 +374,7 @@ export class Station {
         {
           kind,
           exchange: (apdu, opts) => {
-            if (this.#chipOn !== kind && this.emulator) {
+            if (this.#chipOn !== kind && this.emulated) {
               return this.#moveEmulatedChip(kind).then(() => open().then((t) => t.exchange(apdu, opts)));
             }
             const link = current();
@@ -341,7 +409,7 @@ export class Station {
   }
 
   get canPowerCycle(): boolean {
-    return this.emulator !== undefined;
+    return this.emulator !== undefined || this.#replay?.header.canPowerCycle === true;
   }
 
   /**
@@ -349,11 +417,11 @@ export class Station {
    * and is reopened. Keys and counter must survive.
    */
   async powerCycle(): Promise<void> {
-    if (!this.emulator) {
+    if (!this.canPowerCycle) {
       throw new ConfigError(`station "${this.name}" has no power switch for ${this.deviceSpec.text}`);
     }
-    this.traffic.note('rig', 'power cycle');
-    this.emulator.powerCycle();
+    this.#note('power cycle');
+    this.emulator?.powerCycle();
     if (this.#hid) await this.resetLink('hid');
     // A card out of the field is unpowered anyway; one on the reader loses power now.
     if (this.#nfc && this.#chipOn !== 'hid') await this.#nfc.powerCycle();
@@ -390,7 +458,7 @@ export class Station {
   async setPower(on: boolean): Promise<void> {
     const power = this.instruments.power;
     if (!power) throw new ConfigError(`station "${this.name}" has no power switch (instruments.power)`);
-    this.traffic.note('rig', `power ${on ? 'on' : 'off'} (${power.name})`);
+    this.#note(`power ${on ? 'on' : 'off'} (${power.name})`);
     await power.setPower(on);
     if (!on) return;
     if (this.#hid) await this.#afterPowerUp(() => this.resetLink('hid'));
@@ -426,7 +494,7 @@ export class Station {
 
   /** NFC field off and on (PC/SC: reconnect with unpower; emulated: the card loses power). */
   async fieldCycle(): Promise<void> {
-    this.traffic.note('rig', 'NFC field off and on');
+    this.#note('NFC field off and on');
     await (await this.nfc()).powerCycle();
   }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { fromHex, hex } from '../../rig/bytes.ts';
+import { hostRandomBytes, hostRandomInt } from '../../rig/random.ts';
 import type { BleTransport } from '../../rig/transport/ble/ble-transport.ts';
 import {
   BLE_CMD,
@@ -26,7 +26,7 @@ import { getStation } from '../support/context.ts';
 import { random32 } from '../support/u2f.ts';
 
 const station = await getStation();
-const bytes = (n: number) => Uint8Array.from(randomBytes(n));
+const bytes = (n: number) => hostRandomBytes(n);
 const isError = (r: RawResponse, code: number) => r.cmd === BLE_CMD.ERROR && r.data[0] === code;
 
 /** The transport, with nothing left over on fidoStatus from an earlier case. */
@@ -108,7 +108,7 @@ if (station.transports.includes('ble')) {
 
     check('BLE-CMD-01', 'an unknown command (0x84–0xFF) answers ERROR ERR_INVALID_CMD', async (ctx) => {
       // Not 0xBE: that is CTAP2 CANCEL, which needs no answer.
-      const cmds = [0x84, 0xc0, 0xff].concat(0x85 + Math.floor(Math.random() * 0x39));
+      const cmds = [0x84, 0xc0, 0xff].concat(0x85 + hostRandomInt(0x39));
       for (const cmd of cmds) {
         const ble = await idle();
         const response = await rawCall(ble, [initialFrame(cmd, 0)]);

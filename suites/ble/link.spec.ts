@@ -23,7 +23,7 @@ if (station.transports.includes('ble')) {
       'BLE-SEC-01',
       'without pairing the FIDO characteristics are refused; after pairing the link is encrypted',
       async (ctx) => {
-        if (station.emulator)
+        if (station.emulated)
           ctx.skip(
             'the emulated BLE links have no pairing or encryption layer (in-process and HCI pty alike)',
           );

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { concat } from '../../rig/bytes.ts';
 import { TransportError } from '../../rig/errors.ts';
+import { isMovableCard, type MovableCard } from '../../rig/transport/nfc/connection.ts';
 import { encodeExtended, INS, SW, swName } from '../../rig/u2f/apdu.ts';
 import { encodeRegister } from '../../rig/u2f/messages.ts';
 import { area } from '../support/conformance.ts';
@@ -12,17 +13,6 @@ import { authenticate, random32, register } from '../support/u2f.ts';
 const station = await getStation();
 const CROSSCHECK = new URL('../../scripts/fido2-crosscheck.py', import.meta.url).pathname;
 const PYTHON = '/usr/bin/python3';
-
-/** A card connection an in-process reader can take out of the field and tap back. */
-interface MovableCard {
-  remove(): void;
-  tap(): void;
-  delayMs: number;
-}
-const isMovable = (c: unknown): c is MovableCard =>
-  typeof (c as MovableCard).remove === 'function' &&
-  typeof (c as MovableCard).tap === 'function' &&
-  'delayMs' in (c as object);
 
 if (station.transports.includes('nfc')) {
   const u2f = await station.u2fOver('nfc');
@@ -68,7 +58,7 @@ if (station.transports.includes('nfc')) {
       'card removed mid-APDU: the rig reports a link fault, and the next tap works',
       async (ctx) => {
         const card = await station.cardConnection();
-        if (!isMovable(card))
+        if (!isMovableCard(card))
           ctx.skip('taking the card away mid-APDU needs the emulated in-process reader (or a lab robot)');
         const movable = card as unknown as MovableCard;
         movable.delayMs = 50;
@@ -94,7 +84,7 @@ if (station.transports.includes('nfc')) {
       'an independent client (python-fido2 over PC/SC) registers and authenticates',
       async (ctx) => {
         const card = await station.cardConnection();
-        if (!/Virtual PCD|PICC|ACR|Reader/i.test(card.reader) || isMovable(card)) {
+        if (!/Virtual PCD|PICC|ACR|Reader/i.test(card.reader) || isMovableCard(card)) {
           ctx.skip(
             `the card is not behind pcscd (reader "${card.reader}"): run with --device pcsc:… or the emulated-vpcd station`,
           );

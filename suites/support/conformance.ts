@@ -78,21 +78,27 @@ export function area(station: Station, transport: TransportKind, feature: string
       // limit the link is reset, which ends the abandoned body's I/O.
       const limitMs = this.timeout();
       if (limitMs > 0) this.timeout(limitMs + ABANDON_GRACE_MS);
-      await runCase(
-        station,
-        transport,
-        test,
-        opts.exchangeSteps ?? true,
-        retries,
-        limitMs,
-        body,
-        (reason): never => {
-          if (this.test) skipReasons.set(this.test, reason);
-          if (!process.env.CHIPRIG_QUIET_SKIPS) process.stdout.write(`      skipped ${id}: ${reason}\n`);
-          noteStep(`skipped: ${reason}`);
-          return this.skip();
-        },
-      );
+      // A recording or a replay keys each test's exchanges (and its random choices) by title.
+      station.tape?.beginTest(this.test?.fullTitle() ?? `${id} ${title}`);
+      try {
+        await runCase(
+          station,
+          transport,
+          test,
+          opts.exchangeSteps ?? true,
+          retries,
+          limitMs,
+          body,
+          (reason): never => {
+            if (this.test) skipReasons.set(this.test, reason);
+            if (!process.env.CHIPRIG_QUIET_SKIPS) process.stdout.write(`      skipped ${id}: ${reason}\n`);
+            noteStep(`skipped: ${reason}`);
+            return this.skip();
+          },
+        );
+      } finally {
+        station.tape?.endTest();
+      }
     });
     // With an operator or a self-approving device, each press may take the whole presence
     // timeout; the case must outlast a few of them rather than cut the wait short.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { equal, hex, readU32be } from '../../rig/bytes.ts';
 import { TransportError } from '../../rig/errors.ts';
+import { hostRandomBytes } from '../../rig/random.ts';
 import type { Station } from '../../rig/station/station.ts';
 import {
   BROADCAST_CID,
@@ -35,7 +35,7 @@ const now = () => performance.now();
 
 export const cidHex = (cid: number): string => cid.toString(16).padStart(8, '0');
 export const byteHex = (b: number): string => b.toString(16).padStart(2, '0');
-export const randomData = (n: number): Uint8Array => Uint8Array.from(randomBytes(n));
+export const randomData = (n: number): Uint8Array => hostRandomBytes(n);
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A report as "cid cmd bcnt data" (init) or "cid seq data" (CONT), padding and long data cut. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hex } from '../../rig/bytes.ts';
+import { hostRandomBytes } from '../../rig/random.ts';
 import { AUTH_P1, SW, swName } from '../../rig/u2f/apdu.ts';
 import { parseAttestationCertificate } from '../../rig/u2f/attestation.ts';
 import {
@@ -19,7 +20,7 @@ export const specVectors = JSON.parse(
   readFileSync(new URL('../../fixtures/vectors/u2f-spec.json', import.meta.url), 'utf8'),
 );
 
-export const random32 = (): Uint8Array => Uint8Array.from(randomBytes(32));
+export const random32 = (): Uint8Array => hostRandomBytes(32);
 export const appParamOf = (appId: string): Uint8Array =>
   Uint8Array.from(createHash('sha256').update(appId).digest());
 

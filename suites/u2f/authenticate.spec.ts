@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { concat, fromHex, hex } from '../../rig/bytes.ts';
+import { hostRandomBytes } from '../../rig/random.ts';
 import { AUTH_P1, encodeExtended, INS, SW, swName } from '../../rig/u2f/apdu.ts';
 import { encodeAuthenticate, parseAuthenticateResponse } from '../../rig/u2f/messages.ts';
 import { appliesTo, area, TRANSPORT_NAMES } from '../support/conformance.ts';
@@ -274,9 +275,7 @@ for (const kind of station.transports) {
       'key handles from another device, or random, answer 6A80',
       async () => {
         await ready();
-        const random = Uint8Array.from({ length: cred.keyHandle.length }, () =>
-          Math.floor(Math.random() * 256),
-        );
+        const random = hostRandomBytes(cred.keyHandle.length);
         assertSw(
           await auth(AUTH_P1.CHECK_ONLY, random32(), cred, random),
           SW.WRONG_DATA,

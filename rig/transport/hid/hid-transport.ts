@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { equal, readU32be } from '../../bytes.ts';
 import { CtapHidError, deviceFault, TransportError } from '../../errors.ts';
+import { hostRandomBytes } from '../../random.ts';
 import type { TrafficLog } from '../../traffic.ts';
 import type { ExchangeOptions, Transport, WireTiming } from '../transport.ts';
 import type { HidConnection } from './connection.ts';
@@ -292,7 +292,7 @@ export class HidTransport implements Transport {
 
   /** INIT on `onCid`, skipping every report that is not the answer (other CID, command or nonce). */
   async #init(onCid: number, deadline: number, signal: AbortSignal | undefined): Promise<void> {
-    const nonce = new Uint8Array(randomBytes(INIT_NONCE_SIZE));
+    const nonce = hostRandomBytes(INIT_NONCE_SIZE);
     const request = initPacket(onCid, CTAPHID.INIT, INIT_NONCE_SIZE, nonce);
     this.#log?.record('send', 'apdu', nonce, 'INIT');
     await this.#write(request);

@@ -40,3 +40,19 @@ export interface VirtualCard {
   /** One C-APDU in, one R-APDU out. Never throws for card-side input. */
   process(apdu: Uint8Array): Uint8Array;
 }
+
+/**
+ * A card connection whose card the rig itself can take out of the field and tap back (the
+ * emulated in-process reader; a lab robot could offer the same), with a per-APDU delay so
+ * a removal can land mid-APDU.
+ */
+export interface MovableCard {
+  remove(): void;
+  tap(): void;
+  delayMs: number;
+}
+
+export const isMovableCard = (c: unknown): c is MovableCard =>
+  typeof (c as MovableCard | undefined)?.remove === 'function' &&
+  typeof (c as MovableCard).tap === 'function' &&
+  'delayMs' in (c as object);
