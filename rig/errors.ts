@@ -44,6 +44,18 @@ export class CtapHidError extends ChiprigError {
 
 export class InstrumentError extends ChiprigError {}
 
+/**
+ * A replayed device (`--device replay:FILE`) was asked for something its recording does not
+ * hold at that point: a rig fault ("broken"). The replay refused the call, so no byte went
+ * anywhere and the link is as it was: transports must not start a recovery (an INIT, a
+ * SELECT) the recording never had.
+ */
+export class ReplayDivergedError extends ChiprigError {
+  constructor(message: string) {
+    super('REPLAY_DIVERGED', message);
+  }
+}
+
 /** A bad flag, station file, device profile or device spec. The message names the field. */
 export class ConfigError extends ChiprigError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -1,5 +1,6 @@
 import { startHciPty } from '../emulator/ble/hci-pty.ts';
 import { parseFault } from '../emulator/faults.ts';
+import { serveFifoHid } from '../emulator/front-ends/fifo-server.ts';
 import { serveVpcd } from '../emulator/vpcd-card.ts';
 import { ConfigError } from '../errors.ts';
 import { splitHostPort } from '../station/links.ts';
@@ -11,6 +12,7 @@ export interface EmulateOptions {
   transport: string;
   vpcd?: string;
   hciPty?: string;
+  fifo?: string;
   station?: string;
   fault?: string;
 }
@@ -21,13 +23,19 @@ export interface EmulateOptions {
  * tool (chiprig itself, python-fido2, a vendor's suite) can test it through a real stack.
  */
 export async function emulate(opts: EmulateOptions): Promise<number> {
-  if (opts.transport !== 'nfc' && opts.transport !== 'ble') {
-    throw new ConfigError(`--transport: "${opts.transport}" cannot be served (available: nfc, ble)`);
+  if (opts.transport !== 'nfc' && opts.transport !== 'ble' && opts.transport !== 'hid') {
+    throw new ConfigError(`--transport: "${opts.transport}" cannot be served (available: hid, nfc, ble)`);
+  }
+  if (opts.transport === 'hid' && !opts.fifo) {
+    throw new ConfigError(
+      '--fifo: required with --transport hid (the path prefix of the two FIFOs, e.g. /tmp/u2f- for /tmp/u2f-in and /tmp/u2f-out)',
+    );
   }
   const file = loadStationFile(opts.station);
   const fault = opts.fault ? parseFault(opts.fault, '--fault') : undefined;
   const chip = makeEmulator(file, fault);
   if (opts.transport === 'ble') return emulateBle(chip, opts);
+  if (opts.transport === 'hid') return emulateFifo(chip, opts.fifo!, fault);
   const [host, port] = splitHostPort(opts.vpcd ?? '127.0.0.1:35963', '--vpcd');
   let server: Awaited<ReturnType<typeof serveVpcd>>;
   try {
@@ -90,5 +98,49 @@ async function emulateBle(chip: ReturnType<typeof makeEmulator>, opts: EmulateOp
   process.off('SIGUSR1', press);
   await pty.stop().catch(() => undefined);
   process.stdout.write('stopped\n');
+  return EXIT.PASSED;
+}
+
+/**
+ * `chiprig emulate --transport hid --fifo PATH`: the emulated chip's USB HID interface
+ * behind two FIFOs, PATHin (host to device) and PATHout, in the protocol of the device shim
+ * of google/u2f-ref-code's HID tests (dev.cc). Serves until stopped or until the host sends
+ * "reset and quit" (cmd 2, mode 3). INTERRUPT 199 (cmd 6) presses the button; so does SIGUSR1.
+ */
+async function emulateFifo(
+  chip: ReturnType<typeof makeEmulator>,
+  path: string,
+  fault: string | undefined,
+): Promise<number> {
+  let server: Awaited<ReturnType<typeof serveFifoHid>>;
+  try {
+    server = await serveFifoHid(chip.hid(), {
+      path,
+      press: () => chip.pressButton(),
+      onEvent: (text) => process.stderr.write(`emulate: ${text}\n`),
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    process.stderr.write(`chiprig emulate: ${error instanceof Error ? error.message : error}\n`);
+    return EXIT.BROKEN;
+  }
+  const press = () => chip.pressButton();
+  process.on('SIGUSR1', press);
+  process.stdout.write(
+    `serving the emulated MitID chip${fault ? ` with fault ${fault}` : ''} as a HID device on FIFOs ${server.paths.toDevice} (host writes) and ${server.paths.fromDevice} (host reads); device spec fifo:${path}; stop with Ctrl-C\n`,
+  );
+  const ended = await new Promise<'signal' | 'quit' | 'closed'>((resolve) => {
+    const onSignal = () => resolve('signal');
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    server.closed.then(resolve);
+  });
+  process.off('SIGUSR1', press);
+  await server.close().catch(() => undefined);
+  if (ended === 'closed') {
+    process.stderr.write(`chiprig emulate: the FIFOs at ${path} failed; serving ended\n`);
+    return EXIT.BROKEN;
+  }
+  process.stdout.write(ended === 'quit' ? 'the host asked to reset and quit; stopped\n' : 'stopped\n');
   return EXIT.PASSED;
 }

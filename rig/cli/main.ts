@@ -65,8 +65,9 @@ program
   .description('serve the emulated MitID chip to outside tools until stopped')
   .requiredOption(
     '--transport <kind>',
-    'what to serve: nfc (a card to pcscd through vsmartcard vpcd) or ble (an HCI controller on a pty)',
+    'what to serve: hid (USB HID over two FIFOs, u2f-ref-code dev.cc protocol), nfc (a card to pcscd through vsmartcard vpcd) or ble (an HCI controller on a pty)',
   )
+  .option('--fifo <path>', 'hid: path prefix of the FIFOs PATHin and PATHout (e.g. /tmp/u2f-)')
   .option('--vpcd <host:port>', "nfc: pcscd's vpcd driver address", '127.0.0.1:35963')
   .option('--hci-pty <path>', 'ble: where to create the pty an HCI-over-UART host opens')
   .option('--station <file>', 'station file whose emulator section describes the chip')

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pcscUnavailableReason } from '../transport/nfc/nfc-pcsc.ts';
 import { EXIT } from './exit-codes.ts';
+import { chiprig, emulateProcess } from './spawn-support.ts';
 
 /**
  * The NFC path through the real stack: chiprig run -> nfc-pcsc -> pcscd -> vpcd ->
@@ -12,44 +12,7 @@ import { EXIT } from './exit-codes.ts';
  * and pcscd is up (CI starts it with scripts/pcscd-start.sh); elsewhere one pending test
  * says why.
  */
-const BIN = new URL('../../bin/chiprig.js', import.meta.url).pathname;
 const unavailable = pcscUnavailableReason();
-
-function chiprig(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { timeout: 240_000, env: { ...process.env, CHIPRIG_QUIET_SKIPS: '1', ...env }, maxBuffer: 32 << 20 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? -1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-/** Starts `chiprig emulate --transport nfc` and resolves once it serves the card. */
-function emulate(): Promise<{ child: ChildProcess; stopped: Promise<{ code: number | null; out: string }> }> {
-  const child = spawn(process.execPath, [BIN, 'emulate', '--transport', 'nfc'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const stopped = new Promise<{ code: number | null; out: string }>((resolve) =>
-    child.on('exit', (code) => resolve({ code, out })),
-  );
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`emulate did not start: ${out}`)), 20_000);
-    const onData = (d: Buffer) => {
-      out += d;
-      if (/serving the emulated MitID chip/.test(out)) {
-        clearTimeout(timer);
-        // pcscd notices a new card after its ~400 ms poll.
-        setTimeout(() => resolve({ child, stopped }), 1000);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', () => reject(new Error(`emulate exited: ${out}`)));
-  });
-}
 
 describe('NFC through the real PC/SC stack (pcscd + vpcd)', function () {
   this.timeout(300_000);
@@ -79,7 +42,8 @@ describe('NFC through the real PC/SC stack (pcscd + vpcd)', function () {
   });
 
   it('chiprig run --device "pcsc:Virtual PCD" --suite nfc,u2f passes against chiprig emulate --transport nfc', async () => {
-    const { child, stopped } = await emulate();
+    // pcscd notices a new card after its ~400 ms poll.
+    const { child, stopped } = await emulateProcess(['--transport', 'nfc'], 1000);
     const results = mkdtempSync(join(tmpdir(), 'chiprig-pcsc-'));
     try {
       const r = await chiprig([
@@ -133,6 +97,7 @@ describe('NFC through the real PC/SC stack (pcscd + vpcd)', function () {
   it('says pcscd is not running, and how to start it, when its socket is absent (exit 3)', async () => {
     const r = await chiprig(
       ['run', '--device', 'pcsc:ACR', '--no-html', '--results', mkdtempSync(join(tmpdir(), 'x-'))],
+      240_000,
       {
         PCSCLITE_CSOCK_NAME: '/nonexistent/pcscd.comm',
       },

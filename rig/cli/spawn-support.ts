@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,4 +48,44 @@ export function readResults(dir: string): {
   return readdirSync(dir)
     .filter((f) => f.endsWith('-result.json'))
     .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
+}
+
+/** A `chiprig emulate` child process, serving. */
+export interface EmulateProcess {
+  child: ChildProcess;
+  /** Everything it printed so far. */
+  output: () => string;
+  /** Settles when it exits, with its code and everything it printed. */
+  stopped: Promise<{ code: number | null; out: string }>;
+}
+
+/**
+ * Starts `chiprig emulate ARGS` and resolves once it says it serves (within 20 s), plus
+ * `settleMs` for whatever must notice it (pcscd polls for cards every ~400 ms).
+ */
+export function emulateProcess(args: string[], settleMs = 0): Promise<EmulateProcess> {
+  const child = spawn(process.execPath, [BIN, 'emulate', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const stopped = new Promise<{ code: number | null; out: string }>((resolve) =>
+    child.on('exit', (code) => resolve({ code, out })),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`chiprig emulate ${args.join(' ')} did not start within 20 s: ${out}`));
+    }, 20_000);
+    const onData = (d: Buffer) => {
+      out += d;
+      if (/serving the emulated MitID chip/.test(out)) {
+        clearTimeout(timer);
+        setTimeout(() => resolve({ child, output: () => out, stopped }), settleMs);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`chiprig emulate ${args.join(' ')} exited (${code}): ${out}`));
+    });
+  });
 }

@@ -13,6 +13,7 @@ import {
   stop as stopNoble,
 } from '../transport/ble/noble.ts';
 import type { HidConnection } from '../transport/hid/connection.ts';
+import { openFifoHid } from '../transport/hid/fifo-hid.ts';
 import { openNodeHid } from '../transport/hid/node-hid.ts';
 import type { CardConnection } from '../transport/nfc/connection.ts';
 import { openPcscCard } from '../transport/nfc/nfc-pcsc.ts';
@@ -46,6 +47,7 @@ export async function openHidConnection(
 ): Promise<HidConnection> {
   if (spec.kind === 'emulator') return emulator!.hid();
   if (spec.kind === 'hid-path') return openNodeHid({ path: spec.path }, spec.text);
+  if (spec.kind === 'fifo') return openFifoHid(spec.path);
   if (spec.kind === 'hid') {
     return openNodeHid(
       {

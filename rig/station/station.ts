@@ -10,6 +10,7 @@ import { Replayer } from '../tape/replayer.ts';
 import { TrafficLog } from '../traffic.ts';
 import { BleTransport } from '../transport/ble/ble-transport.ts';
 import type { Advertisement, GattLink } from '../transport/ble/connection.ts';
+import { FifoHidConnection } from '../transport/hid/fifo-hid.ts';
 import { HidTransport } from '../transport/hid/hid-transport.ts';
 import { type CardConnection, isMovableCard } from '../transport/nfc/connection.ts';
 import { NfcTransport } from '../transport/nfc/nfc-transport.ts';
@@ -83,6 +84,8 @@ export class Station {
   #roots: AttestationRoot[] | undefined;
   readonly #record: Recorder | undefined;
   readonly #replay: Replayer | undefined;
+  /** The FIFO device's own connection (its touch command), under any recording wrapper. */
+  #fifo: FifoHidConnection | undefined;
 
   private constructor(init: {
     file: StationFile;
@@ -133,9 +136,15 @@ export class Station {
     if (emulator && touch === 'emulator-button') {
       actuator = new EmulatorButton((holdMs) => emulator.pressButton(holdMs));
     }
-    if (replay) {
-      // The recorded device's answers already hold what the presses did.
-      actuator = { name: 'replayed button', press: async () => undefined };
+    if (deviceSpec.kind === 'fifo' && touch === 'emulator-button') {
+      // The FIFO protocol has the button: INTERRUPT 199 toggles touch (dev.cc's DEV_touch).
+      actuator = {
+        name: 'fifo touch (cmd 6)',
+        press: async () => {
+          await opened!.hid();
+          await opened!.#fifo!.touch();
+        },
+      };
     }
     if (touch === 'firmata') {
       // The Firmata board under instruments.power presses too; it is opened on first press.
@@ -151,6 +160,11 @@ export class Station {
           await presser.press(holdMs);
         },
       };
+    }
+    if (replay) {
+      // Whatever pressed the recorded device's button (an emulator, a robot, a person),
+      // its answers already hold what the presses did.
+      actuator = { name: 'replayed button', press: async () => undefined };
     }
     // No actuator: ask the operator, unless the device is only reached over NFC, where the
     // tap is the presence and nothing needs pressing.
@@ -208,8 +222,12 @@ export class Station {
     await this.#moveEmulatedChip('hid');
     if (!this.#hid) {
       this.#require('hid');
-      const open = () =>
-        this.#replay ? this.#replay.openHid() : openHidConnection(this.deviceSpec, this.emulator);
+      const open = async () => {
+        if (this.#replay) return this.#replay.openHid();
+        const raw = await openHidConnection(this.deviceSpec, this.emulator);
+        if (raw instanceof FifoHidConnection) this.#fifo = raw;
+        return raw;
+      };
       const connection = this.#record ? await this.#record.openHid(open) : await open();
       this.#hid = await HidTransport.open(connection, {
         log: this.traffic,

@@ -82,9 +82,6 @@ const ResultSchema = z.strictObject({
 });
 export type ResultLine = z.infer<typeof ResultSchema>;
 
-const LineSchema = z.union([ExchangeSchema, NoteSchema, ResultSchema]);
-export type RecordingLine = z.infer<typeof LineSchema>;
-
 export interface Recording {
   path: string;
   header: RecordingHeader;
@@ -129,7 +126,15 @@ export function readRecording(path: string): Recording {
   const recording: Recording = { path, header: head.data!, exchanges: [], results: [] };
   for (let n = 2; n <= lines.length; n++) {
     if (!lines[n - 1]!.trim()) continue;
-    const parsed = LineSchema.safeParse(parse(n));
+    const raw = parse(n) as { result?: unknown; dir?: unknown } | null;
+    // The line's own schema, chosen by its shape, so a problem names the field.
+    const schema =
+      raw !== null && typeof raw === 'object' && 'result' in raw
+        ? ResultSchema
+        : raw?.dir === 'note'
+          ? NoteSchema
+          : ExchangeSchema;
+    const parsed = schema.safeParse(raw);
     if (!parsed.success) problem(n, parsed.error);
     const line = parsed.data!;
     if ('result' in line) recording.results.push(line);

@@ -1,5 +1,5 @@
 import { fromHex, hex } from '../bytes.ts';
-import { ChiprigError } from '../errors.ts';
+import { ReplayDivergedError } from '../errors.ts';
 import { seedHostRandom } from '../random.ts';
 import type { BleLink } from '../station/links.ts';
 import type {
@@ -13,17 +13,6 @@ import type { CardConnection } from '../transport/nfc/connection.ts';
 import type { TransportKind } from '../transport/transport.ts';
 import { type ExchangeLine, errorFrom, type Recording, type ResultLine, readRecording } from './format.ts';
 import type { Tape } from './recorder.ts';
-
-/**
- * The host asked the replayed device for something the recording does not hold at this
- * point: other bytes, another call, or a test the recording never ran. A rig fault
- * ("broken"): the replay cannot say what the device would have done.
- */
-export class ReplayDivergedError extends ChiprigError {
-  constructor(message: string) {
-    super('REPLAY_DIVERGED', message);
-  }
-}
 
 type Line = ExchangeLine & { line: number };
 

@@ -1,5 +1,5 @@
 import { equal, readU32be } from '../../bytes.ts';
-import { CtapHidError, deviceFault, TransportError } from '../../errors.ts';
+import { CtapHidError, deviceFault, ReplayDivergedError, TransportError } from '../../errors.ts';
 import { hostRandomBytes } from '../../random.ts';
 import type { TrafficLog } from '../../traffic.ts';
 import type { ExchangeOptions, Transport, WireTiming } from '../transport.ts';
@@ -188,7 +188,9 @@ export class HidTransport implements Transport {
           if (now() >= deadline.at) throw timeout(cmd, timeoutMs, 'the device stayed busy');
         }
       } catch (error) {
-        if (!(error instanceof CtapHidError)) this.#needsResync = true; // an ERROR frame ends cleanly
+        // An ERROR frame ends cleanly; so does a replay's refusal (nothing was sent).
+        if (!(error instanceof CtapHidError || error instanceof ReplayDivergedError))
+          this.#needsResync = true;
         const silence = this.#silence;
         if (silence !== undefined && error === silence) {
           // Alive, yet no reply: the device dropped it. A dead link would not answer INIT.
