@@ -21,7 +21,7 @@ import type { TransportKind } from '../transport/transport.ts';
 import { chiprigVersion, environmentInfo } from './environment.ts';
 import { EXIT } from './exit-codes.ts';
 import { runDuts } from './run-duts.ts';
-import { parseSuiteList, SUITES, specFiles } from './suites.ts';
+import { NOT_REPLAYED, parseSuiteList, SUITES, specFiles, suiteOf } from './suites.ts';
 
 export interface RunOptions {
   station?: string;
@@ -118,7 +118,15 @@ export async function run(opts: RunOptions): Promise<number> {
     grep ??= h.grep === null ? undefined : new RegExp(h.grep);
   }
   try {
-    const chosen = (suites ?? replay?.header.suites ?? Object.keys(SUITES)).filter((name) => {
+    const chosen = (
+      suites ??
+      replay?.header.suites.filter((name) => {
+        const why = NOT_REPLAYED[name];
+        if (why) out(`suite ${name}: not replayed: ${why}`);
+        return !why;
+      }) ??
+      Object.keys(SUITES)
+    ).filter((name) => {
       const missing = SUITES[name]!.needs.filter((t) => !station.transports.includes(t));
       if (missing.length > 0 && suites)
         out(`suite ${name}: skipped, the station has no ${missing.join('/')} transport`);
@@ -162,7 +170,8 @@ export async function run(opts: RunOptions): Promise<number> {
       (done) =>
         // The matrix in the report too (Allure 3 shows global attachments on the overview).
         attachGlobal(MATRIX_TITLE, matrixMarkdown(conformanceMatrix(done), MATRIX_TITLE), 'text/markdown'),
-      (test, record) => station.tape?.result(test.fullTitle(), record.outcome, record.message),
+      (test, record) =>
+        station.tape?.result(test.fullTitle(), record.outcome, record.message, suiteOf(test.file)),
     );
     // Facts the suites learnt (e.g. a real key's attestation subject) join the environment.
     writeEnvironment(resultsDir, await environmentInfo(station));
@@ -196,7 +205,7 @@ export async function run(opts: RunOptions): Promise<number> {
       else process.stderr.write(`chiprig: the HTML report was not generated: ${report.error}\n`);
     }
     if (recorder) out(`recording: ${recorder.path} (${recorder.exchanges} exchange lines)`);
-    if (replay) reportReplay(replay);
+    if (replay) reportReplay(replay, chosen);
     const c = count(records);
     if (records.length === 0) {
       process.stderr.write('chiprig: no test matched the selection (check --suite and --grep)\n');
@@ -210,8 +219,8 @@ export async function run(opts: RunOptions): Promise<number> {
 }
 
 /** How the replay's verdicts compare with the recording's, test by test. */
-function reportReplay(replay: Replayer): void {
-  const diffs = replay.differences();
+function reportReplay(replay: Replayer, suites: readonly string[]): void {
+  const diffs = replay.differences(suites);
   const same = replay.replayed.size - diffs.filter((d) => replay.replayed.has(d.test)).length;
   out(`replay: ${same} of ${replay.replayed.size} verdicts as recorded`);
   for (const d of diffs) out(`  differs: ${d.test}: recorded ${d.recorded}, replayed ${d.replayed}`);

@@ -3,7 +3,11 @@ import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import type { TransportKind } from '../transport/transport.ts';
 
-/** The conformance suites `chiprig run --suite` knows, and the transport each needs. */
+/**
+ * The suites `chiprig run --suite` knows, and the transport each needs, in the order a run
+ * takes them: conformance first, then the instrument and timing suites (which a replay
+ * does not run, so what comes before them replays exactly).
+ */
 export const SUITES: Record<string, { dir: string; needs: TransportKind[]; what: string }> = {
   u2f: { dir: 'u2f', needs: [], what: 'U2F raw messages (U2F-*), on every transport the station has' },
   security: {
@@ -17,6 +21,11 @@ export const SUITES: Record<string, { dir: string; needs: TransportKind[]; what:
     needs: ['ble'],
     what: 'FIDO over GATT: service, advertising, fragments, keepalive, PING, link (BLE-*)',
   },
+  nfc: {
+    dir: 'nfc',
+    needs: ['nfc'],
+    what: 'ISO 7816-4 over NFC: SELECT, APDU forms, chaining, GET RESPONSE, field (NFC-*)',
+  },
   env: {
     dir: 'env',
     needs: [],
@@ -27,11 +36,12 @@ export const SUITES: Record<string, { dir: string; needs: TransportKind[]; what:
     needs: [],
     what: 'latency per operation, signing throughput, soak, link-model accuracy (PERF-*), on every transport',
   },
-  nfc: {
-    dir: 'nfc',
-    needs: ['nfc'],
-    what: 'ISO 7816-4 over NFC: SELECT, APDU forms, chaining, GET RESPONSE, field (NFC-*)',
-  },
+};
+
+/** Suites whose verdicts rest on instruments or the clock, which a recording does not hold. */
+export const NOT_REPLAYED: Record<string, string> = {
+  env: 'it reads the station instruments (chamber, power switch, power meter)',
+  perf: 'its verdicts are timings and its loops run for a time, not a count',
 };
 
 export const SUITES_ROOT = new URL('../../suites/', import.meta.url).pathname;
@@ -58,4 +68,9 @@ export function specFiles(suite: string): string[] {
     .filter((f) => f.endsWith('.spec.ts'))
     .sort()
     .map((f) => join(dir, f));
+}
+
+/** The suite a spec file belongs to (suites/<suite>/*.spec.ts), if it is one. */
+export function suiteOf(file: string | undefined): string | undefined {
+  return file ? /[\\/]suites[\\/]([^\\/]+)[\\/][^\\/]+$/.exec(file)?.[1] : undefined;
 }

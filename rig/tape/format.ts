@@ -79,6 +79,8 @@ const ResultSchema = z.strictObject({
   test: z.string(),
   result: z.enum(['passed', 'failed', 'broken', 'skipped']),
   message: z.string().optional(),
+  /** The suite the test belongs to (u2f, hid, ...). */
+  suite: z.string().optional(),
 });
 export type ResultLine = z.infer<typeof ResultSchema>;
 

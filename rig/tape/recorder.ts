@@ -22,7 +22,7 @@ export interface Tape {
   beginTest(key: string): void;
   endTest(): void;
   /** A test's verdict (chiprig run, at 'test end'). */
-  result(key: string, result: ResultLine['result'], message?: string): void;
+  result(key: string, result: ResultLine['result'], message?: string, suite?: string): void;
 }
 
 type Fields = Pick<ExchangeLine, 'hex' | 'data' | 'error'>;
@@ -78,8 +78,14 @@ export class Recorder implements Tape {
     seedHostRandom(this.seed, '(between tests)');
   }
 
-  result(key: string, result: ResultLine['result'], message?: string): void {
-    const line: ResultLine = { t: this.#now(), test: key, result, ...(message ? { message } : {}) };
+  result(key: string, result: ResultLine['result'], message?: string, suite?: string): void {
+    const line: ResultLine = {
+      t: this.#now(),
+      test: key,
+      result,
+      ...(message ? { message } : {}),
+      ...(suite ? { suite } : {}),
+    };
     this.#pending.push(JSON.stringify(line));
     this.flush();
   }

@@ -107,14 +107,18 @@ export class Replayer implements Tape {
     this.replayed.set(key, result);
   }
 
-  /** Tests whose verdict differs from the recording's (or that the recording lacks). */
-  differences(): { test: string; recorded: string; replayed: string }[] {
+  /**
+   * Tests whose verdict differs from the recording's, or that only one of them ran (of the
+   * recording's, only those of `suites` count, when given).
+   */
+  differences(suites?: readonly string[]): { test: string; recorded: string; replayed: string }[] {
     const out: { test: string; recorded: string; replayed: string }[] = [];
     for (const [test, replayed] of this.replayed) {
       const recorded = this.recorded.get(test)?.result ?? '(not in the recording)';
       if (recorded !== replayed) out.push({ test, recorded, replayed });
     }
     for (const [test, r] of this.recorded) {
+      if (suites && r.suite && !suites.includes(r.suite)) continue;
       if (!this.replayed.has(test)) out.push({ test, recorded: r.result, replayed: '(not run)' });
     }
     return out;

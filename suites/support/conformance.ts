@@ -1,4 +1,5 @@
 import { hex } from '../../rig/bytes.ts';
+import { suiteOf } from '../../rig/cli/suites.ts';
 import { isDeviceFailure, isTransportError, TransportError } from '../../rig/errors.ts';
 import { formatValue, type MeasurementSink, Measurements } from '../../rig/measure/measurement.ts';
 import { runRecord, type TestOf } from '../../rig/measure/run-record.ts';
@@ -143,7 +144,7 @@ function policyOf(
   station: Station,
   file: string | undefined,
 ): { linkFaultRetries?: number; timeoutMs?: number } {
-  const suite = file ? /[\\/]suites[\\/]([^\\/]+)[\\/][^\\/]+$/.exec(file)?.[1] : undefined;
+  const suite = suiteOf(file);
   return (suite && station.file.policy.suites[suite]) || {};
 }
 
