@@ -21,6 +21,7 @@ export async function environmentInfo(station: Station): Promise<Record<string, 
     chiprig: CHIPRIG_VERSION,
     node: process.version,
     host: `${process.platform} ${process.arch}`,
+    'host platform': `${station.platform.name} (${station.platform.source})`,
   };
   if (station.emulator) {
     env['attestation certificate subject'] = new X509Certificate(

@@ -36,6 +36,10 @@ program
   .addOption(
     new Option('--presence <mode>', 'how user presence is given').choices(['actuator', 'prompt', 'auto']),
   )
+  .option(
+    '--platform <name>',
+    "judge the device's transports as on this host platform (windows, windows-11, macos, linux, android, ios); default: this host's",
+  )
   .option('--results <dir>', 'Allure results directory', 'reports/allure-results')
   .option('--report <dir>', 'HTML report directory', 'reports/allure-report')
   .option('--no-html', 'skip the HTML report (results are still written)')

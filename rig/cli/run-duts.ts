@@ -15,6 +15,7 @@ export interface DutRunOptions {
   duration?: string;
   grep?: string;
   presence?: string;
+  platform?: string;
   results: string;
   report: string;
   html: boolean;
@@ -63,6 +64,7 @@ export async function runDuts(file: StationFile, opts: DutRunOptions): Promise<n
         ...(opts.suite ? ['--suite', opts.suite] : []),
         ...(opts.grep ? ['--grep', opts.grep] : []),
         ...(opts.presence ? ['--presence', opts.presence] : []),
+        ...(opts.platform ? ['--platform', opts.platform] : []),
         '--results',
         dir,
         '--no-html',

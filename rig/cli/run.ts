@@ -5,7 +5,7 @@ import AllureMochaReporter from 'allure-mocha';
 import Mocha from 'mocha';
 import { ChiprigError, ConfigError } from '../errors.ts';
 import { MEASUREMENTS_FILE, runRecord } from '../measure/run-record.ts';
-import { attachGlobal, writeEnvironment } from '../report/allure.ts';
+import { attachGlobal, fillSkipReasons, writeEnvironment } from '../report/allure.ts';
 import { count, outcomeOf, progressLine, summary, type TestRecord } from '../report/console.ts';
 import { generateHtmlReport } from '../report/html.ts';
 import { writeJunit } from '../report/junit.ts';
@@ -30,6 +30,8 @@ export interface RunOptions {
   grep?: string;
   duration?: string;
   presence?: string;
+  /** The host platform to judge the device's transports by (the profile's platforms). */
+  platform?: string;
   hci?: string;
   transport?: string;
   /** Allure 3 history file kept across runs (JSON Lines); needs the HTML report. */
@@ -77,6 +79,7 @@ export async function run(opts: RunOptions): Promise<number> {
       ...(opts.duration ? { duration: opts.duration } : {}),
       ...(opts.grep ? { grep: opts.grep } : {}),
       ...(opts.presence ? { presence: opts.presence } : {}),
+      ...(opts.platform ? { platform: opts.platform } : {}),
       ...(opts.history ? { history: opts.history } : {}),
       results: opts.results,
       report: opts.report,
@@ -96,6 +99,7 @@ export async function run(opts: RunOptions): Promise<number> {
       ...(opts.station ? { stationFile: opts.station } : {}),
       ...(opts.device ? { device: opts.device } : {}),
       ...(presence ? { presence } : {}),
+      ...(opts.platform ? { platform: opts.platform } : {}),
       ...(opts.hci ? { hci: opts.hci } : {}),
       ...(soakMs !== undefined ? { soakMs } : {}),
       ...(opts.transport !== undefined ? { transports: parseTransports(opts.transport) } : {}),
@@ -156,7 +160,7 @@ export async function run(opts: RunOptions): Promise<number> {
       grep: grep?.source ?? null,
     });
     out(
-      `chiprig: station "${station.name}", device ${station.deviceSpec.text}, presence ${station.presence.mode}`,
+      `chiprig: station "${station.name}", device ${station.deviceSpec.text}, presence ${station.presence.mode}, platform ${station.platform.name} (${station.platform.source})`,
     );
     out(`suites: ${chosen.join(', ')}${grep ? `, grep /${grep.source}/` : ''}; results in ${resultsDir}`);
 
@@ -173,6 +177,7 @@ export async function run(opts: RunOptions): Promise<number> {
       (test, record) =>
         station.tape?.result(test.fullTitle(), record.outcome, record.message, suiteOf(test.file)),
     );
+    fillSkipReasons(resultsDir);
     // Facts the suites learnt (e.g. a real key's attestation subject) join the environment.
     writeEnvironment(resultsDir, await environmentInfo(station));
     out('');

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
 import { formatTraffic, type TrafficEntry } from '../traffic.ts';
@@ -113,4 +113,33 @@ export function writeEnvironment(resultsDir: string, info: Record<string, string
       .replace(/([=:#!])/g, '\\$1');
   const lines = Object.entries(info).map(([k, v]) => `${escapeValue(k)}=${escapeValue(v)}`);
   writeFileSync(join(resultsDir, 'environment.properties'), `${lines.join('\n')}\n`);
+}
+
+/**
+ * allure-mocha marks every skipped test "Test skipped". The rig gives each skip a reason
+ * (its first step, "skipped: …"); at the end of a run that reason becomes the result's
+ * status message, so the report says why where it says "skipped".
+ */
+export function fillSkipReasons(resultsDir: string): number {
+  let filled = 0;
+  for (const name of readdirSync(resultsDir)) {
+    if (!name.endsWith('-result.json')) continue;
+    const path = join(resultsDir, name);
+    try {
+      const result = JSON.parse(readFileSync(path, 'utf8')) as {
+        status?: string;
+        statusDetails?: { message?: string };
+        steps?: { name?: string }[];
+      };
+      if (result.status !== 'skipped' || result.statusDetails?.message !== 'Test skipped') continue;
+      const step = result.steps?.find((s) => s.name?.startsWith('skipped: '));
+      if (!step?.name) continue;
+      result.statusDetails = { ...result.statusDetails, message: step.name.slice('skipped: '.length) };
+      writeFileSync(path, JSON.stringify(result));
+      filled++;
+    } catch {
+      // A result another writer is still writing, or not ours: left as it is.
+    }
+  }
+  return filled;
 }

@@ -95,7 +95,19 @@ export const DeviceProfileSchema = z.strictObject({
       })
       .optional(),
   }),
-  platforms: z.record(z.string(), z.array(transport)),
+  /**
+   * Which transports work on which host platform (spec sheet), with a note saying why one is
+   * missing. A bare list is short for { transports: LIST }.
+   */
+  platforms: z.record(
+    z.string().regex(/^[a-z0-9-]+$/, 'a platform name in lowercase, e.g. windows-11'),
+    z
+      .union([
+        z.array(transport),
+        z.strictObject({ transports: z.array(transport), note: z.string().optional() }),
+      ])
+      .transform((p) => (Array.isArray(p) ? { transports: p } : p)),
+  ),
   browsers: z.array(z.string()),
   u2f: z.strictObject({
     version: z.literal('U2F_V2'),

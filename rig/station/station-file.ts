@@ -185,6 +185,11 @@ export const StationFileSchema = z.strictObject({
   profile: z.string().min(1),
   device: z.string().min(1).default('emulator'),
   presence: PresenceModeSchema.optional(),
+  /**
+   * The host platform to judge the device's transports by (the profile's platforms), when
+   * the station stands in for another: e.g. windows-11. Default: the host's own.
+   */
+  platform: z.string().min(1).optional(),
   timeouts: z
     .strictObject({
       exchangeMs: z.number().int().positive().default(3000),

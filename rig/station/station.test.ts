@@ -45,8 +45,8 @@ describe('device profile and station files', () => {
     assert.deepEqual(p.environment.operatingTemperatureC, { min: -10, max: 50 });
     assert.deepEqual(p.environment.storageTemperatureC, { min: -20, max: 70 });
     assert.equal(p.battery.capacityMah, 35);
-    assert.deepEqual(p.platforms.macos, ['hid']);
-    assert.deepEqual(p.platforms.ios, ['nfc']);
+    assert.deepEqual(p.platforms.macos?.transports, ['hid']);
+    assert.deepEqual(p.platforms.ios?.transports, ['nfc']);
     assert.equal(p.physical.sizeMm.length, 47.3);
   });
 

@@ -30,6 +30,7 @@ import {
   scanBle,
   transportsOf,
 } from './links.ts';
+import { type HostPlatform, hostPlatform, unsupportedReason } from './platform.ts';
 import { PresenceController } from './presence.ts';
 import { loadStationFile, type PresenceMode, type StationFile } from './station-file.ts';
 
@@ -52,6 +53,8 @@ export interface StationOptions {
   transports?: readonly TransportKind[];
   /** Records every exchange (chiprig run --record). */
   record?: Recorder;
+  /** The host platform to judge the transports by (chiprig run --platform); default detected. */
+  platform?: string;
 }
 
 /**
@@ -66,6 +69,8 @@ export class Station {
   readonly traffic: TrafficLog;
   readonly emulator: EmulatedChip | undefined;
   readonly transports: readonly TransportKind[];
+  /** The host platform the run is judged by (the device profile's platforms). */
+  readonly platform: HostPlatform;
   /** Facts learnt during the run for the report's environment (e.g. the attestation subject). */
   readonly facts: Record<string, string> = {};
   /** How long the perf suite's soak runs (--duration); absent: no soak. */
@@ -97,6 +102,7 @@ export class Station {
     only?: readonly TransportKind[] | undefined;
     record?: Recorder | undefined;
     replay?: Replayer | undefined;
+    platform: HostPlatform;
   }) {
     this.file = init.file;
     this.profile = init.profile;
@@ -106,6 +112,7 @@ export class Station {
     this.traffic = init.traffic;
     this.#record = init.record;
     this.#replay = init.replay;
+    this.platform = init.platform;
     const all = transportsOf(init.deviceSpec, init.file, init.replay?.header.transports);
     const only = init.only;
     const missing = only?.filter((t) => !all.includes(t)) ?? [];
@@ -198,14 +205,23 @@ export class Station {
       only: opts.transports,
       record: opts.record,
       replay,
+      platform: hostPlatform(
+        profile,
+        opts.platform
+          ? { name: opts.platform, source: '--platform' }
+          : file.platform
+            ? { name: file.platform, source: `station ${file.name}` }
+            : undefined,
+      ),
     });
     opened = station;
     if (opts.hci) nobleSource(opts.hci); // check the flag before opening anything
     station.#hci = opts.hci;
     station.soakMs = opts.soakMs;
     try {
-      // Open every link now, so an absent device is reported before any test runs.
-      for (const kind of station.transports) await station.#open(kind);
+      // Open every link now, so an absent device is reported before any test runs; not the
+      // links the host platform cannot use (their tests are skipped).
+      for (const kind of station.transports) if (!station.unsupported(kind)) await station.#open(kind);
     } catch (error) {
       await station.close();
       throw error;
@@ -215,6 +231,11 @@ export class Station {
 
   get name(): string {
     return this.file.name;
+  }
+
+  /** Why the device cannot be tested over `kind` on the host platform; undefined when it can. */
+  unsupported(kind: TransportKind): string | undefined {
+    return unsupportedReason(this.profile, this.platform, kind);
   }
 
   /** The device's HID transport, opened (and INIT done) on first use. */
@@ -408,7 +429,7 @@ export class Station {
       );
       this.#u2f.set(kind, client);
     }
-    await this.#open(kind);
+    if (!this.unsupported(kind)) await this.#open(kind);
     return client;
   }
 

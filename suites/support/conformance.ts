@@ -67,6 +67,7 @@ export function area(station: Station, transport: TransportKind, feature: string
           station: station.name,
           device: station.deviceSpec.text,
           transport,
+          platform: station.platform.name,
           ...(process.env.CHIPRIG_DUT ? { dut: process.env.CHIPRIG_DUT } : {}),
         },
         ...(opts.description ? { description: opts.description } : {}),
@@ -81,22 +82,17 @@ export function area(station: Station, transport: TransportKind, feature: string
       if (limitMs > 0) this.timeout(limitMs + ABANDON_GRACE_MS);
       // A recording or a replay keys each test's exchanges (and its random choices) by title.
       station.tape?.beginTest(this.test?.fullTitle() ?? `${id} ${title}`);
+      const skip = (reason: string): never => {
+        if (this.test) skipReasons.set(this.test, reason);
+        if (!process.env.CHIPRIG_QUIET_SKIPS) process.stdout.write(`      skipped ${id}: ${reason}\n`);
+        noteStep(`skipped: ${reason}`);
+        return this.skip();
+      };
       try {
-        await runCase(
-          station,
-          transport,
-          test,
-          opts.exchangeSteps ?? true,
-          retries,
-          limitMs,
-          body,
-          (reason): never => {
-            if (this.test) skipReasons.set(this.test, reason);
-            if (!process.env.CHIPRIG_QUIET_SKIPS) process.stdout.write(`      skipped ${id}: ${reason}\n`);
-            noteStep(`skipped: ${reason}`);
-            return this.skip();
-          },
-        );
+        // A transport the chip does not support on this host platform: skipped, not failed.
+        const unsupported = station.unsupported(transport);
+        if (unsupported) skip(unsupported);
+        await runCase(station, transport, test, opts.exchangeSteps ?? true, retries, limitMs, body, skip);
       } finally {
         station.tape?.endTest();
       }
