@@ -158,6 +158,7 @@ export async function run(opts: RunOptions): Promise<number> {
       canSetPairingMode: station.canSetPairingMode,
       suites: chosen,
       grep: grep?.source ?? null,
+      platform: station.platform.name,
     });
     out(
       `chiprig: station "${station.name}", device ${station.deviceSpec.text}, presence ${station.presence.mode}, platform ${station.platform.name} (${station.platform.source})`,

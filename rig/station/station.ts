@@ -209,9 +209,11 @@ export class Station {
         profile,
         opts.platform
           ? { name: opts.platform, source: '--platform' }
-          : file.platform
-            ? { name: file.platform, source: `station ${file.name}` }
-            : undefined,
+          : replay?.header.platform
+            ? { name: replay.header.platform, source: 'the recording' }
+            : file.platform
+              ? { name: file.platform, source: `station ${file.name}` }
+              : undefined,
       ),
     });
     opened = station;

@@ -42,6 +42,8 @@ export const HeaderSchema = z.strictObject({
   seed: HEX.refine((h) => h.length === 64, 'a 32-byte seed'),
   suites: z.array(z.string()),
   grep: z.string().nullable(),
+  /** The host platform the run was judged by; a replay is judged by it too. */
+  platform: z.string().optional(),
 });
 export type RecordingHeader = z.infer<typeof HeaderSchema>;
 
