@@ -49,6 +49,11 @@ export class TrafficLog {
     return this.#entries.length;
   }
 
+  /** What was recorded since the log held `from` entries (a scenario step's traffic). */
+  entriesSince(from: number): TrafficEntry[] {
+    return this.#entries.slice(from);
+  }
+
   /** Returns and clears what was recorded since the last drain. */
   drain(): { entries: TrafficEntry[]; dropped: number } {
     const out = { entries: this.#entries, dropped: this.#dropped };

@@ -63,6 +63,15 @@ export function flushSteps(): Promise<void> {
   return steps.catch(() => undefined);
 }
 
+/**
+ * A scenario step: an Allure step around `body`, failed when it throws. What the body logs
+ * and attaches (its traffic) lands inside it.
+ */
+export async function scenarioStep<T>(name: string, body: () => Promise<T>): Promise<T> {
+  await flushSteps();
+  return allure.step(name, body);
+}
+
 /** A finished exchange as a step of its own (passed: the device answered). */
 export function exchangeStep(name: string): void {
   queueStep(name);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -31,9 +31,15 @@ export async function generateHtmlReport(
       `import base from ${JSON.stringify(pathToFileURL(CONFIG).href)};\nexport default { ...base, historyPath: ${JSON.stringify(resolvePath(opts.historyPath))} };\n`,
     );
   }
-  const cleanup = () => tempDir && rmSync(tempDir, { recursive: true, force: true });
+  // Allure 3 also reads any JUnit XML it finds: junit.xml beside the results would put every
+  // test in the report twice. It reads a view of each folder without the XML instead.
+  const views = (typeof resultsDir === 'string' ? [resultsDir] : [...resultsDir]).map(withoutXml);
+  const cleanup = () => {
+    if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+    for (const v of views) v.cleanup();
+  };
   return new Promise((resolve) => {
-    const dirs = typeof resultsDir === 'string' ? [resultsDir] : [...resultsDir];
+    const dirs = views.map((v) => v.dir);
     const child = spawn(process.execPath, [cli, 'generate', ...dirs, '-o', reportDir, '-c', config], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
@@ -63,4 +69,25 @@ export async function generateHtmlReport(
         });
     });
   });
+}
+
+/**
+ * The folder itself, or (when it holds XML files) a temporary folder beside it of hard links
+ * to everything else: links, not copies, so hiding the XML costs nothing however many
+ * results there are (Allure skips symbolic links). Across file systems, copies.
+ */
+function withoutXml(dir: string): { dir: string; cleanup: () => void } {
+  const names = existsSync(dir) ? readdirSync(dir) : [];
+  if (!names.some((n) => n.endsWith('.xml'))) return { dir, cleanup: () => undefined };
+  const view = mkdtempSync(join(dirname(resolvePath(dir)), '.chiprig-report-view-'));
+  for (const name of names) {
+    if (name.endsWith('.xml')) continue;
+    const from = resolvePath(dir, name);
+    try {
+      linkSync(from, join(view, name));
+    } catch {
+      copyFileSync(from, join(view, name));
+    }
+  }
+  return { dir: view, cleanup: () => rmSync(view, { recursive: true, force: true }) };
 }

@@ -1,0 +1,22 @@
+import { basename } from 'node:path';
+import { activeScenarios } from '../../rig/scenario/active.ts';
+import { runScenario } from '../../rig/scenario/runner.ts';
+import { area, TRANSPORT_NAMES } from '../support/conformance.ts';
+import { getStation } from '../support/context.ts';
+
+// Scenario files (YAML) run as tests: `chiprig run --scenario FILE...`, or under plain
+// mocha the shipped examples (scenarios/) or CHIPRIG_SCENARIOS.
+const station = await getStation();
+
+for (const loaded of activeScenarios()) {
+  const s = loaded.scenario;
+  describe(`${TRANSPORT_NAMES[s.transport]} · scenario ${basename(loaded.file)}`, () => {
+    const check = area(station, s.transport, 'Scenarios');
+    check(s.id, s.scenario, (ctx) => runScenario(loaded, ctx), {
+      // Each scenario step is a report step of its own, with its traffic.
+      exchangeSteps: false,
+      timeoutMs: s.timeoutMs ?? 60_000,
+      ...(s.description ? { description: s.description } : {}),
+    });
+  });
+}
