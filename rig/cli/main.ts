@@ -45,6 +45,10 @@ program
   .option('--no-html', 'skip the HTML report (results are still written)')
   .option('--history <file>', 'Allure 3 history file kept across runs (trends, flaky tests, metrics)')
   .option(
+    '--scenario <files...>',
+    'run these scenario files (YAML), or the .yaml files of these folders, instead of the suites (with --suite: both)',
+  )
+  .option(
     '--record <file>',
     'write every exchange to this JSON Lines file (play back with --device replay:FILE)',
   )

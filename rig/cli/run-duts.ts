@@ -16,6 +16,7 @@ export interface DutRunOptions {
   grep?: string;
   presence?: string;
   platform?: string;
+  scenario?: string[];
   results: string;
   report: string;
   html: boolean;
@@ -65,6 +66,7 @@ export async function runDuts(file: StationFile, opts: DutRunOptions): Promise<n
         ...(opts.grep ? ['--grep', opts.grep] : []),
         ...(opts.presence ? ['--presence', opts.presence] : []),
         ...(opts.platform ? ['--platform', opts.platform] : []),
+        ...(opts.scenario ? ['--scenario', ...opts.scenario] : []),
         '--results',
         dir,
         '--no-html',

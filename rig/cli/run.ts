@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import AllureMochaReporter from 'allure-mocha';
 import Mocha from 'mocha';
 import { ChiprigError, ConfigError } from '../errors.ts';
@@ -12,6 +12,7 @@ import { writeJunit } from '../report/junit.ts';
 import { conformanceMatrix, matrixMarkdown, matrixText } from '../report/matrix.ts';
 import { skipReasons } from '../report/skips.ts';
 import { planIncludes, readTestPlan, type TestPlan } from '../report/test-plan.ts';
+import { loadScenarios, useScenarios } from '../scenario/active.ts';
 import { useStation } from '../station/active-station.ts';
 import { Station } from '../station/station.ts';
 import { loadStationFile, type PresenceMode } from '../station/station-file.ts';
@@ -21,7 +22,7 @@ import type { TransportKind } from '../transport/transport.ts';
 import { chiprigVersion, environmentInfo } from './environment.ts';
 import { EXIT } from './exit-codes.ts';
 import { runDuts } from './run-duts.ts';
-import { NOT_REPLAYED, parseSuiteList, SUITES, specFiles, suiteOf } from './suites.ts';
+import { NOT_REPLAYED, parseSuiteList, SCENARIO_SPEC, SUITES, specFiles, suiteOf } from './suites.ts';
 
 export interface RunOptions {
   station?: string;
@@ -38,6 +39,8 @@ export interface RunOptions {
   history?: string;
   /** Records every exchange to this JSON Lines file (replayable with --device replay:FILE). */
   record?: string;
+  /** Scenario files (YAML), or folders of them, run instead of the suites (with them, given --suite). */
+  scenario?: string[];
   results: string;
   report: string;
   html: boolean;
@@ -62,6 +65,8 @@ export async function run(opts: RunOptions): Promise<number> {
     }
   }
   const presence = parsePresence(opts.presence);
+  // Scenario files are checked before anything opens: a malformed one is exit 2 with its line.
+  const scenarios = opts.scenario ? loadScenarios(opts.scenario) : undefined;
   const plan = readTestPlan(process.env.ALLURE_TESTPLAN_PATH);
 
   // A station with several devices under test: a worker process each (CHIPRIG_DUT marks a
@@ -81,6 +86,7 @@ export async function run(opts: RunOptions): Promise<number> {
       ...(opts.presence ? { presence: opts.presence } : {}),
       ...(opts.platform ? { platform: opts.platform } : {}),
       ...(opts.history ? { history: opts.history } : {}),
+      ...(scenarios ? { scenario: scenarios.map((s) => s.file) } : {}),
       results: opts.results,
       report: opts.report,
       html: opts.html,
@@ -124,6 +130,7 @@ export async function run(opts: RunOptions): Promise<number> {
   try {
     const chosen = (
       suites ??
+      (scenarios ? [] : undefined) ??
       replay?.header.suites.filter((name) => {
         const why = NOT_REPLAYED[name];
         if (why) out(`suite ${name}: not replayed: ${why}`);
@@ -163,12 +170,15 @@ export async function run(opts: RunOptions): Promise<number> {
     out(
       `chiprig: station "${station.name}", device ${station.deviceSpec.text}, presence ${station.presence.mode}, platform ${station.platform.name} (${station.platform.source})`,
     );
-    out(`suites: ${chosen.join(', ')}${grep ? `, grep /${grep.source}/` : ''}; results in ${resultsDir}`);
+    out(
+      `suites: ${chosen.join(', ') || '(none)'}${scenarios ? `; scenarios: ${scenarios.length} (${scenarios.map((s) => basename(s.file)).join(', ')})` : ''}${grep ? `, grep /${grep.source}/` : ''}; results in ${resultsDir}`,
+    );
+    if (scenarios) useScenarios(scenarios);
 
     useStation(station);
     if (plan) out(`test plan: ${plan.path} (${plan.ids.size + plan.selectors.size} entries)`);
     const records = await runMocha(
-      chosen.flatMap(specFiles),
+      [...chosen.flatMap(specFiles), ...(scenarios ? [SCENARIO_SPEC] : [])],
       resultsDir,
       grep,
       plan,

@@ -46,6 +46,9 @@ export const NOT_REPLAYED: Record<string, string> = {
 
 export const SUITES_ROOT = new URL('../../suites/', import.meta.url).pathname;
 
+/** The spec that runs scenario files (chiprig run --scenario). */
+export const SCENARIO_SPEC = join(SUITES_ROOT, 'scenarios', 'scenarios.spec.ts');
+
 export function parseSuiteList(list: string | undefined): string[] | undefined {
   if (list === undefined) return undefined;
   const names = list

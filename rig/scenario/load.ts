@@ -90,7 +90,9 @@ export function loadScenario(file: string): LoadedScenario {
         fail(lineOf([...at, 'presence']), label, '"presence" is for register and authenticate');
       }
       // Variables: each ${name} must be captured by an earlier step (or be a repeat's ${i}).
-      const uses = JSON.stringify({ [action]: step[action], expect: step.expect }).matchAll(/\$\{([^}]*)\}/g);
+      // (A repeat's own steps are checked as they are walked, with ${i} known.)
+      const own = action === 'repeat' ? { count: step.repeat?.count } : step[action];
+      const uses = JSON.stringify({ [action]: own, expect: step.expect }).matchAll(/\$\{([^}]*)\}/g);
       for (const [, name] of uses) {
         if (!defined.has(name!)) {
           fail(

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import { isAbsolute, relative } from 'node:path';
 import { fromHex, hex } from '../bytes.ts';
 import { ChiprigError, CtapHidError, deviceFault } from '../errors.ts';
 import { settle } from '../instruments/chamber.ts';
 import { hostRandomBytes } from '../random.ts';
-import { attachTraffic, scenarioStep } from '../report/allure.ts';
+import { attachTraffic, flushSteps, scenarioStep } from '../report/allure.ts';
 import type { Station } from '../station/station.ts';
 import { BleError } from '../transport/ble/ble-error.ts';
 import { CTAPHID } from '../transport/hid/framing.ts';
@@ -84,7 +85,7 @@ export async function runScenario(loaded: LoadedScenario, ctx: ScenarioContext):
 
 async function runSteps(run: Run, steps: readonly LoadedStep[], round: string): Promise<void> {
   for (const ls of steps) {
-    const where = `step ${ls.label} (${run.loaded.file}:${ls.line}${round})`;
+    const where = `step ${ls.label} (${shown(run.loaded.file)}:${ls.line}${round})`;
     await scenarioStep(`${where}: ${describe(ls.step, ls.action)}`, async () => {
       const from = run.station.traffic.size;
       try {
@@ -101,6 +102,8 @@ async function runSteps(run: Run, steps: readonly LoadedStep[], round: string): 
       } catch (error) {
         throw located(error, where);
       } finally {
+        // Notes logged during the step first, so the traffic lands in the step itself.
+        await flushSteps();
         if (ls.action !== 'repeat') await attachTraffic(run.station.traffic.entriesSince(from), 0);
       }
     });
@@ -462,4 +465,10 @@ function located(error: unknown, where: string): unknown {
     error.message = error.message.startsWith(where) ? error.message : `${where}: ${error.message}`;
   }
   return error;
+}
+
+/** A scenario file as the report shows it: relative to the working folder when inside it. */
+function shown(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
 }
