@@ -21,6 +21,8 @@ export interface LoadedScenario {
 /** Which transport each transport-bound action needs. */
 const ONLY_ON: Partial<Record<Action, 'hid' | 'nfc' | 'ble'>> = {
   ctaphid: 'hid',
+  'hid-report': 'hid',
+  'ble-frame': 'ble',
   'raw-apdu': 'nfc',
   tap: 'nfc',
   ble: 'ble',
@@ -37,6 +39,8 @@ const CAPTURES: Partial<Record<Action, readonly string[]>> = {
   'raw-apdu': ['data', 'sw'],
   ctaphid: ['data'],
   ble: ['data'],
+  'hid-report': ['data'],
+  'ble-frame': ['data'],
 };
 
 /** What each action's answer can be checked for. */
@@ -48,6 +52,8 @@ const EXPECTS: Partial<Record<Action, readonly string[]>> = {
   'raw-apdu': ['sw', 'data', 'maxMs'],
   ctaphid: ['data', 'maxMs', 'error'],
   ble: ['data', 'maxMs', 'error'],
+  'hid-report': ['data', 'maxMs', 'none'],
+  'ble-frame': ['data', 'maxMs', 'none'],
   scan: ['found', 'pairingMode'],
 };
 
@@ -61,7 +67,8 @@ export function loadScenario(file: string): LoadedScenario {
   const fail = (line: number | undefined, label: string, what: string): never => {
     throw new ConfigError(`scenario ${file}${line ? `:${line}` : ''}: step ${label}: ${what}`);
   };
-  const defined = new Set<string>();
+  // ${cid}: the channel the rig's HID transport holds (for raw reports).
+  const defined = new Set<string>(data.transport === 'hid' ? ['cid'] : []);
   const walk = (steps: Step[], path: (string | number)[], prefix: string): LoadedStep[] =>
     steps.map((step, i) => {
       const at = [...path, i];
@@ -127,6 +134,8 @@ function checkHex(step: Step, action: Action, fail: (what: string) => never): vo
   }
   if (action === 'ctaphid') values.push(step.ctaphid?.data);
   if (action === 'ble') values.push(step.ble?.data);
+  if (action === 'hid-report') values.push(step['hid-report']?.report);
+  if (action === 'ble-frame') values.push(step['ble-frame']?.frame);
   values.push(step.expect?.data?.exact);
   for (const v of values) {
     if (v === undefined || /^(sha256|text):/.test(v) || /^random(:\d+)?$/.test(v)) continue;

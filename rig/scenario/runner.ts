@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isAbsolute, relative } from 'node:path';
-import { fromHex, hex } from '../bytes.ts';
+import { fromHex, hex, u32be } from '../bytes.ts';
 import { ChiprigError, CtapHidError, deviceFault } from '../errors.ts';
 import { settle } from '../instruments/chamber.ts';
 import { hostRandomBytes } from '../random.ts';
@@ -52,6 +52,8 @@ interface Answer {
     flags?: number;
   };
   error?: number;
+  /** A raw report or frame got no answer. */
+  none?: boolean;
   found?: boolean;
   pairingMode?: boolean;
   ms?: number;
@@ -96,6 +98,8 @@ async function runSteps(run: Run, steps: readonly LoadedStep[], round: string): 
           }
           return;
         }
+        if (run.loaded.scenario.transport === 'hid')
+          run.vars.set('cid', u32be((await run.station.hid()).cid));
         const answer = await execute(run, ls.step, ls.action, where);
         check(run, ls.step, ls.action, answer, where);
         capture(run, ls.step, answer);
@@ -225,6 +229,32 @@ async function execute(run: Run, step: Step, action: string, where: string): Pro
         }
       });
     }
+    case 'hid-report': {
+      const r = step['hid-report']!;
+      const report = new Uint8Array(64);
+      const bytes = value(run, r.report);
+      if (bytes.length > 64)
+        throw new ChiprigError('SCENARIO', `${where}: a report holds 64 bytes, not ${bytes.length}`);
+      report.set(bytes);
+      const connection = (await station.hid()).connection;
+      return timed(async () => {
+        station.traffic.record('send', 'hid', report, 'raw report');
+        await connection.write(report);
+        const got = await connection.read(r.waitMs ?? 1000);
+        if (got) station.traffic.record('recv', 'hid', got);
+        return got ? { data: got } : { none: true };
+      });
+    }
+    case 'ble-frame': {
+      const f = step['ble-frame']!;
+      const ble = await station.ble();
+      const frame = value(run, f.frame);
+      return timed(async () => {
+        await ble.sendRaw(frame);
+        const got = await ble.nextNotification(f.waitMs ?? 1000);
+        return got ? { data: got } : { none: true };
+      });
+    }
     case 'press':
       await station.presence.request(`scenario ${where}`);
       return {};
@@ -322,6 +352,10 @@ function check(run: Run, step: Step, action: string, a: Answer, where: string): 
     const want = e.error === undefined ? 'an answer' : `ERROR 0x${e.error.toString(16).padStart(2, '0')}`;
     if (got !== want) fail(`expected ${want}, the device answered ${got}`, got, want);
   }
+  if (e.none !== undefined && (a.none === true) !== e.none) {
+    fail(e.none ? 'expected no answer, one came' : 'expected an answer, none came', a.none === true, e.none);
+  }
+  if (e.data && !a.data && a.none) fail('expected an answer, none came', 'nothing', 'data');
   if (e.data && a.data) {
     const h = hex(a.data).toUpperCase();
     if (e.data.exact !== undefined) {
@@ -446,6 +480,10 @@ function describe(step: Step, action: string): string {
       const c = action === 'ctaphid' ? step.ctaphid! : step.ble!;
       return `${action}${name} ${typeof c.cmd === 'number' ? `0x${c.cmd.toString(16)}` : c.cmd} ${short(c.data)}`;
     }
+    case 'hid-report':
+      return `hid-report${name} ${short(step['hid-report']!.report)}`;
+    case 'ble-frame':
+      return `ble-frame${name} ${short(step['ble-frame']!.frame)}`;
     case 'chamber':
       return `chamber${name} to ${step.chamber!.celsius} C`;
     case 'wait':

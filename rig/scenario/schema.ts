@@ -68,6 +68,7 @@ export const ExpectSchema = z
       .optional()
       .describe('authenticate: the signature counter'),
     error: INT.min(0).max(255).optional().describe('ctaphid, ble: the device answers ERROR with this code'),
+    none: z.boolean().optional().describe('hid-report, ble-frame: nothing comes back within waitMs'),
     found: z.boolean().optional().describe('scan: the device advertises (FIDO service FFFD)'),
     pairingMode: z.boolean().optional().describe('scan: the pairing bit of its FFFD service data'),
   })
@@ -82,6 +83,8 @@ export const ACTIONS = [
   'raw-apdu',
   'ctaphid',
   'ble',
+  'hid-report',
+  'ble-frame',
   'press',
   'power-cycle',
   'tap',
@@ -116,6 +119,8 @@ export interface Step {
   'raw-apdu'?: string;
   ctaphid?: { cmd: z.infer<typeof CTAPHID_CMD>; data?: string };
   ble?: { cmd: z.infer<typeof BLE_CMD>; data?: string };
+  'hid-report'?: { report: string; waitMs?: number };
+  'ble-frame'?: { frame: string; waitMs?: number };
   press?: { holdMs?: number } | null;
   'power-cycle'?: null | Record<string, never>;
   tap?: null | Record<string, never>;
@@ -175,6 +180,18 @@ export const StepSchema: z.ZodType<Step> = z.lazy(() =>
         .strictObject({ cmd: BLE_CMD, data: VALUE.optional() })
         .optional()
         .describe('BLE: a FIDO BLE command'),
+      'hid-report': z
+        .strictObject({ report: VALUE, waitMs: INT.nonnegative().optional() })
+        .optional()
+        .describe(
+          `USB: one raw 64-byte output report (zero-padded; \${cid} is the rig's channel), then the next input report within waitMs (default 1000)`,
+        ),
+      'ble-frame': z
+        .strictObject({ frame: VALUE, waitMs: INT.nonnegative().optional() })
+        .optional()
+        .describe(
+          'BLE: one raw frame to the control point, then the next notification within waitMs (default 1000)',
+        ),
       press: z
         .union([z.strictObject({ holdMs: INT.positive().optional() }), z.null()])
         .optional()
