@@ -12,6 +12,8 @@ for (const loaded of activeScenarios()) {
   const s = loaded.scenario;
   describe(`${TRANSPORT_NAMES[s.transport]} · scenario ${basename(loaded.file)}`, () => {
     const check = area(station, s.transport, 'Scenarios');
+    // A scenario's lab actions may open the station's instruments (chamber, power switch).
+    after(() => station.closeInstruments());
     check(s.id, s.scenario, (ctx) => runScenario(loaded, ctx), {
       // Each scenario step is a report step of its own, with its traffic.
       exchangeSteps: false,
