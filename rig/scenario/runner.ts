@@ -9,18 +9,15 @@ import type { Station } from '../station/station.ts';
 import { BleError } from '../transport/ble/ble-error.ts';
 import { CTAPHID } from '../transport/hid/framing.ts';
 import { AUTH_P1, parseResponse, SW } from '../u2f/apdu.ts';
-import { parseAttestationCertificate } from '../u2f/attestation.ts';
 import {
-  authenticationSignedData,
   encodeAuthenticate,
   encodeRegister,
   encodeVersion,
   parseAuthenticateResponse,
   parseRegisterResponse,
-  registrationSignedData,
 } from '../u2f/messages.ts';
+import { authenticationSignatureValid, registrationSignatureValid } from '../u2f/signatures.ts';
 import type { U2fClient } from '../u2f/u2f-client.ts';
-import { verifySignature } from '../u2f/verify.ts';
 import type { LoadedScenario, LoadedStep } from './load.ts';
 import type { Step } from './schema.ts';
 
@@ -140,14 +137,7 @@ async function execute(run: Run, step: Step, action: string, where: string): Pro
       );
       if (answer.sw === SW.NO_ERROR) {
         const r = parseRegisterResponse(answer.data!);
-        const cert = parseAttestationCertificate(r.certificate);
-        if (
-          !verifySignature(
-            cert.publicKey,
-            registrationSignedData(app, challenge, r.keyHandle, r.userPublicKey),
-            r.signature,
-          )
-        ) {
+        if (!registrationSignatureValid(app, challenge, r)) {
           throw deviceFault(
             `${where}: the registration signature does not verify with the attestation certificate's key`,
             {
@@ -185,14 +175,7 @@ async function execute(run: Run, step: Step, action: string, where: string): Pro
       );
       if (answer.sw === SW.NO_ERROR) {
         const r = parseAuthenticateResponse(answer.data!);
-        if (
-          known &&
-          !verifySignature(
-            known.publicKey,
-            authenticationSignedData(app, r.flags, r.counter, challenge),
-            r.signature,
-          )
-        ) {
+        if (known && !authenticationSignatureValid(known.publicKey, app, challenge, r)) {
           throw deviceFault(
             `${where}: the authentication signature does not verify with the registered key`,
             {

@@ -12,16 +12,13 @@ import {
   parsePacket,
 } from '../../rig/transport/hid/framing.ts';
 import { AUTH_P1 } from '../../rig/u2f/apdu.ts';
-import { parseAttestationCertificate } from '../../rig/u2f/attestation.ts';
 import {
-  authenticationSignedData,
   encodeAuthenticate,
   encodeRegister,
   parseAuthenticateResponse,
   parseRegisterResponse,
-  registrationSignedData,
 } from '../../rig/u2f/messages.ts';
-import { verifySignature } from '../../rig/u2f/verify.ts';
+import { authenticationSignatureValid, registrationSignatureValid } from '../../rig/u2f/signatures.ts';
 import { area } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
 import {
@@ -161,12 +158,7 @@ describe('USB HID · CTAPHID MSG', () => {
       const reg = await msgWithPresence(station, raw, a.cid, regApdu, 'HID-MSG-02 REGISTER');
       assert.equal(swHex(reg.sw), '9000', `REGISTER over raw MSG: ${frameHex(reg.m.reports[0]!)}`);
       const r = parseRegisterResponse(reg.m.payload.subarray(0, -2));
-      const cert = parseAttestationCertificate(r.certificate);
-      const signed = registrationSignedData(app, chal, r.keyHandle, r.userPublicKey);
-      assert.ok(
-        verifySignature(cert.publicKey, signed, r.signature),
-        'reassembled REGISTER signature does not verify',
-      );
+      assert.ok(registrationSignatureValid(app, chal, r), 'reassembled REGISTER signature does not verify');
       ctx.observe(`REGISTER reply: ${reg.m.payload.length} bytes in ${reg.m.reports.length} reports`);
       if (reg.m.reports.length < 10)
         ctx.observe('REGISTER reply took fewer than 10 reports (short certificate)');
@@ -175,9 +167,8 @@ describe('USB HID · CTAPHID MSG', () => {
       const auth = await msgWithPresence(station, raw, a.cid, authApdu, 'HID-MSG-02 AUTHENTICATE');
       assert.equal(swHex(auth.sw), '9000', `AUTHENTICATE over raw MSG: ${frameHex(auth.m.reports[0]!)}`);
       const s = parseAuthenticateResponse(auth.m.payload.subarray(0, -2));
-      const signedAuth = authenticationSignedData(app, s.flags, s.counter, authChal);
       assert.ok(
-        verifySignature(r.userPublicKey, signedAuth, s.signature),
+        authenticationSignatureValid(r.userPublicKey, app, authChal, s),
         'reassembled AUTHENTICATE signature does not verify',
       );
       ctx.observe(

@@ -3,14 +3,12 @@ import { concat, hex } from '../../rig/bytes.ts';
 import { chainShort, getResponse, selectFido } from '../../rig/transport/nfc/iso7816.ts';
 import type { NfcTransport } from '../../rig/transport/nfc/nfc-transport.ts';
 import { AUTH_P1, encodeExtended, encodeShort, INS, parseResponse, SW } from '../../rig/u2f/apdu.ts';
-import { parseAttestationCertificate } from '../../rig/u2f/attestation.ts';
 import {
   encodeAuthenticate,
   parseAuthenticateResponse,
   parseRegisterResponse,
-  registrationSignedData,
 } from '../../rig/u2f/messages.ts';
-import { verifySignature } from '../../rig/u2f/verify.ts';
+import { registrationSignatureValid } from '../../rig/u2f/signatures.ts';
 import { area } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
 import { collect, selectU2f, send } from '../support/nfc.ts';
@@ -37,9 +35,7 @@ async function sendRegister(nfc: NfcTransport, form: 'short' | 'extended', le: n
 /** Checks an assembled REGISTER answer as U2F-REG-04/05 do. */
 function checkRegistration(data: Uint8Array, app: Uint8Array, chal: Uint8Array): void {
   const reg = parseRegisterResponse(data);
-  const cert = parseAttestationCertificate(reg.certificate);
-  const signed = registrationSignedData(app, chal, reg.keyHandle, reg.userPublicKey);
-  assert.ok(verifySignature(cert.publicKey, signed, reg.signature), 'registration signature does not verify');
+  assert.ok(registrationSignatureValid(app, chal, reg), 'registration signature does not verify');
 }
 
 if (station.transports.includes('nfc')) {

@@ -4,16 +4,14 @@ import { readFileSync } from 'node:fs';
 import { hex } from '../../rig/bytes.ts';
 import { hostRandomBytes } from '../../rig/random.ts';
 import { AUTH_P1, SW, swName } from '../../rig/u2f/apdu.ts';
-import { parseAttestationCertificate } from '../../rig/u2f/attestation.ts';
 import {
   type AuthenticateResponse,
-  authenticationSignedData,
   encodeAuthenticate,
   type RegisterResponse,
-  registrationSignedData,
 } from '../../rig/u2f/messages.ts';
+import { authenticationSignatureValid, registrationSignatureValid } from '../../rig/u2f/signatures.ts';
 import type { ApduResponse, U2fClient } from '../../rig/u2f/u2f-client.ts';
-import { parseDerSignature, verifySignature } from '../../rig/u2f/verify.ts';
+import { parseDerSignature } from '../../rig/u2f/verify.ts';
 
 /** The U2F spec's test vectors (catalogue §3): requests, answers, keys made by another device. */
 export const specVectors = JSON.parse(
@@ -73,15 +71,8 @@ export async function register(
   p1?: number,
 ): Promise<Credential> {
   const registration = await u2f.register(challengeParam, appParam, p1 === undefined ? {} : { p1 });
-  const cert = parseAttestationCertificate(registration.certificate);
-  const signed = registrationSignedData(
-    appParam,
-    challengeParam,
-    registration.keyHandle,
-    registration.userPublicKey,
-  );
   assert.ok(
-    verifySignature(cert.publicKey, signed, registration.signature),
+    registrationSignatureValid(appParam, challengeParam, registration),
     `registration signature does not verify with the attestation certificate's key (signature ${hex(registration.signature)})`,
   );
   return {
@@ -99,9 +90,8 @@ export function assertAuthSignature(
   challengeParam: Uint8Array,
   response: AuthenticateResponse,
 ): void {
-  const signed = authenticationSignedData(cred.appParam, response.flags, response.counter, challengeParam);
   assert.ok(
-    verifySignature(cred.publicKey, signed, response.signature),
+    authenticationSignatureValid(cred.publicKey, cred.appParam, challengeParam, response),
     `authentication signature does not verify with the registered key (flags ${response.flags}, counter ${response.counter}, signature ${hex(response.signature)})`,
   );
   parseDerSignature(response.signature);
