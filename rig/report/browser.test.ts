@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { EXIT } from '../cli/exit-codes.ts';
 import { chiprig, readResults, tmp } from '../cli/spawn-support.ts';
 
@@ -66,6 +66,7 @@ describe('the HTML report in headless Chromium', function () {
   let html: string;
   let written: Result[];
   let browser: Browser | undefined;
+  let context: BrowserContext;
   let page: Page;
   const pageErrors: string[] = [];
   const blocked = new Set<string>();
@@ -103,17 +104,13 @@ describe('the HTML report in headless Chromium', function () {
 
     // Playwright passes --no-sandbox (needed as root) and --disable-dev-shm-usage itself.
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: NAVIGATION_MS });
-    const context = await browser.newContext({ viewport: { width: 1440, height: 1400 } });
+    context = await browser.newContext({ viewport: { width: 1440, height: 1400 } });
     // The report is one file read from disk: whatever it asks of the network (the
     // Allure 3 UI loads Google Analytics) is refused, so the test works offline.
     await context.route(/^(?!file:|data:|blob:)/i, (route) => {
       blocked.add(new URL(route.request().url()).host);
       return route.abort();
     });
-    page = await context.newPage();
-    page.setDefaultTimeout(WAIT_MS);
-    page.setDefaultNavigationTimeout(NAVIGATION_MS);
-    page.on('pageerror', (error) => pageErrors.push(error.message));
   });
 
   after(async () => {
@@ -134,10 +131,30 @@ describe('the HTML report in headless Chromium', function () {
     await screenshot(`${id.toLowerCase()}-failure`).catch(() => undefined);
   });
 
-  /** Opens the report at its overview, once it has drawn the test tree. */
+  /**
+   * Opens the report at its overview in a fresh tab, once it has drawn the test tree. In
+   * one CI run in four, loading the report a second time left it on its loading spinner
+   * for good (not reproduced here, even with both cores loaded): then it is opened once
+   * more in a new tab, and the console says so. A report that never draws still fails.
+   */
   async function openReport(): Promise<void> {
-    await page.goto(`file://${join(html, 'index.html')}`);
-    await page.getByTestId('tree-leaf').first().waitFor({ state: 'visible' });
+    for (let attempt = 1; ; attempt++) {
+      if (page && !page.isClosed()) await page.close();
+      page = await context.newPage();
+      page.setDefaultTimeout(WAIT_MS);
+      page.setDefaultNavigationTimeout(NAVIGATION_MS);
+      page.on('pageerror', (error) => pageErrors.push(error.message));
+      await page.goto(`file://${join(html, 'index.html')}`);
+      try {
+        await page.getByTestId('tree-leaf').first().waitFor({ state: 'visible' });
+        return;
+      } catch (error) {
+        if (attempt >= 2) throw error;
+        process.stdout.write(
+          `      the report stayed on its loading spinner for ${WAIT_MS} ms; opening it again in a new tab\n`,
+        );
+      }
+    }
   }
 
   async function screenshot(name: string): Promise<string> {
