@@ -29,6 +29,16 @@ const HEADER = {
 
 const file = () => join(mkdtempSync(join(tmpdir(), 'chiprig-tape-')), 'run.jsonl');
 
+/** A recording in a fresh file, with the emulated chip's HID transport opened through it. */
+async function recordingHid() {
+  const path = file();
+  const chip = makeEmulator(loadStationFile(undefined), undefined);
+  const rec = new Recorder(path);
+  rec.header(HEADER);
+  const transport = await HidTransport.open(await rec.openHid(async () => chip.hid()));
+  return { path, rec, transport };
+}
+
 describe('Recorded traffic: the recorder and the replayer', () => {
   afterEach(() => seedHostRandom(undefined));
 
@@ -50,11 +60,7 @@ describe('Recorded traffic: the recorder and the replayer', () => {
   });
 
   it('REC-U-02 a HID run recorded at the connection seam replays its answers byte for byte, a silence as a silence', async () => {
-    const path = file();
-    const chip = makeEmulator(loadStationFile(undefined), undefined);
-    const rec = new Recorder(path);
-    rec.header(HEADER);
-    const recorded = await HidTransport.open(await rec.openHid(async () => chip.hid()));
+    const { path, rec, transport: recorded } = await recordingHid();
     rec.beginTest('t1');
     const answer = await recorded.exchange(VERSION);
     const quiet = await recorded.connection.read(60);
@@ -86,11 +92,7 @@ describe('Recorded traffic: the recorder and the replayer', () => {
   });
 
   it('REC-U-03 other bytes, another call or an unrecorded test are refused with the line they diverged at', async () => {
-    const path = file();
-    const chip = makeEmulator(loadStationFile(undefined), undefined);
-    const rec = new Recorder(path);
-    rec.header(HEADER);
-    const t = await HidTransport.open(await rec.openHid(async () => chip.hid()));
+    const { path, rec, transport: t } = await recordingHid();
     rec.beginTest('t1');
     await t.exchange(VERSION);
     rec.endTest();
