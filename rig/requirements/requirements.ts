@@ -118,4 +118,3 @@ export function judgeDisputed(
   }
   return `${req.id} disputed point: ${match.name} (${match.what}; ${match.anchor})${narrowing ? `, as the profile requires (${narrowing.source})` : '; every sanctioned behaviour passes'}: ${shown}`;
 }
-
