@@ -15,7 +15,9 @@ export async function environmentInfo(station: Station): Promise<Record<string, 
   const env: Record<string, string> = {
     station: station.name,
     'device spec': station.deviceSpec.text,
-    'device profile': station.profile.name,
+    'device profile': `${station.profile.id} (${station.profile.name})${station.profileChoice ? `, from ${station.profileChoice.source}` : ''}`,
+    'advisory breaches':
+      process.env.CHIPRIG_STRICT === '1' ? 'fail (--strict)' : 'shown apart, exit code unchanged',
     transports: station.transports.join(', '),
     'presence mode': station.presence.mode,
     chiprig: CHIPRIG_VERSION,

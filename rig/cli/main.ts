@@ -49,6 +49,11 @@ program
     'run these scenario files (YAML), or the .yaml files of these folders, instead of the suites (with --suite: both)',
   )
   .option(
+    '--profile <name|file>',
+    "device profile: a shipped one (mitid-chip, generic-u2f) or a YAML file; default: the station's for its own device, generic-u2f for any other",
+  )
+  .option('--strict', 'advisory breaches (stricter than every official tool) fail the run (exit 1)')
+  .option(
     '--record <file>',
     'write every exchange to this JSON Lines file (play back with --device replay:FILE)',
   )

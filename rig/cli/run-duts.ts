@@ -21,6 +21,7 @@ export interface DutRunOptions {
   report: string;
   html: boolean;
   history?: string;
+  profile?: string;
 }
 
 interface DutOutcome {
@@ -66,6 +67,7 @@ export async function runDuts(file: StationFile, opts: DutRunOptions): Promise<n
         ...(opts.grep ? ['--grep', opts.grep] : []),
         ...(opts.presence ? ['--presence', opts.presence] : []),
         ...(opts.platform ? ['--platform', opts.platform] : []),
+        ...(opts.profile ? ['--profile', opts.profile] : []),
         ...(opts.scenario ? ['--scenario', ...opts.scenario] : []),
         '--results',
         dir,

@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import AllureMochaReporter from 'allure-mocha';
 import Mocha from 'mocha';
 import { ChiprigError, ConfigError } from '../errors.ts';
@@ -10,10 +10,11 @@ import { count, outcomeOf, progressLine, summary, type TestRecord } from '../rep
 import { generateHtmlReport } from '../report/html.ts';
 import { writeJunit } from '../report/junit.ts';
 import { conformanceMatrix, matrixMarkdown, matrixText } from '../report/matrix.ts';
-import { skipReasons } from '../report/skips.ts';
+import { advisoryBreaches, skipReasons } from '../report/skips.ts';
 import { planIncludes, readTestPlan, type TestPlan } from '../report/test-plan.ts';
 import { loadScenarios, useScenarios } from '../scenario/active.ts';
 import { useStation } from '../station/active-station.ts';
+import { PROFILES_DIR } from '../station/device-profile.ts';
 import { Station } from '../station/station.ts';
 import { loadStationFile, type PresenceMode } from '../station/station-file.ts';
 import { Recorder } from '../tape/recorder.ts';
@@ -41,6 +42,10 @@ export interface RunOptions {
   record?: string;
   /** Scenario files (YAML), or folders of them, run instead of the suites (with them, given --suite). */
   scenario?: string[];
+  /** Device profile, a shipped name (mitid-chip, generic-u2f) or a file. */
+  profile?: string;
+  /** Advisory breaches fail (exit 1) instead of being shown apart. */
+  strict?: boolean;
   results: string;
   report: string;
   html: boolean;
@@ -65,6 +70,8 @@ export async function run(opts: RunOptions): Promise<number> {
     }
   }
   const presence = parsePresence(opts.presence);
+  // The suites read it (and the workers of a multi-device station inherit it).
+  if (opts.strict) process.env.CHIPRIG_STRICT = '1';
   // Scenario files are checked before anything opens: a malformed one is exit 2 with its line.
   const scenarios = opts.scenario ? loadScenarios(opts.scenario) : undefined;
   const plan = readTestPlan(process.env.ALLURE_TESTPLAN_PATH);
@@ -86,6 +93,7 @@ export async function run(opts: RunOptions): Promise<number> {
       ...(opts.presence ? { presence: opts.presence } : {}),
       ...(opts.platform ? { platform: opts.platform } : {}),
       ...(opts.history ? { history: opts.history } : {}),
+      ...(opts.profile ? { profile: opts.profile } : {}),
       ...(scenarios ? { scenario: scenarios.map((s) => s.file) } : {}),
       results: opts.results,
       report: opts.report,
@@ -106,6 +114,7 @@ export async function run(opts: RunOptions): Promise<number> {
       ...(opts.device ? { device: opts.device } : {}),
       ...(presence ? { presence } : {}),
       ...(opts.platform ? { platform: opts.platform } : {}),
+      ...(opts.profile ? { profile: opts.profile } : {}),
       ...(opts.hci ? { hci: opts.hci } : {}),
       ...(soakMs !== undefined ? { soakMs } : {}),
       ...(opts.transport !== undefined ? { transports: parseTransports(opts.transport) } : {}),
@@ -166,9 +175,14 @@ export async function run(opts: RunOptions): Promise<number> {
       suites: chosen,
       grep: grep?.source ?? null,
       platform: station.platform.name,
+      ...(station.profileChoice ? { profile: recordedProfile(station.profileChoice.path) } : {}),
     });
     out(
       `chiprig: station "${station.name}", device ${station.deviceSpec.text}, presence ${station.presence.mode}, platform ${station.platform.name} (${station.platform.source})`,
+    );
+    const choice = station.profileChoice;
+    out(
+      `profile: ${station.profile.id} (${station.profile.name})${choice ? `, from ${choice.source}: ${choice.path}` : ''}${process.env.CHIPRIG_STRICT === '1' ? '; --strict: advisory breaches fail' : ''}`,
     );
     out(
       `suites: ${chosen.join(', ') || '(none)'}${scenarios ? `; scenarios: ${scenarios.length} (${scenarios.map((s) => basename(s.file)).join(', ')})` : ''}${grep ? `, grep /${grep.source}/` : ''}; results in ${resultsDir}`,
@@ -232,6 +246,14 @@ export async function run(opts: RunOptions): Promise<number> {
     await station.close();
     recorder?.close();
   }
+}
+
+/** A shipped profile by name (a recording replays on another machine), any other by path. */
+function recordedProfile(path: string): string {
+  const inShipped = relative(PROFILES_DIR, path);
+  return !inShipped.startsWith('..') && !isAbsolute(inShipped) && inShipped.endsWith('.yaml')
+    ? inShipped.slice(0, -'.yaml'.length)
+    : path;
 }
 
 /** How the replay's verdicts compare with the recording's, test by test. */
@@ -365,7 +387,10 @@ async function runLoaded(
       ended.get(test)?.();
       ended.delete(test);
     });
-    runner.on('pass', (test) => add(test, 'passed'));
+    runner.on('pass', (test) => {
+      const breach = advisoryBreaches.get(test);
+      add(test, breach ? 'advisory' : 'passed', breach ? new Error(breach) : undefined);
+    });
     runner.on('fail', (test, error) => add(test, outcomeOf(error), error));
     runner.on('pending', (test) => {
       const reason = skipReasons.get(test);

@@ -17,6 +17,8 @@ export interface TestLabels {
   /** Feature: the area, e.g. "U2F REGISTER". */
   feature: string;
   severity?: 'blocker' | 'critical' | 'normal' | 'minor' | 'trivial';
+  /** The requirement's strength (fixtures/requirements.yaml): required, security, disputed, advisory. */
+  strength?: string;
   parameters?: Record<string, string>;
   description?: string;
 }
@@ -27,6 +29,10 @@ export async function labelTest(t: TestLabels): Promise<void> {
   await allure.story(t.id);
   await allure.label('catalogueId', t.id);
   await allure.severity(t.severity ?? 'normal');
+  if (t.strength) {
+    await allure.label('strength', t.strength);
+    await allure.tag(t.strength);
+  }
   for (const [name, value] of Object.entries(t.parameters ?? {})) await allure.parameter(name, value);
   if (t.description) await allure.description(t.description);
 }
@@ -131,6 +137,7 @@ export function writeEnvironment(resultsDir: string, info: Record<string, string
  */
 export function fillSkipReasons(resultsDir: string): number {
   let filled = 0;
+  filled += markAdvisory(resultsDir);
   for (const name of readdirSync(resultsDir)) {
     if (!name.endsWith('-result.json')) continue;
     const path = join(resultsDir, name);
@@ -151,4 +158,38 @@ export function fillSkipReasons(resultsDir: string): number {
     }
   }
   return filled;
+}
+
+/** The tag the case wrapper gives an advisory breach (see fixtures/requirements.yaml). */
+export const ADVISORY_TAG = 'advisory breach';
+
+/**
+ * An advisory breach passes in mocha (it must not change the exit code); its result is on
+ * disk as passed, with the breach as a step and a tag. At the end of the run it becomes
+ * its own outcome in the report: status "unknown" with the breach as the status message.
+ */
+function markAdvisory(resultsDir: string): number {
+  let marked = 0;
+  for (const name of readdirSync(resultsDir)) {
+    if (!name.endsWith('-result.json')) continue;
+    const path = join(resultsDir, name);
+    try {
+      const result = JSON.parse(readFileSync(path, 'utf8')) as {
+        status?: string;
+        statusDetails?: { message?: string };
+        labels?: { name?: string; value?: string }[];
+        steps?: { name?: string }[];
+      };
+      if (result.status !== 'passed') continue;
+      if (!result.labels?.some((l) => l.name === 'tag' && l.value === ADVISORY_TAG)) continue;
+      const step = result.steps?.find((s) => s.name?.startsWith(`${ADVISORY_TAG}: `));
+      result.status = 'unknown';
+      result.statusDetails = { message: step?.name ?? ADVISORY_TAG };
+      writeFileSync(path, JSON.stringify(result));
+      marked++;
+    } catch {
+      // A result another writer is still writing, or not ours: left as it is.
+    }
+  }
+  return marked;
 }

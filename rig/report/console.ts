@@ -1,7 +1,12 @@
 import { isDeviceFailure } from '../errors.ts';
 import { deviceText } from './untrusted.ts';
 
-export type Outcome = 'passed' | 'failed' | 'broken' | 'skipped';
+/**
+ * A test's outcome. `advisory`: the device breached an advisory requirement (stricter than
+ * every official tool; fixtures/requirements.yaml); shown apart, it changes the exit code
+ * only under --strict (where it is `failed` instead).
+ */
+export type Outcome = 'passed' | 'failed' | 'broken' | 'skipped' | 'advisory';
 
 export interface TestRecord {
   area: string;
@@ -15,7 +20,13 @@ export function outcomeOf(error: unknown): Outcome {
   return isDeviceFailure(error) ? 'failed' : 'broken';
 }
 
-const MARK: Record<Outcome, string> = { passed: 'PASS ', failed: 'FAIL ', broken: 'BROKE', skipped: 'SKIP ' };
+const MARK: Record<Outcome, string> = {
+  passed: 'PASS ',
+  failed: 'FAIL ',
+  broken: 'BROKE',
+  skipped: 'SKIP ',
+  advisory: 'ADVIS',
+};
 
 /** One line per test as it ends: status, ID and title, time; the reason under a non-pass. */
 export function progressLine(r: TestRecord, index: number, total: number): string {
@@ -34,18 +45,17 @@ export function progressLine(r: TestRecord, index: number, total: number): strin
 export function summary(records: readonly TestRecord[], elapsedMs: number): string {
   const areas = new Map<string, Record<Outcome, number>>();
   for (const r of records) {
-    const row = areas.get(r.area) ?? { passed: 0, failed: 0, broken: 0, skipped: 0 };
+    const row = areas.get(r.area) ?? { passed: 0, failed: 0, broken: 0, skipped: 0, advisory: 0 };
     row[r.outcome]++;
     areas.set(r.area, row);
   }
   const width = Math.max(4, ...[...areas.keys()].map((a) => a.length));
-  const head = `${'area'.padEnd(width)}  passed  failed  broken  skipped`;
-  const rows = [...areas].map(
-    ([a, c]) =>
-      `${a.padEnd(width)}  ${pad(c.passed, 6)}  ${pad(c.failed, 6)}  ${pad(c.broken, 6)}  ${pad(c.skipped, 7)}`,
-  );
+  const head = `${'area'.padEnd(width)}  passed  failed  broken  skipped  advisory`;
+  const row = (a: string, c: Record<Outcome, number>) =>
+    `${a.padEnd(width)}  ${pad(c.passed, 6)}  ${pad(c.failed, 6)}  ${pad(c.broken, 6)}  ${pad(c.skipped, 7)}  ${pad(c.advisory, 8)}`;
+  const rows = [...areas].map(([a, c]) => row(a, c));
   const total = count(records);
-  const totals = `${'total'.padEnd(width)}  ${pad(total.passed, 6)}  ${pad(total.failed, 6)}  ${pad(total.broken, 6)}  ${pad(total.skipped, 7)}`;
+  const totals = row('total', total);
   return [
     head,
     ...rows,
@@ -56,7 +66,7 @@ export function summary(records: readonly TestRecord[], elapsedMs: number): stri
 }
 
 export function count(records: readonly TestRecord[]): Record<Outcome, number> {
-  const c: Record<Outcome, number> = { passed: 0, failed: 0, broken: 0, skipped: 0 };
+  const c: Record<Outcome, number> = { passed: 0, failed: 0, broken: 0, skipped: 0, advisory: 0 };
   for (const r of records) c[r.outcome]++;
   return c;
 }

@@ -26,7 +26,12 @@ export function writeJunit(path: string, records: readonly TestRecord[], suiteNa
       .time(r.durationMs / 1000);
     if (r.outcome === 'failed') test.failure(r.message ?? 'failed', 'device failure');
     else if (r.outcome === 'broken') test.error(r.message ?? 'broken', 'rig, link or instrument fault');
-    else if (r.outcome === 'skipped') {
+    else if (r.outcome === 'advisory') {
+      // Not a <failure>: an advisory breach does not fail the run (unless --strict, where it
+      // is a failure). Marked by a property and the breach on standard output.
+      test.property('outcome', 'advisory');
+      test.standardOutput(`advisory breach (stricter than every official tool): ${r.message ?? ''}`);
+    } else if (r.outcome === 'skipped') {
       test.skipped();
       if (r.message) test.standardOutput(`skipped: ${r.message}`);
     }

@@ -1,11 +1,15 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+import { requirements } from '../requirements/requirements.ts';
 import { readYamlFile } from './yaml-file.ts';
 
 const range = z
   .object({ min: z.number(), max: z.number() })
   .refine((r) => r.min <= r.max, 'min must be <= max');
 const transport = z.enum(['hid', 'nfc', 'ble']);
-const sw = z.number().int().min(0).max(0xffff);
 
 /** The device profile: spec-sheet facts and the expectations the suites check. */
 /** An upper limit with an optional marginal threshold below it. */
@@ -45,37 +49,43 @@ export const DeviceProfileSchema = z.strictObject({
   id: z.string().min(1),
   name: z.string().min(1),
   summary: z.string().optional(),
-  physical: z.strictObject({
-    sizeMm: z.strictObject({
-      length: z.number().positive(),
-      width: z.number().positive(),
-      height: z.number().positive(),
-    }),
-    housing: z.array(z.string()),
-    expectedLifetimeYears: z.number().positive(),
-    priceDkk: z.number().nonnegative().optional(),
-  }),
-  environment: z.strictObject({
-    operatingTemperatureC: range,
-    storageTemperatureC: range,
-    /** Points of the operating sweep (ENV-TEMP-*), C; default: the range's ends, 0, 25 and 40. */
-    sweepC: z.array(z.number()).min(1).optional(),
-  }),
-  battery: z.strictObject({
-    capacityMah: z.number().positive(),
-    rechargeable: z.boolean(),
-    chargedBy: z.array(z.string()),
-    /** What the battery suites require of the projections from the power meter (ENV-BATT-*). */
-    expect: z
-      .strictObject({
-        signaturesPerCharge: z.strictObject({ min: z.number().positive() }).optional(),
-        standbyDays: z.strictObject({ min: z.number().positive() }).optional(),
-      })
-      .optional(),
-  }),
-  certification: z.array(z.string()),
+  physical: z
+    .strictObject({
+      sizeMm: z.strictObject({
+        length: z.number().positive(),
+        width: z.number().positive(),
+        height: z.number().positive(),
+      }),
+      housing: z.array(z.string()),
+      expectedLifetimeYears: z.number().positive(),
+      priceDkk: z.number().nonnegative().optional(),
+    })
+    .optional(),
+  environment: z
+    .strictObject({
+      operatingTemperatureC: range,
+      storageTemperatureC: range,
+      /** Points of the operating sweep (ENV-TEMP-*), C; default: the range's ends, 0, 25 and 40. */
+      sweepC: z.array(z.number()).min(1).optional(),
+    })
+    .optional(),
+  battery: z
+    .strictObject({
+      capacityMah: z.number().positive(),
+      rechargeable: z.boolean(),
+      chargedBy: z.array(z.string()),
+      /** What the battery suites require of the projections from the power meter (ENV-BATT-*). */
+      expect: z
+        .strictObject({
+          signaturesPerCharge: z.strictObject({ min: z.number().positive() }).optional(),
+          standbyDays: z.strictObject({ min: z.number().positive() }).optional(),
+        })
+        .optional(),
+    })
+    .optional(),
+  certification: z.array(z.string()).default([]),
   algorithms: z.strictObject({ signature: z.literal('ECDSA-P256'), hash: z.literal('SHA-256') }),
-  protocols: z.array(z.string()),
+  protocols: z.array(z.string()).default([]),
   transports: z.strictObject({
     hid: z
       .strictObject({ presence: z.literal('button'), cableSupplied: z.boolean(), charges: z.boolean() })
@@ -83,7 +93,7 @@ export const DeviceProfileSchema = z.strictObject({
     nfc: z
       .strictObject({
         presence: z.literal('tap'),
-        buttonBlocksNfc: z.boolean(),
+        buttonBlocksNfc: z.boolean().optional(),
         maxApduMs: z.number().positive(),
       })
       .optional(),
@@ -99,29 +109,34 @@ export const DeviceProfileSchema = z.strictObject({
    * Which transports work on which host platform (spec sheet), with a note saying why one is
    * missing. A bare list is short for { transports: LIST }.
    */
-  platforms: z.record(
-    z.string().regex(/^[a-z0-9-]+$/, 'a platform name in lowercase, e.g. windows-11'),
-    z
-      .union([
-        z.array(transport),
-        z.strictObject({ transports: z.array(transport), note: z.string().optional() }),
-      ])
-      .transform((p) => (Array.isArray(p) ? { transports: p } : p)),
-  ),
-  browsers: z.array(z.string()),
+  platforms: z
+    .record(
+      z.string().regex(/^[a-z0-9-]+$/, 'a platform name in lowercase, e.g. windows-11'),
+      z
+        .union([
+          z.array(transport),
+          z.strictObject({ transports: z.array(transport), note: z.string().optional() }),
+        ])
+        .transform((p) => (Array.isArray(p) ? { transports: p } : p)),
+    )
+    .default({}),
+  browsers: z.array(z.string()).default([]),
   u2f: z.strictObject({
     version: z.literal('U2F_V2'),
     ctap2: z.boolean(),
     authenticateModes: z.array(z.enum(['enforce', 'check-only', 'dont-enforce'])),
-    counterScope: z.enum(['global', 'per-credential', 'any']),
-    counterStep: z.enum(['plus-one', 'increasing']),
+    counterScope: movedToDisputed('U2F-CTR-04'),
+    counterStep: movedToDisputed('U2F-CTR-01'),
     keyHandleLength: range,
-    truncatedKeyHandleSw: z.array(sw).min(1),
-    shortVersionOverHidSw: z.array(sw).min(1),
+    truncatedKeyHandleSw: movedToDisputed('U2F-AUTH-07'),
+    shortVersionOverHidSw: movedToDisputed('U2F-VER-07'),
     attestation: z.strictObject({
       curve: z.literal('P-256'),
       signatureAlgorithm: z.literal('ecdsa-with-SHA256'),
-      transports: z.array(z.enum(['bluetoothRadio', 'bluetoothLowEnergyRadio', 'usb', 'nfc', 'usbInternal'])),
+      /** fidoU2FTransports bits the certificate must list when it has the extension; absent: recorded. */
+      transports: z
+        .array(z.enum(['bluetoothRadio', 'bluetoothLowEnergyRadio', 'usb', 'nfc', 'usbInternal']))
+        .optional(),
     }),
   }),
   hid: z.strictObject({
@@ -129,23 +144,108 @@ export const DeviceProfileSchema = z.strictObject({
     usage: z.number().int(),
     reportSize: z.literal(64),
     protocolVersion: z.number().int(),
-    capabilities: z.strictObject({
-      wink: z.boolean(),
-      lock: z.boolean(),
-      cbor: z.boolean(),
-      nmsg: z.boolean(),
-    }),
-    channelRules: z.enum(['legacy', 'strict']),
+    /**
+     * The INIT capability bits the vendor documents. Absent: the device's own bits are
+     * recorded, and WINK and LOCK are judged by them (GH test_OptionalWink, test_Lock).
+     */
+    capabilities: z
+      .strictObject({
+        wink: z.boolean(),
+        lock: z.boolean(),
+        cbor: z.boolean(),
+        nmsg: z.boolean(),
+      })
+      .optional(),
+    channelRules: movedToDisputed('HID-INIT-03, HID-CID-03 and HID-INIT-05'),
     frameTimeoutMs: range,
     lockMaxSeconds: z.number().int().min(0).max(255),
-    emptyMsg: z.enum(['invalid-len', 'apdu-status']),
+    emptyMsg: movedToDisputed('HID-MSG-01'),
   }),
   presence: z.strictObject({ timeoutMs: z.number().int().positive(), pollMs: z.number().int().positive() }),
   performance: PerformanceSchema.optional(),
+  /**
+   * Attestation roots the vendor publishes for this device (PEM files, relative to the
+   * profile). SEC-ATT-01 judges the chain against the station's roots for its own device,
+   * these otherwise, and is skipped with the reason when there are none.
+   */
+  attestationRoots: z.array(z.string().min(1)).optional(),
+  /**
+   * Disputed points (fixtures/requirements.yaml, strength disputed) this device's vendor
+   * documents: requirement ID -> the sanctioned behaviour the device must show, and the
+   * document that states it. Points not listed accept every sanctioned behaviour.
+   */
+  disputed: z
+    .record(
+      z.string(),
+      z.strictObject({
+        expect: z.string().regex(/^[a-z0-9-]+$/),
+        source: z.string().min(3, 'name the vendor document (and section) that states this choice'),
+      }),
+    )
+    .optional(),
 });
+
+/**
+ * A choice the public anchors disagree on, which profiles once pinned without a source: now
+ * a disputed point, narrowed only under `disputed:` with the vendor's document.
+ */
+function movedToDisputed(ids: string) {
+  return z
+    .unknown()
+    .optional()
+    .refine(
+      (v) => v === undefined,
+      `no longer a profile setting: the public suites disagree here (${ids}, strength disputed in the requirements file), so every sanctioned answer passes; narrow it under "disputed:" with the vendor document that states the choice, or remove the key`,
+    )
+    .transform(() => undefined);
+}
 
 export type DeviceProfile = z.output<typeof DeviceProfileSchema>;
 
 export function loadDeviceProfile(path: string): DeviceProfile {
-  return readYamlFile(path, DeviceProfileSchema, 'device profile');
+  const profile = readYamlFile(path, DeviceProfileSchema, 'device profile');
+  for (const [id, narrowing] of Object.entries(profile.disputed ?? {})) {
+    const req = requirements().get(id);
+    if (!req?.sanctioned) {
+      throw new ConfigError(
+        `device profile ${path}: disputed.${id}: not a disputed requirement (the disputed ones: ${requirements()
+          .list.filter((r) => r.sanctioned)
+          .map((r) => r.id)
+          .join(', ')})`,
+      );
+    }
+    const names = req.sanctioned.map((b) => b.name);
+    if (!names.includes(narrowing.expect)) {
+      throw new ConfigError(
+        `device profile ${path}: disputed.${id}.expect: "${narrowing.expect}" is not a sanctioned behaviour of ${id} (use one of: ${names.join(', ')})`,
+      );
+    }
+  }
+  return profile;
+}
+
+/** The profiles chiprig ships (fixtures/devices/NAME.yaml), for --profile NAME. */
+export const PROFILES_DIR = fileURLToPath(new URL('../../fixtures/devices/', import.meta.url));
+
+/** The profile for a device its station does not identify as its own. */
+export const GENERIC_PROFILE = 'generic-u2f';
+
+/** `--profile NAME|FILE`: a shipped profile by name, or a YAML file. */
+export function profilePath(nameOrFile: string): string {
+  if (/^[a-z0-9-]+$/.test(nameOrFile)) {
+    const shipped = join(PROFILES_DIR, `${nameOrFile}.yaml`);
+    if (existsSync(shipped)) return shipped;
+    const names = readdirSync(PROFILES_DIR)
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => f.slice(0, -5));
+    throw new ConfigError(
+      `--profile: no shipped profile "${nameOrFile}" (shipped: ${names.join(', ')}); or give a profile file's path`,
+    );
+  }
+  return resolve(nameOrFile);
+}
+
+/** The behaviour a profile narrows a disputed point to (its vendor documents it), if any. */
+export function narrowedTo(profile: DeviceProfile, id: string): string | undefined {
+  return profile.disputed?.[id]?.expect;
 }

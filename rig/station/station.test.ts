@@ -42,12 +42,12 @@ describe('device specs', () => {
 describe('device profile and station files', () => {
   it('loads the MitID chip profile with the spec-sheet facts', () => {
     const p = loadDeviceProfile(PROFILE);
-    assert.deepEqual(p.environment.operatingTemperatureC, { min: -10, max: 50 });
-    assert.deepEqual(p.environment.storageTemperatureC, { min: -20, max: 70 });
-    assert.equal(p.battery.capacityMah, 35);
+    assert.deepEqual(p.environment?.operatingTemperatureC, { min: -10, max: 50 });
+    assert.deepEqual(p.environment?.storageTemperatureC, { min: -20, max: 70 });
+    assert.equal(p.battery?.capacityMah, 35);
     assert.deepEqual(p.platforms.macos?.transports, ['hid']);
     assert.deepEqual(p.platforms.ios?.transports, ['nfc']);
-    assert.equal(p.physical.sizeMm.length, 47.3);
+    assert.equal(p.physical?.sizeMm.length, 47.3);
   });
 
   it('rejects a profile with a bad field, naming the field', () => {

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { hex } from '../bytes.ts';
 import { EmulatedChip } from '../emulator/emulated-chip.ts';
 import type { FaultName } from '../emulator/faults.ts';
@@ -17,7 +17,7 @@ import { NfcTransport } from '../transport/nfc/nfc-transport.ts';
 import type { Transport, TransportKind } from '../transport/transport.ts';
 import { type AttestationRoot, loadAttestationRoots } from '../u2f/attestation-chain.ts';
 import { U2fClient } from '../u2f/u2f-client.ts';
-import { type DeviceProfile, loadDeviceProfile } from './device-profile.ts';
+import { type DeviceProfile, GENERIC_PROFILE, loadDeviceProfile, profilePath } from './device-profile.ts';
 import { type DeviceSpec, parseDeviceSpec } from './device-spec.ts';
 import { openInstruments, type StationInstruments } from './instruments.ts';
 import {
@@ -55,6 +55,8 @@ export interface StationOptions {
   record?: Recorder;
   /** The host platform to judge the transports by (chiprig run --platform); default detected. */
   platform?: string;
+  /** The device profile (chiprig run --profile NAME|FILE); default: see `chooseProfile`. */
+  profile?: string;
 }
 
 /**
@@ -127,13 +129,14 @@ export class Station {
   /** Loads and checks the configuration (ConfigError), then opens the device (TransportError). */
   static async open(opts: StationOptions = {}): Promise<Station> {
     const file = loadStationFile(opts.stationFile);
-    const profile = loadDeviceProfile(resolve(file.dir, file.profile));
     const deviceSpec = parseDeviceSpec(
       opts.device ?? file.device,
       opts.device ? '--device' : `${file.path}: field "device"`,
     );
     const emulator = deviceSpec.kind === 'emulator' ? makeEmulator(file, deviceSpec.fault) : undefined;
     const replay = deviceSpec.kind === 'replay' ? Replayer.load(deviceSpec.path) : undefined;
+    const chosen = chooseProfile(file, deviceSpec, opts.profile, replay?.header.profile);
+    const profile = loadDeviceProfile(chosen.path);
     if (replay && opts.record) {
       throw new ConfigError('--record: a replay is already a recording; record the original device instead');
     }
@@ -217,6 +220,7 @@ export class Station {
       ),
     });
     opened = station;
+    station.profileChoice = chosen;
     if (opts.hci) nobleSource(opts.hci); // check the flag before opening anything
     station.#hci = opts.hci;
     station.soakMs = opts.soakMs;
@@ -440,14 +444,27 @@ export class Station {
   }
 
   /** Whether the station can cut and restore the device's power. */
-  /** The attestation roots the station trusts (trust.attestationRoots), read on first use. */
+  /**
+   * The attestation roots named for this device, read on first use: the station's
+   * (trust.attestationRoots) for its own device, else the profile's (attestationRoots).
+   */
   attestationRoots(): AttestationRoot[] {
-    this.#roots ??= loadAttestationRoots(
-      this.file.trust.attestationRoots.map((p) => resolve(this.file.dir, p)),
-      `${this.file.path}: trust.attestationRoots`,
-    );
+    const choice = this.profileChoice;
+    const own = choice?.ownDevice !== false;
+    this.#roots ??= own
+      ? loadAttestationRoots(
+          this.file.trust.attestationRoots.map((p) => resolve(this.file.dir, p)),
+          `${this.file.path}: trust.attestationRoots`,
+        )
+      : loadAttestationRoots(
+          (this.profile.attestationRoots ?? []).map((p) => resolve(dirname(choice!.path), p)),
+          `${choice!.path}: attestationRoots`,
+        );
     return this.#roots;
   }
+
+  /** Which device profile is in force, and why (printed at the start and in the report). */
+  profileChoice: ProfileChoice | undefined;
 
   get canPowerCycle(): boolean {
     return this.emulator !== undefined || this.#replay?.header.canPowerCycle === true;
@@ -642,4 +659,45 @@ export function makeEmulator(file: StationFile, fault: FaultName | undefined): E
 
 function withoutUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as never;
+}
+
+/** The device profile a run uses, and why. */
+export interface ProfileChoice {
+  path: string;
+  /** Shipped profile name or file path, as printed and recorded. */
+  name: string;
+  /** Why this one: --profile, the station's own device, a recording, or generic. */
+  source: string;
+  /** The device is the station's own (its profile and trust roots apply). */
+  ownDevice: boolean;
+}
+
+/**
+ * --profile wins; a recording is judged by the profile it was recorded with; the station's
+ * profile is for the station's own device (its device spec, or the emulated chip with a
+ * fault); any other device gets the generic U2F profile, which states no vendor facts and
+ * leaves every disputed point open.
+ */
+export function chooseProfile(
+  file: StationFile,
+  spec: DeviceSpec,
+  flag: string | undefined,
+  recorded: string | undefined,
+): ProfileChoice {
+  const stationPath = resolve(file.dir, file.profile);
+  const stationDevices = [file.device, ...(file.duts ?? []).map((d) => d.device)];
+  const own = stationDevices.some(
+    (device) => spec.text === device || (spec.kind === 'emulator' && /^emulator(:|$)/.test(device)),
+  );
+  if (flag !== undefined) return { path: profilePath(flag), name: flag, source: '--profile', ownDevice: own };
+  if (recorded !== undefined) {
+    return { path: profilePath(recorded), name: recorded, source: 'the recording', ownDevice: true };
+  }
+  if (own) return { path: stationPath, name: file.profile, source: `station ${file.name}`, ownDevice: true };
+  return {
+    path: profilePath(GENERIC_PROFILE),
+    name: GENERIC_PROFILE,
+    source: `the station does not identify ${spec.text} as its device; --profile names another`,
+    ownDevice: false,
+  };
 }

@@ -44,6 +44,8 @@ export const HeaderSchema = z.strictObject({
   grep: z.string().nullable(),
   /** The host platform the run was judged by; a replay is judged by it too. */
   platform: z.string().optional(),
+  /** The device profile the run was judged by (a shipped name or a file); a replay uses it too. */
+  profile: z.string().optional(),
 });
 export type RecordingHeader = z.infer<typeof HeaderSchema>;
 
@@ -79,7 +81,7 @@ const NoteSchema = z.strictObject({
 const ResultSchema = z.strictObject({
   t: z.number(),
   test: z.string(),
-  result: z.enum(['passed', 'failed', 'broken', 'skipped']),
+  result: z.enum(['passed', 'failed', 'broken', 'skipped', 'advisory']),
   message: z.string().optional(),
   /** The suite the test belongs to (u2f, hid, ...). */
   suite: z.string().optional(),

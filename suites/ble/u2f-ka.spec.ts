@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { concat, fromHex, hex } from '../../rig/bytes.ts';
+import { narrowedTo } from '../../rig/station/device-profile.ts';
 import { KEEPALIVE_CODE } from '../../rig/transport/ble/fragments.ts';
 import { AUTH_P1, encodeExtended, INS, SW, swName } from '../../rig/u2f/apdu.ts';
 import {
@@ -18,6 +19,7 @@ import {
   random32,
   register,
   swHex,
+  withholdPress,
   xorByte,
 } from '../support/u2f.ts';
 
@@ -86,7 +88,7 @@ if (station.transports.includes('ble')) {
         assert.equal(first.flags, 0x01, `BLE-U2F-03: flags must be 01, response ${hex(first.raw)}`);
         const second = await authenticate(u2f, c);
         const step = second.counter - first.counter;
-        if (station.profile.u2f.counterStep === 'plus-one')
+        if (narrowedTo(station.profile, 'U2F-CTR-01') === 'plus-one')
           assert.equal(step, 1, `BLE-U2F-03: counter ${first.counter} -> ${second.counter}, expected +1`);
         else
           assert.ok(step > 0, `BLE-U2F-03: counter ${first.counter} -> ${second.counter} did not increase`);
@@ -129,6 +131,7 @@ if (station.transports.includes('ble')) {
       'BLE-KA-01',
       'while waiting for the button the chip sends KEEPALIVE TUP_NEEDED/PROCESSING; cadence recorded',
       async (ctx) => {
+        withholdPress(station.presence.mode); // the chip must wait for the button to keep alive
         const ble = await station.ble();
         const appParam = random32();
         const reg = await u2f.sendWithPresence(encodeRegister(random32(), appParam), 'REGISTER');

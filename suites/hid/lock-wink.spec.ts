@@ -55,7 +55,7 @@ describe('USB HID · CTAPHID WINK and LOCK', () => {
     assert.ok(m, `WINK: no reply within ${REPLY_MS} ms`);
     const shown = frameHex(m.reports[0]!);
     ctx.observe(
-      `WINK answered ${shown} (caps ${byteHex(a.capabilities)}, profile wink: ${hidProfile.capabilities.wink})`,
+      `WINK answered ${shown} (caps ${byteHex(a.capabilities)}, profile wink: ${hidProfile.capabilities?.wink ?? 'not stated'})`,
     );
     if (wink) {
       assert.equal(shown, `${cidHex(a.cid)} 88 0000`, 'WINK capability set: WINK must answer 88 with BCNT 0');
@@ -77,7 +77,7 @@ describe('USB HID · CTAPHID WINK and LOCK', () => {
     assert.ok(m, `LOCK 00: no reply within ${REPLY_MS} ms`);
     const shown = frameHex(m.reports[0]!);
     ctx.observe(
-      `LOCK 00 answered ${shown} (caps ${byteHex(a.capabilities)}, profile lock: ${hidProfile.capabilities.lock})`,
+      `LOCK 00 answered ${shown} (caps ${byteHex(a.capabilities)}, profile lock: ${hidProfile.capabilities?.lock ?? 'not stated'})`,
     );
     if (a.capabilities & CAPABILITY.LOCK) {
       assert.equal(

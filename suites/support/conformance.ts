@@ -4,6 +4,7 @@ import { isDeviceFailure, isTransportError, TransportError } from '../../rig/err
 import { formatValue, type MeasurementSink, Measurements } from '../../rig/measure/measurement.ts';
 import { runRecord, type TestOf } from '../../rig/measure/run-record.ts';
 import {
+  ADVISORY_TAG,
   attachTraffic,
   exchangeStep,
   flushSteps,
@@ -13,8 +14,9 @@ import {
   parameterLater,
   tagLater,
 } from '../../rig/report/allure.ts';
-import { skipReasons } from '../../rig/report/skips.ts';
+import { advisoryBreaches, skipReasons } from '../../rig/report/skips.ts';
 import { deviceText } from '../../rig/report/untrusted.ts';
+import { judgeDisputed, REQUIREMENTS_FILE, requirements } from '../../rig/requirements/requirements.ts';
 import type { Station } from '../../rig/station/station.ts';
 import type { TrafficEntry } from '../../rig/traffic.ts';
 import { TRANSPORT_NAMES, type TransportKind } from '../../rig/transport/transport.ts';
@@ -41,6 +43,13 @@ export interface CaseContext {
   /** Ends the case as skipped, with the reason printed and kept in the report. */
   skip(reason: string): never;
   /**
+   * Judges a disputed point (fixtures/requirements.yaml, strength disputed): `observed` is
+   * the sanctioned behaviour the answer shows (undefined: none of them), `shown` the bytes.
+   * Every sanctioned behaviour passes and is recorded, unless the device profile narrows
+   * the point (profile `disputed:`, with the vendor's source); anything else fails.
+   */
+  disputed(observed: string | undefined, shown: string): void;
+  /**
    * The case's measurements: declared with limits, graded when recorded, each in the report
    * (parameter, step, Allure metric) and the run's JSON file at once. A value outside its
    * limits fails the case when the body ends.
@@ -55,11 +64,13 @@ export interface CaseContext {
  */
 export function area(station: Station, transport: TransportKind, feature: string) {
   return (id: string, title: string, body: (ctx: CaseContext) => Promise<void>, opts: CaseOptions = {}) => {
+    const strength = requirements().strengthOf(id);
     const test = it(`${id} ${title}`, async function (this: Mocha.Context) {
       await labelTest({
         id,
         epic: TRANSPORT_NAMES[transport],
         feature,
+        strength,
         severity: opts.severity ?? 'normal',
         // On a station with several devices under test, the device's ID keeps their
         // results (and their Allure history) apart even where their specs are alike.
@@ -93,6 +104,15 @@ export function area(station: Station, transport: TransportKind, feature: string
         const unsupported = station.unsupported(transport);
         if (unsupported) skip(unsupported);
         await runCase(station, transport, test, opts.exchangeSteps ?? true, retries, limitMs, body, skip);
+      } catch (error) {
+        // An advisory breach (stricter than every official tool) is shown as its own outcome
+        // and leaves the exit code alone, unless the run is --strict.
+        if (strength !== 'advisory' || !isDeviceFailure(error) || strictRun()) throw error;
+        const message = (error as Error).message;
+        if (this.test) advisoryBreaches.set(this.test, message);
+        tagLater(ADVISORY_TAG);
+        noteStep(`${ADVISORY_TAG}: ${deviceText(message, 2000)}`);
+        await flushSteps();
       } finally {
         station.tape?.endTest();
       }
@@ -103,6 +123,19 @@ export function area(station: Station, transport: TransportKind, feature: string
     test.timeout(station.presence.mode === 'actuator' ? base : base + 3 * station.presence.timeoutMs);
     return test;
   };
+}
+
+/** `chiprig run --strict` (or CHIPRIG_STRICT=1): advisory breaches fail like any other. */
+export function strictRun(): boolean {
+  return process.env.CHIPRIG_STRICT === '1';
+}
+
+/**
+ * Thrown by a case (or a helper) when the station cannot stage what the case needs, e.g. a
+ * withheld press under --presence auto: the case is skipped with this reason, never judged.
+ */
+export class CannotStage extends Error {
+  override name = 'CannotStage';
 }
 
 /** Past the rig's own limit, mocha still waits this long before it gives up on a test. */
@@ -176,6 +209,15 @@ async function runCase(
       noteStep(`observed: ${what}`);
     },
     skip,
+    disputed: (observed, shown) => {
+      const req = requirements().get(test.id);
+      if (!req?.sanctioned) {
+        throw new Error(`${test.id} is not a disputed requirement in ${REQUIREMENTS_FILE}`);
+      }
+      const what = judgeDisputed(req, observed, shown, station.profile.disputed?.[req.id]);
+      ctx.observe(what);
+      if (observed) parameterLater('observed behaviour', observed);
+    },
     measure: new Measurements(`${test.id} ${test.title}`, measurementSink(test)),
   };
   const started = performance.now();
@@ -187,6 +229,7 @@ async function runCase(
         ctx.measure.verify();
         return;
       } catch (error) {
+        if (error instanceof CannotStage) skip(error.message);
         if (isPending(error)) throw error;
         if (isDeviceFailure(error) || !isTransportError(error)) throw error;
         // A link fault costs this test only: reopen the device so the next one starts clean.

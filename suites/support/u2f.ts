@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hex } from '../../rig/bytes.ts';
 import { hostRandomBytes } from '../../rig/random.ts';
+import type { PresenceMode } from '../../rig/station/station-file.ts';
 import { AUTH_P1, SW, swName } from '../../rig/u2f/apdu.ts';
 import {
   type AuthenticateResponse,
@@ -12,6 +13,7 @@ import {
 import { authenticationSignatureValid, registrationSignatureValid } from '../../rig/u2f/signatures.ts';
 import type { ApduResponse, U2fClient } from '../../rig/u2f/u2f-client.ts';
 import { parseDerSignature } from '../../rig/u2f/verify.ts';
+import { CannotStage } from './conformance.ts';
 
 /** The U2F spec's test vectors (catalogue §3): requests, answers, keys made by another device. */
 export const specVectors = JSON.parse(
@@ -111,6 +113,7 @@ export async function authenticate(u2f: U2fClient, cred: Credential, challengePa
 export async function drainPresence(u2f: U2fClient, spare: Credential): Promise<void> {
   // Without a presence controller (NFC) presence is the tap itself: nothing is latched.
   if (!u2f.presence) return;
+  withholdPress(u2f.presence.mode);
   for (let i = 0; i < 3; i++) {
     const r = await u2f.send(
       encodeAuthenticate(AUTH_P1.ENFORCE, random32(), spare.appParam, spare.keyHandle),
@@ -119,6 +122,18 @@ export async function drainPresence(u2f: U2fClient, spare: Credential): Promise<
     assert.equal(swHex(r.sw), '9000', `presence drain: enforce AUTHENTICATE answered ${swName(r.sw)}`);
   }
   assert.fail('presence drain: the device signed three times in a row without a new press');
+}
+
+/**
+ * A case that needs the rig to withhold a press cannot be staged under --presence auto (a
+ * device that approves by itself): it is skipped with that reason, never judged.
+ */
+export function withholdPress(mode: PresenceMode): void {
+  if (mode === 'auto') {
+    throw new CannotStage(
+      'presence mode auto: the device approves by itself, so the rig cannot withhold a press for this case',
+    );
+  }
 }
 
 export function flipBit(bytes: Uint8Array, bit: number): Uint8Array {
