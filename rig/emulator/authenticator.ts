@@ -3,7 +3,7 @@ import { allocBytes, concat, hex, writeU32be } from '../bytes.ts';
 import { AUTH_P1, INS, parseCommandApdu, SW } from '../u2f/apdu.ts';
 import type { DeviceFaultName as FaultName } from './faults.ts';
 import { REUSED_NONCE, signWithNonce } from './fixed-nonce-sign.ts';
-import { KeyStore, type UnwrappedKey } from './key-store.ts';
+import { KEY_HANDLE_LENGTH, KeyStore, type UnwrappedKey } from './key-store.ts';
 import type { PresenceLike, PresenceSource } from './presence.ts';
 
 export type CounterMode = 'global' | 'per-credential';
@@ -32,6 +32,16 @@ export interface AuthenticatorOptions {
    * one). A chip that batches its NVM writes loses the rest on a power cut (powerLost()).
    */
   persistCounterEvery?: number;
+  /**
+   * Sanctioned answers on disputed points (fixtures/requirements.yaml); defaults: a
+   * truncated key handle is 6A80 (U2F-AUTH-07), the counter rises by 1 (U2F-CTR-01),
+   * REGISTER without Le registers (U2F-REG-12).
+   */
+  disputed?: {
+    truncatedKeyHandle?: 'wrong-data' | 'wrong-length';
+    counterStep?: 'plus-one' | 'increasing';
+    registerWithoutLe?: 'registers' | 'length-error' | 'presence-required';
+  };
 }
 
 export type ChipCondition = 'ok' | 'error-status' | 'bad-signature';
@@ -70,7 +80,10 @@ export class Authenticator {
       throw new RangeError(`persistCounterEvery: must be an integer >= 1: ${opts.persistCounterEvery}`);
     }
     this.#persisted = this.#counter;
+    this.#disputed = opts.disputed ?? {};
   }
+
+  readonly #disputed: NonNullable<AuthenticatorOptions['disputed']>;
 
   readonly #onSignature: (() => void) | undefined;
   readonly #condition: (() => ChipCondition) | undefined;
@@ -115,8 +128,14 @@ export class Authenticator {
     const { p1, data, le, form } = parsed.apdu;
     let answer: Uint8Array;
     if (ins === INS.VERSION) answer = this.#version(data);
-    else if (ins === INS.REGISTER) answer = this.#register(data, presence);
-    else answer = this.#authenticate(p1, data, presence);
+    else if (ins === INS.REGISTER) {
+      // U2F-REG-12 (disputed): an extended REGISTER without Le may be refused.
+      const withoutLe = form !== 'short' && le === undefined;
+      const refuse = withoutLe ? this.#disputed.registerWithoutLe : undefined;
+      if (refuse === 'length-error') return this.#status(SW.WRONG_LENGTH);
+      if (refuse === 'presence-required') return status(SW.CONDITIONS_NOT_SATISFIED);
+      answer = this.#register(data, presence);
+    } else answer = this.#authenticate(p1, data, presence);
     // Extended encoding: an explicit Le shorter than the answer is a length error
     // (catalogue U2F-VER-05, BLE-ENC-01). Short APDUs are chunked by the NFC front-end.
     const dataLength = answer.length - 2;
@@ -171,6 +190,9 @@ export class Authenticator {
     const challengeParam = data.subarray(0, 32);
     const appParam = data.subarray(32, 64);
     const keyHandle = data.subarray(65);
+    // U2F-AUTH-07 (disputed): a handle of the wrong length may be a length error.
+    if (this.#disputed.truncatedKeyHandle === 'wrong-length' && keyHandle.length !== KEY_HANDLE_LENGTH)
+      return this.#status(SW.WRONG_LENGTH);
     let credential = this.#keys.unwrap(keyHandle, appParam);
     if (!credential && this.#fault('tampered-key-handle-accepted')) credential = this.#lastCredential;
     if (!credential && this.#fault('key-handle-not-bound-to-app'))
@@ -226,15 +248,18 @@ export class Authenticator {
 
   #nextCounter(d: Uint8Array): number {
     if (this.#fault('counter-frozen')) return this.#counter;
+    // U2F-CTR-01 (disputed): +1 per signature, or any rise (here 3, as a chip that also
+    // counts internal operations might).
+    const step = this.#disputed.counterStep === 'increasing' ? 3 : 1;
     if (this.counterMode === 'global') {
-      this.#counter = (this.#counter + 1) >>> 0;
+      this.#counter = (this.#counter + step) >>> 0;
       if (this.#counter - this.#persisted >= this.#persistEvery || this.#counter < this.#persisted) {
         this.#persisted = this.#counter;
       }
       return this.#counter;
     }
     const id = Buffer.from(d).toString('base64');
-    const next = ((this.#counters.get(id) ?? 0) + 1) >>> 0;
+    const next = ((this.#counters.get(id) ?? 0) + step) >>> 0;
     this.#counters.set(id, next);
     return next;
   }

@@ -7,6 +7,7 @@ import type { HidDeviceInfo } from '../transport/hid/connection.ts';
 import { Authenticator, type CounterMode } from './authenticator.ts';
 import { BatteryModel } from './battery.ts';
 import { FidoBlePeripheral } from './ble/fido-peripheral.ts';
+import type { DisputedChoices } from './disputed.ts';
 import { type DeviceFaultName, type FaultName, isLinkFault } from './faults.ts';
 import { EmulatedHidDevice } from './front-ends/hid.ts';
 import { EmulatedCardConnection, NfcFrontEnd } from './front-ends/nfc.ts';
@@ -38,6 +39,16 @@ export interface EmulatedChipOptions {
   power?: Partial<CurrentTable>;
   /** Counter increments per NVM write (default 1: none lost on a power cut). */
   persistCounterEvery?: number;
+  /**
+   * Sanctioned answers on disputed points other than the counter scope and channel rules
+   * (which `counter` and `channelRules` set); default: disputedChoices()'s defaults.
+   */
+  disputed?: Partial<DisputedChoices>;
+}
+
+/** `00 03 00 00 Le`: VERSION in short form (U2F-VER-07). */
+function isShortVersion(apdu: Uint8Array): boolean {
+  return apdu.length === 5 && apdu[0] === 0x00 && apdu[1] === 0x03;
 }
 
 /** The word a test attestation certificate's subject carries (fixtures/attestation). */
@@ -129,6 +140,11 @@ export class EmulatedChip {
       attestationKey: createPrivateKey(key),
       presence: this.presence,
       counterMode: opts.counter,
+      disputed: {
+        truncatedKeyHandle: opts.disputed?.['U2F-AUTH-07'],
+        counterStep: opts.disputed?.['U2F-CTR-01'],
+        registerWithoutLe: opts.disputed?.['U2F-REG-12'],
+      },
       ...(opts.masterKey ? { masterKey: opts.masterKey } : {}),
       onSignature: () => {
         // Over USB the cable powers the chip and over NFC the reader's field does; only
@@ -162,6 +178,7 @@ export class EmulatedChip {
       info: this.hidInfo,
       handleApdu: (apdu) => this.#hidMessage(apdu),
       channelRules: this.#opts.channelRules,
+      ...(this.#opts.disputed?.['HID-MSG-01'] ? { emptyMsg: this.#opts.disputed['HID-MSG-01'] } : {}),
       version: EMULATOR_FIRMWARE,
       ...(this.timing ? { pacer: new HidPacer(this.timing) } : {}),
       faults: {
@@ -196,6 +213,9 @@ export class EmulatedChip {
     // drops-response: VERSION is worked out and its answer lost; the chip stays responsive.
     if (this.#has('drops-response') && apdu[0] === 0x00 && apdu[1] === 0x03)
       return new Promise(() => undefined);
+    // U2F-VER-07 (disputed): a short-form VERSION over USB may be a length error.
+    if (this.#opts.disputed?.['U2F-VER-07'] === 'length-error' && isShortVersion(apdu))
+      return Promise.resolve(Uint8Array.of(0x67, 0x00));
     return Promise.resolve(this.authenticator.process(apdu));
   }
 
@@ -265,6 +285,11 @@ export class EmulatedChip {
     this.#card ??= new NfcFrontEnd({
       core: (apdu, presence) => this.authenticator.process(apdu, presence),
       button: this.presence,
+      disputed: {
+        nineByteAid: this.#opts.disputed?.['NFC-SEL-03'],
+        beforeSelect: this.#opts.disputed?.['NFC-SEL-05'],
+        interruptedChain: this.#opts.disputed?.['NFC-CHAIN-03'],
+      },
       faults: {
         selectAnswersFido2: this.#has('select-wrong-version'),
         getResponseRepeats: this.#has('get-response-broken'),

@@ -62,6 +62,11 @@ const EmulatorSchema = z.strictObject({
   serialNumber: z.string().default('EMU-0001'),
   counter: z.enum(['global', 'per-credential']).default('global'),
   channelRules: z.enum(['legacy', 'strict']).default('legacy'),
+  /**
+   * The sanctioned answer the chip gives on disputed points (requirement ID → behaviour
+   * name, rig/emulator/disputed.ts), so a run can prove each of them passes.
+   */
+  disputed: z.record(z.string(), z.string()).default({}),
   presenceWindowMs: z.number().int().positive().default(10_000),
   attestation: z.strictObject({ certificate: z.string(), key: z.string() }),
   /** Which front-ends the emulated chip offers. */

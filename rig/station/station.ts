@@ -1,5 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { hex } from '../bytes.ts';
+import { disputedChoices } from '../emulator/disputed.ts';
 import { EmulatedChip } from '../emulator/emulated-chip.ts';
 import type { FaultName } from '../emulator/faults.ts';
 import { ConfigError, isTransportError, TransportError } from '../errors.ts';
@@ -639,14 +640,26 @@ export function makeEmulator(file: StationFile, fault: FaultName | undefined): E
   if (!e) {
     throw new ConfigError(`station file ${file.path}: device "emulator" needs an "emulator" section`);
   }
+  // counter and channelRules are the older names for three of the disputed points.
+  const choices = disputedChoices(
+    {
+      ...(e.counter === 'per-credential' ? { 'U2F-CTR-04': 'per-credential' } : {}),
+      ...(e.channelRules === 'strict'
+        ? { 'HID-INIT-03': 'strict-invalid-channel', 'HID-CID-03': 'strict-invalid-channel', 'HID-INIT-05': 'refused' }
+        : {}),
+      ...e.disputed,
+    },
+    `station file ${file.path}: emulator.disputed`,
+  );
   return new EmulatedChip({
     vendorId: e.usb.vendorId,
     productId: e.usb.productId,
     manufacturer: e.manufacturer,
     product: e.product,
     serialNumber: e.serialNumber,
-    counter: e.counter,
-    channelRules: e.channelRules,
+    counter: choices['U2F-CTR-04'],
+    channelRules: choices['HID-INIT-03'] === 'legacy-echo' ? 'legacy' : 'strict',
+    disputed: choices,
     presenceWindowMs: e.presenceWindowMs,
     attestationCertificatePath: resolve(file.dir, e.attestation.certificate),
     attestationKeyPath: resolve(file.dir, e.attestation.key),

@@ -229,7 +229,10 @@ if (station.transports.includes('nfc')) {
         const v = await send(nfc, encodeExtended({ ins: INS.VERSION, le: 65536 }));
         assert.equal(hex(v.raw), '5532465f56329000', `VERSION in the middle of 61xx answered ${hex(v.raw)}`);
         const stale = await send(nfc, getResponse(256));
-        ctx.observe(
+        const gaveData = stale.data.length > 0 && (stale.sw === 0x9000 || stale.sw >> 8 === 0x61);
+        const refused = stale.data.length === 0 && stale.sw !== 0x9000 && stale.sw >> 8 !== 0x61;
+        ctx.disputed(
+          gaveData ? 'kept' : refused ? 'abandoned' : undefined,
           `GET RESPONSE after the interruption answered ${hex(stale.raw.subarray(-2))} with ${stale.data.length} bytes`,
         );
       },

@@ -49,6 +49,11 @@ export interface CtaphidDeviceOptions {
   /** Allocated CIDs remembered (oldest forgotten first); default 256. */
   maxChannels?: number;
   faults?: CtaphidFaults | undefined;
+  /**
+   * What a MSG with no payload gets (HID-MSG-01, disputed): ERR_INVALID_LEN (default, as
+   * FT-H expects) or an APDU status word 6700 in a MSG answer (as HIDTest accepts).
+   */
+  emptyMsg?: 'invalid-len' | 'apdu-status';
 }
 
 /** Deliberate CTAPHID non-conformances (emulator faults, see faults.ts). */
@@ -80,6 +85,7 @@ export class CtaphidDevice {
   readonly version: DeviceVersion;
   readonly frameTimeoutMs: number;
   readonly channelRules: ChannelRules;
+  readonly #emptyMsg: 'invalid-len' | 'apdu-status';
   readonly #handleApdu: (apdu: Uint8Array) => Promise<Uint8Array>;
   readonly #send: (report: Uint8Array) => void;
   readonly #onWink: (() => void) | undefined;
@@ -113,6 +119,7 @@ export class CtaphidDevice {
     this.version = { ...(options.version ?? { major: 1, minor: 0, build: 0 }) };
     this.frameTimeoutMs = frameTimeoutMs;
     this.channelRules = rules;
+    this.#emptyMsg = options.emptyMsg ?? 'invalid-len';
     this.#maxChannels = options.maxChannels ?? 256;
     this.#faults = options.faults ?? {};
     this.#nextCid = options.firstCid ?? (Math.floor(Math.random() * 0xfffffffe) + 1) >>> 0;
@@ -213,7 +220,11 @@ export class CtaphidDevice {
   }
 
   #onMsg(cid: number, apdu: Uint8Array) {
-    if (apdu.length === 0) return this.#error(cid, ERR.INVALID_LEN); // HID-MSG-01 (FT-H expectation)
+    if (apdu.length === 0) {
+      // HID-MSG-01 (disputed): either is sanctioned.
+      if (this.#emptyMsg === 'apdu-status') return this.#respond(cid, CTAPHID.MSG, Uint8Array.of(0x67, 0x00));
+      return this.#error(cid, ERR.INVALID_LEN);
+    }
     const generation = ++this.#generation;
     this.#processingCid = cid;
     let answer: Promise<Uint8Array>;

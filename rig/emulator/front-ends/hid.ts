@@ -43,6 +43,8 @@ export interface EmulatedHidDeviceOptions {
   pacer?: HidPacer;
   /** Deliberate CTAPHID non-conformances (emulator faults). */
   faults?: CtaphidFaults;
+  /** HID-MSG-01 (disputed): see CtaphidDeviceOptions.emptyMsg. */
+  emptyMsg?: 'invalid-len' | 'apdu-status';
 }
 
 type LinkState = 'connected' | 'unplugged' | 'closed';
@@ -90,6 +92,7 @@ export class EmulatedHidDevice implements HidConnection {
       version: options.version,
       frameTimeoutMs: options.frameTimeoutMs,
       channelRules: options.channelRules,
+      ...(options.emptyMsg ? { emptyMsg: options.emptyMsg } : {}),
       onWink: options.onWink,
       firstCid: options.firstCid,
       faults: options.faults,

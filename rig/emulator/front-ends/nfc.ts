@@ -54,6 +54,16 @@ export interface NfcFrontEndOptions {
   button?: { onPress(listener: () => void): () => void };
   /** Default `3B 80 80 01 01` (ISO 14443-4 card without historical bytes, as PC/SC shows it). */
   atr?: Uint8Array;
+  /**
+   * Sanctioned answers on disputed points (fixtures/requirements.yaml); defaults: a 9-byte
+   * AID is served (NFC-SEL-03), U2F before SELECT is refused (NFC-SEL-05), a new command
+   * abandons a 61xx sequence (NFC-CHAIN-03).
+   */
+  disputed?: {
+    nineByteAid?: 'served' | 'refused';
+    beforeSelect?: 'refused' | 'served';
+    interruptedChain?: 'abandoned' | 'kept';
+  };
   /** Deliberate non-conformances (emulator faults, see faults.ts). */
   faults?: {
     /** SELECT answers FIDO_2_0 though the chip speaks only U2F (select-wrong-version). */
@@ -106,6 +116,7 @@ export class NfcFrontEnd implements VirtualCard {
   #chain: Chain | undefined;
   #pending: PendingAnswer | undefined;
   readonly #faults: NonNullable<NfcFrontEndOptions['faults']>;
+  readonly #disputed: NonNullable<NfcFrontEndOptions['disputed']>;
   /** get-response-broken: the first chunk of the answer being fetched, until repeated once. */
   #firstChunk: Uint8Array | undefined;
 
@@ -119,6 +130,7 @@ export class NfcFrontEnd implements VirtualCard {
     }
     this.#core = options.core;
     this.#faults = options.faults ?? {};
+    this.#disputed = options.disputed ?? {};
     this.atr = Uint8Array.from(options.atr ?? DEFAULT_ATR);
     this.#unsubscribe = options.button?.onPress(() => this.#onButton()) ?? (() => {});
   }
@@ -178,8 +190,11 @@ export class NfcFrontEnd implements VirtualCard {
     const ins = apdu[1]!;
     if (cla === 0x00 && ins === ISO_INS.SELECT) return this.#select(apdu);
     if (cla === 0x00 && ins === ISO_INS.GET_RESPONSE) return this.#getResponse(apdu);
-    this.#pending = undefined; // NFC-CHAIN-03: a new command abandons a 61xx sequence
-    if (!this.#selected) return this.#abandon(SW.INS_NOT_SUPPORTED);
+    // NFC-CHAIN-03 (disputed): a new command abandons a 61xx sequence, unless the chip keeps it.
+    if (this.#disputed.interruptedChain !== 'kept') this.#pending = undefined;
+    // NFC-SEL-05 (disputed): before SELECT, refused, or served by a default-selected applet.
+    if (!this.#selected && this.#disputed.beforeSelect !== 'served')
+      return this.#abandon(SW.INS_NOT_SUPPORTED);
     const isCtap =
       (cla & ~CLA_CHAINING) === NFCCTAP.CLA && (ins === NFCCTAP.MSG || ins === NFCCTAP.GET_RESPONSE);
     if (isCtap) return this.#abandon(SW.INS_NOT_SUPPORTED);
@@ -199,7 +214,8 @@ export class NfcFrontEnd implements VirtualCard {
     if (!parsed.ok) return statusBytes(parsed.sw);
     const { p1, data } = parsed.apdu;
     // NFC-SEL-04: ISO keeps the current selection when a SELECT fails.
-    if (p1 !== SELECT_BY_NAME || !isFidoAid(data)) return statusBytes(ISO_SW.FILE_NOT_FOUND);
+    if (p1 !== SELECT_BY_NAME || !isFidoAid(data, this.#disputed.nineByteAid !== 'refused'))
+      return statusBytes(ISO_SW.FILE_NOT_FOUND);
     this.#selected = true;
     this.#chain = undefined;
     this.#pending = undefined;
@@ -281,10 +297,10 @@ export class NfcFrontEnd implements VirtualCard {
   }
 }
 
-function isFidoAid(data: Uint8Array): boolean {
+function isFidoAid(data: Uint8Array, nineByte: boolean): boolean {
   if (equal(data, FIDO_AID)) return true;
-  // NFC-SEL-03: an Android client sent Lc 09 with AID ‖ 00 and Solo accepted it.
-  return data.length === 9 && data[8] === 0 && equal(data.subarray(0, 8), FIDO_AID);
+  // NFC-SEL-03 (disputed): an Android client sent Lc 09 with AID ‖ 00 and Solo accepted it.
+  return nineByte && data.length === 9 && data[8] === 0 && equal(data.subarray(0, 8), FIDO_AID);
 }
 
 function sameHeader(a: Header, b: Header): boolean {
