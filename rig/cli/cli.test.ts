@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { socatAvailable } from '../emulator/ble/hci-pty.ts';
 import { type DeviceFaultName, FAULTS } from '../emulator/faults.ts';
+import { requirements } from '../requirements/requirements.ts';
 import { EXIT } from './exit-codes.ts';
 import { chiprig, tmp } from './spawn-support.ts';
 
@@ -97,6 +98,13 @@ describe('chiprig CLI (end to end, spawned)', function () {
     });
     assert.equal(missing.code, EXIT.USAGE);
     assert.match(missing.stderr, /ALLURE_TESTPLAN_PATH .*none\.json: cannot read the test plan/);
+    const typo = join(dir, 'typo.json');
+    writeFileSync(typo, JSON.stringify({ version: '1.0', tests: [{ id: 'U2F-REG-4' }] }));
+    const wrong = await chiprig(['run', '--no-html', '--results', results], 60_000, {
+      ALLURE_TESTPLAN_PATH: typo,
+    });
+    assert.equal(wrong.code, EXIT.USAGE);
+    assert.match(wrong.stderr, /U2F-REG-4 is not in the requirements file/);
   });
 
   it('says no such device is attached, without a stack trace, for an absent HID key (exit 3)', async () => {
@@ -217,8 +225,13 @@ describe('chiprig CLI (end to end, spawned)', function () {
           ? ['--station', new URL(`../../fixtures/stations/${fault.station}`, import.meta.url).pathname]
           : [];
         const suite = fault.suite ?? (fault.station ? 'ble' : 'u2f');
+        // A breach of an advisory requirement fails only under --strict (tested below).
+        const advisory = (FAULTS[name].caughtBy as readonly string[]).some(
+          (id) => requirements().strengthOf(id) === 'advisory',
+        );
         const r = await chiprig([
           'run',
+          ...(advisory ? ['--strict'] : []),
           ...where,
           ...(fault.grep ? ['--grep', fault.grep] : []),
           ...(transport ? ['--transport', transport] : []),
@@ -242,5 +255,21 @@ describe('chiprig CLI (end to end, spawned)', function () {
     await Promise.all([worker(), worker()]);
     process.stdout.write(`      faults caught ${caught.length} of ${names.length}\n`);
     assert.deepEqual(missed, [], `faults not caught: ${missed.join('; ')}`);
+  });
+
+  it('an advisory breach is shown as its own outcome and exits 0; --strict fails it (exit 1)', async () => {
+    assert.equal(requirements().strengthOf('PERF-LAT-03'), 'advisory');
+    const args = ['run', '--suite', 'perf', '--grep', 'PERF-LAT-03', '--transport', 'hid'];
+    const device = ['--device', 'emulator:slower-than-profile', '--no-html'];
+    const results = tmp();
+    const lenient = await chiprig([...args, ...device, '--results', results]);
+    assert.equal(lenient.code, EXIT.PASSED, lenient.stdout + lenient.stderr);
+    assert.match(lenient.stdout, /ADVIS\s+PERF-LAT-03/);
+    assert.match(lenient.stdout, /PERF-LAT-03\s+advisory\s+ADVISORY/, 'the matrix shows the breach');
+    const junit = readFileSync(join(results, 'junit.xml'), 'utf8');
+    assert.match(junit, /name="outcome" value="advisory"/);
+    const strict = await chiprig([...args, '--strict', ...device, '--results', tmp()]);
+    assert.equal(strict.code, EXIT.FAILED, strict.stdout + strict.stderr);
+    assert.match(strict.stdout, /FAIL\s+PERF-LAT-03/);
   });
 });
