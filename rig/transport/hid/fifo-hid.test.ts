@@ -415,12 +415,15 @@ describe('FIFO HID over real FIFOs: openFifoHid (host) and serveFifoHid (device)
     );
   });
 
-  it('NOT_FOUND (no reader) when the FIFOs exist but nothing serves them', async () => {
+  it('NOT_FOUND (no reader) when the FIFOs exist but nothing serves them within connectTimeoutMs', async () => {
     makeFifos(path);
+    const started = performance.now();
     await assert.rejects(
-      openFifoHid(path),
-      isCode('NOT_FOUND', /nothing serves .* \(no reader on .*u2f-in\)/),
+      openFifoHid(path, { connectTimeoutMs: 200 }),
+      isCode('NOT_FOUND', /nothing serves .* \(nothing opened .*u2f-in for reading within 200 ms\)/),
     );
+    const waited = performance.now() - started;
+    assert.ok(waited >= 190 && waited < 2000, `gave up after ${waited.toFixed(0)} ms`);
   });
 
   it('DISCONNECTED once the server closes: a pending read and every later call', async () => {

@@ -19,13 +19,24 @@ export interface FifoHidOptions {
   pollMs?: number;
   /** How long one poll may go unanswered before the device counts as hung; default 2000 ms. */
   answerTimeoutMs?: number;
+  /**
+   * How long open() waits for a device to hold its ends of both FIFOs (it may open them in
+   * either order, blocking, as it starts); default 3000 ms. Past it, nothing serves the path.
+   */
+  connectTimeoutMs?: number;
 }
+
+/** Between two attempts to find the device's ends of the FIFOs while open() waits. */
+const CONNECT_RETRY_MS = 10;
 
 const POLL_MESSAGE = encodeFifoMessage(FIFO_CMD.POLL);
 const TOUCH_MESSAGE = encodeFifoMessage(FIFO_CMD.INTERRUPT, u32lePayload(TOUCH_INTERRUPT));
 const now = () => performance.now();
 
-/** Opens the device at `path` (whose FIFOs are `path + 'in'` and `path + 'out'`, as in dev.cc). */
+/**
+ * Opens the device at `path` (whose FIFOs are `path + 'in'` and `path + 'out'`, as in
+ * dev.cc), waiting up to `connectTimeoutMs` for the device to hold its ends of both.
+ */
 export function openFifoHid(path: string, opts: FifoHidOptions = {}): Promise<FifoHidConnection> {
   return FifoHidConnection.open(path, opts);
 }
@@ -115,28 +126,46 @@ export class FifoHidConnection implements HidConnection {
       }
       if (kind !== 'fifo') throw new ConfigError(`FIFO device ${path}: ${fifo} is a ${kind}, not a FIFO`);
     }
+    const connectTimeoutMs = opts.connectTimeoutMs ?? 3000;
+    if (!(connectTimeoutMs >= 0)) {
+      throw new RangeError(`opts.connectTimeoutMs: must be >= 0: ${connectTimeoutMs}`);
+    }
+    const waited = `within ${connectTimeoutMs} ms`;
     const notServed = (why: string) =>
-      new TransportError('NOT_FOUND', `nothing serves the FIFO device at ${path} (${why}); ${start}`);
-    // O_NONBLOCK turns "nobody reads" into ENXIO at once, where a plain open would hang.
-    const toDevice = openFifo(paths.toDevice, constants.O_WRONLY, (code) =>
-      code === 'ENXIO' ? notServed(`no reader on ${paths.toDevice}`) : undefined,
-    );
-    let fromDevice: number;
+      new TransportError(
+        'NOT_FOUND',
+        `nothing serves the FIFO device at ${path} (${why}); ${start} (a device opens ${paths.fromDevice} for writing and ${paths.toDevice} for reading, in either order)`,
+      );
+    const deadline = now() + connectTimeoutMs;
+    // PATHout first, for reading: with O_NONBLOCK this never waits, and a device that opens
+    // PATHout for writing first (blocking, as dev.cc's host requires: the host opens PATHout
+    // before PATHin) can then go on to PATHin. A device that opens PATHin first is waiting
+    // there as a reader already; one that opens both read-write waits for nobody.
+    const fromDevice = openFifo(paths.fromDevice, constants.O_RDONLY);
+    let toDevice: number | undefined;
     try {
-      fromDevice = openFifo(paths.fromDevice, constants.O_RDONLY, () => undefined);
-      // The pipe outlives its hosts: an answer a previous host left unread would otherwise
-      // be taken for the answer to our first poll. EOF here means no writer: nobody serves.
-      if (discardStale(fromDevice) === 'eof') {
-        closeSync(fromDevice);
-        throw notServed(`no writer on ${paths.fromDevice}`);
+      // PATHin for writing: ENXIO while no reader holds it, so retry until the device opens it.
+      for (;;) {
+        toDevice = tryOpenFifo(paths.toDevice, constants.O_WRONLY);
+        if (toDevice !== undefined) break;
+        if (now() >= deadline) throw notServed(`nothing opened ${paths.toDevice} for reading ${waited}`);
+        await delay(CONNECT_RETRY_MS);
+      }
+      // Until the device holds PATHout for writing, a read there is EOF. The pipe outlives
+      // its hosts: an answer a previous host left unread would otherwise be taken for the
+      // answer to our first poll, so whatever is already there is dropped.
+      while (discardStale(fromDevice) === 'eof') {
+        if (now() >= deadline) throw notServed(`nothing opened ${paths.fromDevice} for writing ${waited}`);
+        await delay(CONNECT_RETRY_MS);
       }
     } catch (error) {
-      closeSync(toDevice);
+      closeSync(fromDevice);
+      if (toDevice !== undefined) closeSync(toDevice);
       throw error;
     }
     const writer = new Socket({ fd: toDevice, readable: false, writable: true });
     const reader = new Socket({ fd: fromDevice, readable: true, writable: false });
-    return new FifoHidConnection(path, paths, { pollMs, answerTimeoutMs }, writer, reader);
+    return new FifoHidConnection(path, paths, { pollMs, answerTimeoutMs, connectTimeoutMs }, writer, reader);
   }
 
   write(report: Uint8Array): Promise<void> {
@@ -305,21 +334,31 @@ export class FifoHidConnection implements HidConnection {
   }
 }
 
-/** Opens a FIFO non-blocking; `explain` maps an errno code to a clearer error, if it has one. */
-function openFifo(
-  fifo: string,
-  flags: number,
-  explain: (code: string | undefined) => TransportError | undefined,
-): number {
+/** Opens a FIFO non-blocking (for reading, that never waits for a writer). */
+function openFifo(fifo: string, flags: number): number {
   try {
     return openSync(fifo, flags | constants.O_NONBLOCK);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw (
-      explain(code) ??
-      new TransportError('UNAVAILABLE', `cannot open ${fifo}: ${(error as Error).message}`, { cause: error })
-    );
+    throw new TransportError('UNAVAILABLE', `cannot open ${fifo}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
+}
+
+/** Opens a FIFO non-blocking for writing; undefined while no reader holds it (ENXIO). */
+function tryOpenFifo(fifo: string, flags: number): number | undefined {
+  try {
+    return openSync(fifo, flags | constants.O_NONBLOCK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENXIO') return undefined;
+    throw new TransportError('UNAVAILABLE', `cannot open ${fifo}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
