@@ -186,6 +186,7 @@ export class EmulatedChip {
         ignoresBadSeq: this.#has('bad-cont-seq-accepted'),
         servesBroadcast: this.#has('msg-on-broadcast'),
         noFrameTimeout: this.#has('no-frame-timeout'),
+        errorForUnknownIns: this.#has('msg-answered-with-error'),
       },
     });
     // Without power the chip is not on the bus: a host that opens it finds it gone.

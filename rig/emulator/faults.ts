@@ -114,6 +114,10 @@ export const FAULTS = {
     caughtBy: ['HID-TMO-01'],
     suite: 'hid',
   },
+  'msg-answered-with-error': {
+    what: 'over USB HID a U2F message with an unknown INS is answered with CTAPHID ERROR 01 (invalid command) instead of status word 6D00',
+    caughtBy: ['U2F-INS-01'],
+  },
   'select-wrong-version': {
     what: 'SELECT of the FIDO applet answers FIDO_2_0, though the chip speaks only U2F',
     caughtBy: ['NFC-SEL-01'],

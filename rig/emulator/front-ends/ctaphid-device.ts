@@ -66,7 +66,12 @@ export interface CtaphidFaults {
   servesBroadcast?: boolean;
   /** No ERR_MSG_TIMEOUT for an unfinished message (no-frame-timeout). */
   noFrameTimeout?: boolean;
+  /** A MSG whose INS is not REGISTER, AUTHENTICATE or VERSION gets ERR_INVALID_CMD, not 6D00 (msg-answered-with-error). */
+  errorForUnknownIns?: boolean;
 }
+
+/** The INS a U2F core knows: REGISTER, AUTHENTICATE, VERSION. */
+const KNOWN_INS: readonly number[] = [0x01, 0x02, 0x03];
 
 /** Longest LOCK a device grants: Chromium kHidMaxLockSeconds, ChromeOS u2fd (§1.2). */
 export const MAX_LOCK_SECONDS = 10;
@@ -224,6 +229,9 @@ export class CtaphidDevice {
       // HID-MSG-01 (disputed): either is sanctioned.
       if (this.#emptyMsg === 'apdu-status') return this.#respond(cid, CTAPHID.MSG, Uint8Array.of(0x67, 0x00));
       return this.#error(cid, ERR.INVALID_LEN);
+    }
+    if (this.#faults.errorForUnknownIns && !KNOWN_INS.includes(apdu[1] ?? -1)) {
+      return this.#error(cid, ERR.INVALID_CMD);
     }
     const generation = ++this.#generation;
     this.#processingCid = cid;

@@ -90,6 +90,33 @@ describe('HidTransport over EmulatedHidDevice', () => {
     assert.equal(hex(await transport.ping(bytes(3))), hex(bytes(3)), 'the channel still works');
   });
 
+  it('a well-formed MSG answered with a CTAPHID ERROR is a device failure showing both; call() keeps CtapHidError', async () => {
+    await open({ faults: { errorForUnknownIns: true } });
+    await assert.rejects(transport.exchange(fromHex('00000000000000')), (e: unknown) => {
+      assert.ok(isDeviceFailure(e), `a device failure, not ${String(e)}`);
+      assert.match(
+        (e as Error).message,
+        /answered the U2F message 00000000000000 with CTAPHID ERR_INVALID_CMD \([0-9a-f]{8} bf 0001 01\) instead of a status word/,
+      );
+      return true;
+    });
+    // The raw command path still reports the error code as it came (scenario steps use it).
+    await assert.rejects(
+      transport.call(CTAPHID.MSG, fromHex('00000000000000')),
+      (e) => e instanceof CtapHidError && e.errorCode === ERR.INVALID_CMD,
+    );
+    // An empty MSG is not well-formed: its ERR_INVALID_LEN stays a CtapHidError.
+    await assert.rejects(
+      transport.exchange(new Uint8Array(0)),
+      (e) => e instanceof CtapHidError && e.errorCode === ERR.INVALID_LEN,
+    );
+    assert.equal(
+      hex(await transport.exchange(fromHex('00030000'))),
+      '000300009000',
+      'known INS still served',
+    );
+  });
+
   it('retries on ERR_CHANNEL_BUSY until another CID releases its LOCK', async () => {
     await open();
     const other = await HidTransport.open(device);

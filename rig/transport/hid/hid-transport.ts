@@ -1,4 +1,4 @@
-import { equal, readU32be } from '../../bytes.ts';
+import { equal, hex, readU32be } from '../../bytes.ts';
 import { CtapHidError, deviceFault, ReplayDivergedError, TransportError } from '../../errors.ts';
 import { hostRandomBytes } from '../../random.ts';
 import type { TrafficLog } from '../../traffic.ts';
@@ -107,10 +107,17 @@ export class HidTransport implements Transport {
     return this.#wire ? { sentAt: this.#wireSent, receivedAt: this.#wireReceived } : undefined;
   }
 
-  /** One U2F raw message in CTAPHID MSG (0x83). */
+  /**
+   * One U2F raw message in CTAPHID MSG (0x83). A U2F device answers every message it can
+   * parse with a status word: a CTAPHID ERROR instead (other than those a host or its link
+   * may cause: busy, a channel the device forgot, a message that arrived too slowly) is the
+   * device's failure, with the message and the frame shown.
+   */
   exchange(apdu: Uint8Array, opts?: ExchangeOptions): Promise<Uint8Array> {
     if (!(apdu instanceof Uint8Array)) return Promise.reject(new TypeError('apdu: must be a Uint8Array'));
-    return this.call(CTAPHID.MSG, apdu, opts);
+    return this.call(CTAPHID.MSG, apdu, opts).catch((error: unknown) => {
+      throw apdu.length > 0 ? msgRefused(apdu, error, this.#cid) : error;
+    });
   }
 
   ping(data: Uint8Array, opts?: CallOptions): Promise<Uint8Array> {
@@ -382,6 +389,21 @@ export class HidTransport implements Transport {
     }
     return report;
   }
+}
+
+/** CTAPHID errors a host or its link can cause: they stay link faults even on a MSG. */
+const LINK_ERRORS: readonly number[] = [ERR.CHANNEL_BUSY, ERR.INVALID_CID, ERR.MSG_TIMEOUT];
+
+/** A well-formed U2F message answered with a CTAPHID ERROR: a device failure showing both. */
+function msgRefused(apdu: Uint8Array, error: unknown, cid: number): unknown {
+  if (!(error instanceof CtapHidError) || LINK_ERRORS.includes(error.errorCode)) return error;
+  const shown = apdu.length > 24 ? `${hex(apdu.subarray(0, 24))}…(${apdu.length} bytes)` : hex(apdu);
+  const code = error.errorCode.toString(16).padStart(2, '0');
+  const frame = `${cid.toString(16).padStart(8, '0')} bf 0001 ${code}`;
+  return deviceFault(
+    `the device answered the U2F message ${shown} with CTAPHID ${errName(error.errorCode)} (${frame}) instead of a status word`,
+    { actual: `ERROR ${errName(error.errorCode)}`, expected: 'a MSG answer ending in a status word' },
+  );
 }
 
 function cancelled(): TransportError {
