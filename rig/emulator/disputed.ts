@@ -19,6 +19,8 @@ export const EMULATOR_DISPUTED = {
   'NFC-SEL-03': ['served', 'refused'],
   'NFC-SEL-05': ['refused', 'served'],
   'NFC-CHAIN-03': ['abandoned', 'kept'],
+  'BLE-GATT-04': ['present', 'absent'],
+  'BLE-TMO-01': ['req-timeout', 'silent-reset'],
 } as const satisfies Record<string, readonly [string, ...string[]]>;
 
 export type DisputedPoint = keyof typeof EMULATOR_DISPUTED;

@@ -187,6 +187,9 @@ export class EmulatedChip {
         servesBroadcast: this.#has('msg-on-broadcast'),
         noFrameTimeout: this.#has('no-frame-timeout'),
         errorForUnknownIns: this.#has('msg-answered-with-error'),
+        diesOnOversizedInit: this.#has('dies-on-oversized-init'),
+        wedgesBusyAfterBadSeq: this.#has('wedges-busy-after-bad-seq'),
+        firmware: this.#firmware,
       },
     });
     // Without power the chip is not on the bus: a host that opens it finds it gone.
@@ -222,6 +225,8 @@ export class EmulatedChip {
 
   /** unplugged-mid-run: the chip stays off whatever the power switch says. */
   #unplugged = false;
+  /** dies-on-oversized-init and wedges-busy-after-bad-seq: firmware state across USB handles. */
+  readonly #firmware = { dead: false, wedged: false };
 
   /**
    * Cuts power and restores it: the USB link drops (open transports see DISCONNECTED),
@@ -246,6 +251,7 @@ export class EmulatedChip {
     if (on === this.#powered || (on && this.#unplugged)) return;
     this.#powered = on;
     if (!on) {
+      this.#firmware.wedged = false; // RAM state; a dead chip stays dead
       this.#hid?.disconnect();
       this.presence.clear();
       this.authenticator.powerLost();
@@ -275,6 +281,14 @@ export class EmulatedChip {
         wrongContinuationSeq: this.#has('ble-wrong-seq'),
         noKeepalive: this.#has('ble-no-keepalive'),
         continuationsOutOfOrder: this.#has('ble-fragments-out-of-order'),
+        silentUnknownCommand: this.#has('ble-silent-unknown-cmd'),
+        silentStrayContinuation: this.#has('ble-silent-stray-cont'),
+        ...(this.#has('ble-cpl-10') ? { controlPointLengthReads: 10 } : {}),
+        ...(this.#has('ble-revision-0') ? { revisionBitfieldReads: 0 } : {}),
+      },
+      disputed: {
+        serviceRevision: this.#opts.disputed?.['BLE-GATT-04'],
+        abandonedRequest: this.#opts.disputed?.['BLE-TMO-01'],
       },
       ...opts,
     });

@@ -114,6 +114,16 @@ export const FAULTS = {
     caughtBy: ['HID-TMO-01'],
     suite: 'hid',
   },
+  'dies-on-oversized-init': {
+    what: 'over USB HID an init packet announcing more than 7609 bytes kills the firmware: no answer to it or anything after, power cycles included',
+    caughtBy: ['HID-LEN-01'],
+    suite: 'hid',
+  },
+  'wedges-busy-after-bad-seq': {
+    what: 'after a CTAPHID continuation with the wrong SEQ (answered ERR_INVALID_SEQ) the chip answers ERR_CHANNEL_BUSY to everything, on every channel, until its power is cut',
+    caughtBy: ['HID-SEQ-01'],
+    suite: 'hid',
+  },
   'msg-answered-with-error': {
     what: 'over USB HID a U2F message with an unknown INS is answered with CTAPHID ERROR 01 (invalid command) instead of status word 6D00',
     caughtBy: ['U2F-INS-01'],
@@ -143,6 +153,26 @@ export const FAULTS = {
   'ble-no-keepalive': {
     what: 'no KEEPALIVE while the chip waits for the button on BLE',
     caughtBy: ['BLE-KA-01'],
+    station: 'emulated-ble.yaml',
+  },
+  'ble-cpl-10': {
+    what: 'fidoControlPointLength reads 10, below the 20 every FIDO BLE device must take (the chip itself still works in 20-byte fragments)',
+    caughtBy: ['BLE-GATT-03'],
+    station: 'emulated-ble.yaml',
+  },
+  'ble-revision-0': {
+    what: 'fidoServiceRevisionBitfield reads 00: it offers no revision (the chip itself speaks U2F 1.1 and 1.2)',
+    caughtBy: ['BLE-VER-01'],
+    station: 'emulated-ble.yaml',
+  },
+  'ble-silent-unknown-cmd': {
+    what: 'an unknown FIDO BLE command (0x84-0xFF) gets no answer instead of ERROR ERR_INVALID_CMD',
+    caughtBy: ['BLE-CMD-01'],
+    station: 'emulated-ble.yaml',
+  },
+  'ble-silent-stray-cont': {
+    what: 'a continuation fragment with no message open gets no answer instead of ERROR ERR_INVALID_SEQ',
+    caughtBy: ['BLE-FRAG-03'],
     station: 'emulated-ble.yaml',
   },
 } as const;

@@ -39,7 +39,7 @@ const idle = async (): Promise<BleTransport> => {
 /** Sends one malformed frame sequence, expects ERROR(code), leaves the device idle. */
 async function expectError(frames: Uint8Array[], code: number, requirement: string, timeoutMs = 5000) {
   const ble = await idle();
-  const response = await rawCall(ble, frames, { timeoutMs });
+  const response = await rawCall(ble, frames, { timeoutMs, what: requirement });
   const after = await drainQuiet(ble);
   assertErrorFrame(response, code, `${requirement} (sent ${framesHex(frames)})`);
   assert.equal(after.length, 0, `${requirement}: more frames after the ERROR: ${framesHex(after)}`);
@@ -56,7 +56,7 @@ if (station.transports.includes('ble')) {
       async () => {
         const ble = await idle();
         const frame = initialFrame(BLE_CMD.PING, 8, bytes(8));
-        const response = await rawCall(ble, [frame]);
+        const response = await rawCall(ble, [frame], { what: 'BLE-PING-01' });
         assert.equal(framesHex(response.frames), hex(frame), `BLE-PING-01: sent ${hex(frame)}`);
       },
       { severity: 'blocker' },
@@ -68,7 +68,9 @@ if (station.transports.includes('ble')) {
       async (ctx) => {
         const ble = await idle();
         const payload = bytes(128);
-        const response = await rawCall(ble, fragment(BLE_CMD.PING, payload, ble.controlPointLength));
+        const response = await rawCall(ble, fragment(BLE_CMD.PING, payload, ble.controlPointLength), {
+          what: 'BLE-PING-02',
+        });
         if (isError(response, BLE_ERR.INVALID_LEN)) {
           ctx.observe(`128-byte PING refused: ${framesHex(response.frames)}`);
           await drainQuiet(ble);
@@ -86,6 +88,7 @@ if (station.transports.includes('ble')) {
           const payload = bytes(size);
           const response = await rawCall(ble, fragment(BLE_CMD.PING, payload, ble.controlPointLength), {
             timeoutMs: 10_000,
+            what: `BLE-PING-03 (PING of ${size} bytes)`,
           });
           if (response.cmd === BLE_CMD.ERROR) {
             assertErrorFrame(response, BLE_ERR.INVALID_LEN, `BLE-PING-03: PING of ${size} bytes`);
@@ -111,7 +114,9 @@ if (station.transports.includes('ble')) {
       const cmds = [0x84, 0xc0, 0xff].concat(0x85 + hostRandomInt(0x39));
       for (const cmd of cmds) {
         const ble = await idle();
-        const response = await rawCall(ble, [initialFrame(cmd, 0)]);
+        const response = await rawCall(ble, [initialFrame(cmd, 0)], {
+          what: `BLE-CMD-01: command ${hex(Uint8Array.of(cmd))}`,
+        });
         const got = framesHex(response.frames);
         assert.equal(
           response.frames[0]?.[0],
@@ -149,10 +154,15 @@ if (station.transports.includes('ble')) {
       },
     );
 
-    check('BLE-FRAG-03', 'a continuation with no message open answers ERR_INVALID_SEQ', async () => {
-      const n = await cpl();
-      await expectError([continuationFrame(0, bytes(n - 1))], BLE_ERR.INVALID_SEQ, 'BLE-FRAG-03', 10_000);
-    });
+    check(
+      'BLE-FRAG-03',
+      'a continuation with no message open answers ERR_INVALID_SEQ',
+      async () => {
+        const n = await cpl();
+        await expectError([continuationFrame(0, bytes(n - 1))], BLE_ERR.INVALID_SEQ, 'BLE-FRAG-03', 10_000);
+      },
+      { timeoutMs: 15_000 }, // 10 s for the answer, then a liveness PING if none came
+    );
 
     check('BLE-FRAG-04', 'more data than HLEN/LLEN announce answers ERR_INVALID_LEN', async () => {
       const n = await cpl();
@@ -169,14 +179,16 @@ if (station.transports.includes('ble')) {
         ['mixed', [4, 2, n, 11, 3, n - 1]],
       ] as const) {
         assertEcho(
-          await rawCall(ble, fragmentAt(BLE_CMD.PING, payload, sizes)),
+          await rawCall(ble, fragmentAt(BLE_CMD.PING, payload, sizes), { what: `BLE-FRAG-05 (${label})` }),
           payload,
           `BLE-FRAG-05 (${label})`,
         );
       }
       // A MSG too: VERSION with 1-byte fragments after an empty-data initial fragment.
       const version = fromHex('00030000000000');
-      const r = await rawCall(ble, fragmentAt(BLE_CMD.MSG, version, [3, 2]));
+      const r = await rawCall(ble, fragmentAt(BLE_CMD.MSG, version, [3, 2]), {
+        what: 'BLE-FRAG-05 (VERSION)',
+      });
       assert.equal(
         hex(r.data),
         `${hex(new TextEncoder().encode('U2F_V2'))}9000`,
@@ -191,7 +203,9 @@ if (station.transports.includes('ble')) {
         const ble = await idle();
         const payload = bytes(300);
         assertEcho(
-          await rawCall(ble, fragment(BLE_CMD.PING, payload, ble.controlPointLength)),
+          await rawCall(ble, fragment(BLE_CMD.PING, payload, ble.controlPointLength), {
+            what: 'BLE-FRAG-06',
+          }),
           payload,
           'BLE-FRAG-06',
         );
@@ -223,7 +237,10 @@ if (station.transports.includes('ble')) {
         const n = ble.controlPointLength;
         const size = Math.min(n - 3 + (n - 1) * 130, 0xffff);
         const payload = bytes(size);
-        const r = await rawCall(ble, fragment(BLE_CMD.PING, payload, n), { timeoutMs: 10_000 });
+        const r = await rawCall(ble, fragment(BLE_CMD.PING, payload, n), {
+          timeoutMs: 10_000,
+          what: `BLE-FRAG-07 (PING of ${size} bytes)`,
+        });
         if (isError(r, BLE_ERR.INVALID_LEN)) {
           ctx.observe(
             `PING of ${size} bytes over the device limit (${framesHex(r.frames)}): SEQ wrap not exercised`,

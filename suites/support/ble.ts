@@ -84,11 +84,21 @@ export async function sendFrames(
   return early;
 }
 
+/** Nothing at all on fidoStatus (not even a keepalive) within `timeoutMs`: a TIMEOUT link fault. */
+export class NoAnswer extends TransportError {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    super('TIMEOUT', `no answer within ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
 /**
  * Reads one whole response from fidoStatus, checking BLE-FRAG-06 on the raw frames:
  * keepalives only before the response, an initial fragment first (bit 7 set), continuation
  * SEQ 0, 1, … wrapping at 0x7F, no fragment longer than fidoControlPointLength, and exactly
- * HLEN·256+LLEN data bytes. Silence is a link fault (TransportError TIMEOUT), not a verdict.
+ * HLEN·256+LLEN data bytes. Silence is a link fault (TransportError TIMEOUT; NoAnswer when
+ * nothing came at all), not a verdict: rawCall turns silence into one (see `silence`).
  */
 export async function collectResponse(
   ble: BleTransport,
@@ -107,6 +117,7 @@ export async function collectResponse(
   for (;;) {
     const raw = pending.shift() ?? (await ble.nextNotification(Math.max(0, deadline - performance.now())));
     if (raw === undefined) {
+      if (frames.length === 0) throw new NoAnswer(timeoutMs);
       throw new TransportError(
         'TIMEOUT',
         `no complete response within ${timeoutMs} ms (frames so far: ${framesHex(frames) || 'none'})`,
@@ -147,14 +158,63 @@ export async function collectResponse(
   }
 }
 
-/** One request written as `frames` (default: fragmented at cpl), one raw response read back. */
+/**
+ * One request written as `frames`, one raw response read back. Every request a case sends
+ * this way is owed an answer (an echo, a reply or an ERROR frame): if nothing at all comes,
+ * `silence` decides between a device that stayed silent (failed, "no answer within N ms to
+ * <bytes>") and a link that is gone (broken). `what` names the requirement in that message.
+ */
 export async function rawCall(
   ble: BleTransport,
   frames: readonly Uint8Array[],
-  opts: { timeoutMs?: number; withoutResponse?: boolean; onKeepalive?: (code: number) => void } = {},
+  opts: {
+    timeoutMs?: number;
+    withoutResponse?: boolean;
+    onKeepalive?: (code: number) => void;
+    what?: string;
+  } = {},
 ): Promise<RawResponse> {
   const early = await sendFrames(ble, frames, opts);
-  return collectResponse(ble, { ...opts, early });
+  try {
+    return await collectResponse(ble, { ...opts, early });
+  } catch (error) {
+    if (!(error instanceof NoAnswer)) throw error;
+    return silence(
+      ble,
+      `${opts.what ?? 'the device'}: no answer within ${error.timeoutMs} ms to ${sentHex(frames)}`,
+    );
+  }
+}
+
+/** A request's frames for a message: all of them, or the first two and the last of a long one. */
+function sentHex(frames: readonly Uint8Array[]): string {
+  if (frames.length <= 4) return framesHex(frames);
+  return `${framesHex(frames.slice(0, 2))} | … | ${hex(frames[frames.length - 1]!)} (${frames.length} frames)`;
+}
+
+/** How long the liveness probe after a silence waits for its PING echo. */
+const PROBE_MS = 1000;
+
+/**
+ * Silence where the device owed an answer. If it still answers a PING it is there and chose
+ * not to answer: a device failure. If the PING gets nothing either, the device or its link
+ * is gone: a link fault (broken), so a dropped link never looks like a bad key.
+ */
+export async function silence(ble: BleTransport, message: string): Promise<never> {
+  const probe = Uint8Array.of(0x41, 0x4c, 0x49, 0x56, 0x45); // "ALIVE"
+  const outcome = await ble.ping(probe, { timeoutMs: PROBE_MS }).then(
+    (echo) => `echoes a PING (${hex(echo)})`,
+    (error: unknown) => {
+      if (error instanceof BleError) return `answers a PING (${error.message})`;
+      if (error instanceof TransportError) return undefined;
+      return `answers a PING (${String(error)})`;
+    },
+  );
+  if (outcome) assert.fail(`${message} (the device still ${outcome}: it is there and did not answer)`);
+  throw new TransportError(
+    'TIMEOUT',
+    `${message}, and no answer to a PING within ${PROBE_MS} ms either: the device or its link is gone`,
+  );
 }
 
 /**
@@ -177,6 +237,7 @@ export async function rawCallPressing(
   try {
     return await rawCall(ble, frames, {
       timeoutMs: 10_000,
+      what,
       onKeepalive: (code) => code === KEEPALIVE_CODE.TUP_NEEDED && press(),
     });
   } finally {

@@ -20,6 +20,19 @@ export interface ControlPointFaults {
   noKeepalive?: boolean;
   /** The first two response continuations go out swapped (SEQ 1 before SEQ 0; BLE-FRAG-06). */
   continuationsOutOfOrder?: boolean;
+  /** An unknown command gets no answer at all, not ERR_INVALID_CMD (BLE-CMD-01). */
+  silentUnknownCommand?: boolean;
+  /** A continuation with no message open gets no answer, not ERR_INVALID_SEQ (BLE-FRAG-03). */
+  silentStrayContinuation?: boolean;
+}
+
+/**
+ * Sanctioned answers on disputed points of the control point protocol (requirements file,
+ * strength disputed); the first of each is the default.
+ */
+export interface ControlPointDisputed {
+  /** BLE-TMO-01: an abandoned request is answered ERR_REQ_TIMEOUT, or dropped silently. */
+  abandonedRequest?: 'req-timeout' | 'silent-reset';
 }
 
 export interface ControlPointOptions {
@@ -34,6 +47,7 @@ export interface ControlPointOptions {
   requestTimeoutMs: number;
   maxMessageLength: number;
   faults: ControlPointFaults;
+  disputed?: ControlPointDisputed;
 }
 
 const status = (sw: number) => Uint8Array.of(sw >>> 8, sw & 0xff);
@@ -71,6 +85,8 @@ export class FidoControlPoint {
       this.#clearRequestTimer();
       const cmd = this.#assembler.cmd;
       this.#dispatch(cmd, this.#assembler.take());
+    } else if (result === 'not-open' && this.#opts.faults.silentStrayContinuation) {
+      // fault: a lone continuation is ignored (BLE-FRAG-03 requires ERR_INVALID_SEQ)
     } else if (result === 'bad-seq' || result === 'not-open') {
       this.#fail(BLE_ERR.INVALID_SEQ); // BLE-FRAG-01..03
     } else this.#fail(BLE_ERR.INVALID_LEN); // too-long, over-length (BLE-FRAG-04, BLE-PING-03)
@@ -102,6 +118,7 @@ export class FidoControlPoint {
       this.#send(BLE_CMD.PING, payload);
     } else if (cmd !== BLE_CMD.MSG) {
       // CANCEL is CTAP2-only; Chromium notes U2F BLE has none, so it is an unknown command here.
+      if (this.#opts.faults.silentUnknownCommand) return; // fault: no ERR_INVALID_CMD (BLE-CMD-01)
       this.#send(BLE_CMD.ERROR, Uint8Array.of(BLE_ERR.INVALID_CMD));
     } else {
       const answer = this.#opts.core(payload, this.#opts.presence);
@@ -140,13 +157,18 @@ export class FidoControlPoint {
     this.#send(BLE_CMD.ERROR, Uint8Array.of(code));
   }
 
-  /** BLE-TMO-01: an open request that stops receiving fragments is answered REQ_TIMEOUT. */
+  /**
+   * BLE-TMO-01 (disputed): an open request that stops receiving fragments is answered
+   * REQ_TIMEOUT, or (silent-reset) dropped without a word.
+   */
   #armRequestTimer(): void {
     this.#clearRequestTimer();
-    this.#requestTimer = setTimeout(
-      () => this.#fail(BLE_ERR.REQ_TIMEOUT),
-      this.#opts.requestTimeoutMs,
-    ).unref();
+    const silent = this.#opts.disputed?.abandonedRequest === 'silent-reset';
+    this.#requestTimer = setTimeout(() => {
+      if (!silent) return this.#fail(BLE_ERR.REQ_TIMEOUT);
+      this.#assembler.reset();
+      this.#requestTimer = undefined;
+    }, this.#opts.requestTimeoutMs).unref();
   }
 
   #clearRequestTimer(): void {

@@ -171,4 +171,57 @@ describe('FidoBlePeripheral (emulated MitID chip over BLE)', () => {
     assert.deepEqual(seen, ['81000101']);
     await link.close();
   });
+
+  describe('faults (rig/emulator/faults.ts) and disputed answers', () => {
+    let chip: Awaited<ReturnType<typeof openChip>> | undefined;
+    afterEach(async () => chip?.transport.close());
+
+    it('ble-cpl-10: fidoControlPointLength reads 000a; the chip still takes 20-byte fragments', async () => {
+      chip = await openChip({ faults: { controlPointLengthReads: 10 } });
+      assert.equal(hex(await chip.link.read(FIDO, UUID.CONTROL_POINT_LENGTH)), '000a');
+      assert.equal(chip.transport.controlPointLength, 20);
+      assert.match(chip.transport.setupFindings.join('; '), /reads 000a \(10\)/);
+      assert.equal(hex(await chip.transport.ping(bytes(60))), hex(bytes(60)));
+    });
+
+    it('ble-revision-0: the bitfield reads 00; nothing is selected and the link works', async () => {
+      chip = await openChip({ faults: { revisionBitfieldReads: 0 } });
+      assert.equal(hex(await chip.link.read(FIDO, UUID.SERVICE_REVISION_BITFIELD)), '00');
+      assert.equal(chip.transport.selectedRevision, undefined);
+      assert.equal(chip.peripheral.selectedRevision, 0, 'no selection written');
+      assert.match(chip.transport.setupFindings.join('; '), /reads 00, not at least 1 byte/);
+      assert.equal(hex(await chip.transport.ping(bytes(4))), hex(bytes(4)));
+    });
+
+    for (const [name, faults, frame] of [
+      ['ble-silent-unknown-cmd: an unknown command', { silentUnknownCommand: true }, initialFrame(0x84, 0)],
+      [
+        'ble-silent-stray-cont: a lone continuation',
+        { silentStrayContinuation: true },
+        continuationFrame(0, bytes(19)),
+      ],
+    ] as const) {
+      it(`${name} gets no answer; the next PING still echoes`, async () => {
+        chip = await openChip({ faults });
+        await chip.transport.sendRaw(frame);
+        assert.equal(await chip.transport.nextNotification(300), undefined);
+        assert.equal(hex(await chip.transport.ping(bytes(8))), hex(bytes(8)));
+      });
+    }
+
+    it('BLE-GATT-04 absent: no 0x2A28 (the revision bitfield stays)', async () => {
+      chip = await openChip({ disputed: { serviceRevision: 'absent' } });
+      const fido = (await chip.link.services()).find((s) => s.uuid === FIDO);
+      const uuids = fido?.characteristics.map((c) => c.uuid) ?? [];
+      assert.ok(!uuids.includes(UUID.SERVICE_REVISION), uuids.join(', '));
+      assert.ok(uuids.includes(UUID.SERVICE_REVISION_BITFIELD), uuids.join(', '));
+    });
+
+    it('BLE-TMO-01 silent-reset: an abandoned request is dropped without a word', async () => {
+      chip = await openChip({ disputed: { abandonedRequest: 'silent-reset' } });
+      await chip.transport.sendRaw(initialFrame(BLE_CMD.PING, 40, bytes(17)));
+      assert.equal(await chip.transport.nextNotification(600), undefined, 'past requestTimeoutMs (300 ms)');
+      assert.equal(hex(await chip.transport.ping(bytes(30))), hex(bytes(30)), 'the request is gone');
+    });
+  });
 });

@@ -1,6 +1,11 @@
 import { MAX_CONTROL_POINT_LENGTH, MIN_CONTROL_POINT_LENGTH } from '../../transport/ble/fragments.ts';
 import type { PresenceSource } from '../presence.ts';
-import { type ControlPointFaults, FidoControlPoint, type U2fCore } from './fido-control-point.ts';
+import {
+  type ControlPointDisputed,
+  type ControlPointFaults,
+  FidoControlPoint,
+  type U2fCore,
+} from './fido-control-point.ts';
 import {
   type AdvertisingData,
   type CentralSession,
@@ -33,7 +38,25 @@ export interface FidoBlePeripheralOptions {
   battery?: () => number;
   deviceInfo?: { manufacturer?: string; model?: string; firmware?: string };
   maxMtu?: number;
-  faults?: ControlPointFaults;
+  faults?: FidoBleFaults;
+  disputed?: FidoBleDisputed;
+}
+
+/** Deliberate non-conformances (rig/emulator/faults.ts) of the chip's FIDO service. */
+export interface FidoBleFaults extends ControlPointFaults {
+  /**
+   * fidoControlPointLength reads this (e.g. 10, below the 20 BLE-GATT-03 requires), while
+   * the chip still takes and sends fragments of its real length.
+   */
+  controlPointLengthReads?: number;
+  /** fidoServiceRevisionBitfield reads this byte (e.g. 0, which BLE-VER-01 forbids). */
+  revisionBitfieldReads?: number;
+}
+
+/** Sanctioned answers on disputed points (first: the default), rig/emulator/disputed.ts. */
+export interface FidoBleDisputed extends ControlPointDisputed {
+  /** BLE-GATT-04: fidoServiceRevision 0x2A28 present (reads "1.0") or absent (FIDO BLE 1.2). */
+  serviceRevision?: 'present' | 'absent';
 }
 
 /** ATT application error (0x80..0x9F) for a refused revision selection (BLE-VER-03). */
@@ -62,6 +85,8 @@ export class FidoBlePeripheral implements VirtualPeripheral {
   readonly #battery: () => number;
   readonly #info: { manufacturer: string; model: string; firmware: string };
   readonly #controlPoint: FidoControlPoint;
+  readonly #faults: FidoBleFaults;
+  readonly #disputed: FidoBleDisputed;
   #session: CentralSession | undefined;
   #mtu = 23;
   readonly #subscriptions = new Set<string>();
@@ -84,6 +109,8 @@ export class FidoBlePeripheral implements VirtualPeripheral {
     this.pairingMode = opts.pairingMode ?? false;
     this.#controlPointLength = cpl;
     this.#battery = opts.battery ?? (() => 100);
+    this.#faults = opts.faults ?? {};
+    this.#disputed = opts.disputed ?? {};
     this.#info = { manufacturer: 'Emulated', model: 'MitID chip', firmware: '1.0.0', ...opts.deviceInfo };
     this.#controlPoint = new FidoControlPoint({
       core: opts.core,
@@ -95,6 +122,7 @@ export class FidoBlePeripheral implements VirtualPeripheral {
       requestTimeoutMs: opts.requestTimeoutMs ?? 3000,
       maxMessageLength: opts.maxMessageLength ?? 4096,
       faults: opts.faults ?? {},
+      disputed: opts.disputed ?? {},
     });
   }
 
@@ -188,15 +216,27 @@ export class FidoBlePeripheral implements VirtualPeripheral {
         {
           uuid: UUID.CONTROL_POINT_LENGTH,
           properties: ['read'],
-          read: () => Uint8Array.of(this.controlPointLength >>> 8, this.controlPointLength & 0xff),
+          read: () => {
+            const cpl = this.#faults.controlPointLengthReads ?? this.controlPointLength;
+            return Uint8Array.of(cpl >>> 8, cpl & 0xff);
+          },
         },
         {
           uuid: UUID.SERVICE_REVISION_BITFIELD,
           properties: ['read', 'write'],
-          read: () => Uint8Array.of(this.revisions),
+          read: () => Uint8Array.of(this.#faults.revisionBitfieldReads ?? this.revisions),
           write: (data) => this.#selectRevision(data),
         },
-        { uuid: UUID.SERVICE_REVISION, properties: ['read'], read: () => text('1.0') },
+        // BLE-GATT-04 (disputed): a FIDO BLE 1.2 device may leave 0x2A28 out.
+        ...(this.#disputed.serviceRevision === 'absent'
+          ? []
+          : [
+              {
+                uuid: UUID.SERVICE_REVISION,
+                properties: ['read'],
+                read: () => text('1.0'),
+              } as CharacteristicDef,
+            ]),
       ],
     };
   }

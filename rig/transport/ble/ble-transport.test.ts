@@ -224,15 +224,75 @@ describe('BleTransport against scripted device faults', () => {
     [UUID.SERVICE_REVISION_BITFIELD]: fromHex('40'),
   };
 
-  for (const [name, values] of [
-    ['cpl 19 (BLE-GATT-03)', { ...good, [UUID.CONTROL_POINT_LENGTH]: fromHex('0013') }],
-    ['cpl 513 (BLE-GATT-03)', { ...good, [UUID.CONTROL_POINT_LENGTH]: fromHex('0201') }],
-    ['a 1-byte cpl (BLE-GATT-03)', { ...good, [UUID.CONTROL_POINT_LENGTH]: fromHex('14') }],
-    ['a bitfield ending in 00 (BLE-VER-01)', { ...good, [UUID.SERVICE_REVISION_BITFIELD]: fromHex('4000') }],
-    ['a bitfield with neither U2F bit', { ...good, [UUID.SERVICE_REVISION_BITFIELD]: fromHex('20') }],
+  for (const [name, values, cpl, finding] of [
+    [
+      'cpl 19 (BLE-GATT-03)',
+      { ...good, [UUID.CONTROL_POINT_LENGTH]: fromHex('0013') },
+      20,
+      /reads 0013 \(19\)/,
+    ],
+    [
+      'cpl 10 (BLE-GATT-03)',
+      { ...good, [UUID.CONTROL_POINT_LENGTH]: fromHex('000a') },
+      20,
+      /reads 000a \(10\)/,
+    ],
+    [
+      'cpl 513 (BLE-GATT-03)',
+      { ...good, [UUID.CONTROL_POINT_LENGTH]: fromHex('0201') },
+      512,
+      /reads 0201 \(513\)/,
+    ],
+    ['a 1-byte cpl (BLE-GATT-03)', { ...good, [UUID.CONTROL_POINT_LENGTH]: fromHex('14') }, 20, /reads 14,/],
+    [
+      'a bitfield 00 (BLE-VER-01)',
+      { ...good, [UUID.SERVICE_REVISION_BITFIELD]: fromHex('00') },
+      20,
+      /reads 00, not/,
+    ],
+    [
+      'a bitfield ending in 00 (BLE-VER-01)',
+      { ...good, [UUID.SERVICE_REVISION_BITFIELD]: fromHex('4000') },
+      20,
+      /reads 4000/,
+    ],
+    [
+      'a bitfield with neither U2F bit',
+      { ...good, [UUID.SERVICE_REVISION_BITFIELD]: fromHex('20') },
+      20,
+      /neither U2F 1\.1/,
+    ],
   ] as const) {
-    it(`fails open on ${name}`, async () => {
-      await assert.rejects(BleTransport.open(scriptedLink(values)), (e: unknown) => isDeviceFailure(e));
+    it(`opens on ${name}, records it and stays usable`, async () => {
+      const writes: string[] = [];
+      const link = scriptedLink(values, (frame) => {
+        writes.push(hex(frame));
+        return [frame]; // a PING echo
+      });
+      const write = link.write;
+      link.write = async (s, c, data) => {
+        if (c === UUID.SERVICE_REVISION_BITFIELD) writes.push(`select ${hex(data)}`);
+        return write(s, c, data);
+      };
+      const log = new TrafficLog();
+      const transport = await BleTransport.open(link, { log, timeoutMs: 500 });
+      try {
+        assert.equal(transport.controlPointLength, cpl);
+        assert.equal(hex(transport.controlPointLengthRead), hex(values[UUID.CONTROL_POINT_LENGTH]!));
+        assert.equal(transport.setupFindings.length, 1, transport.setupFindings.join('; '));
+        assert.match(transport.setupFindings[0]!, finding);
+        assert.ok(
+          log.drain().entries.some((e) => e.dir === 'note' && finding.test(e.note ?? '')),
+          'the finding is in the traffic',
+        );
+        const revisionBroken =
+          values[UUID.SERVICE_REVISION_BITFIELD] !== good[UUID.SERVICE_REVISION_BITFIELD];
+        assert.equal(transport.selectedRevision, revisionBroken ? undefined : 'u2f-1.2');
+        assert.equal(writes.includes('select 40'), !revisionBroken, `writes: ${writes.join(', ')}`);
+        assert.equal(hex(await transport.ping(bytes(4))), hex(bytes(4)));
+      } finally {
+        await transport.close();
+      }
     });
   }
 

@@ -1,5 +1,6 @@
+import { hex } from '../../bytes.ts';
 import { UUID } from '../../emulator/ble/peripheral.ts';
-import { deviceFault, TransportError } from '../../errors.ts';
+import { TransportError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
 import type { ExchangeOptions, Transport, WireTiming } from '../transport.ts';
 import { BleError } from './ble-error.ts';
@@ -35,8 +36,10 @@ const SETTLE_MAX_MS = 1000;
 
 /**
  * FIDO BLE host side over any GattLink (noble or the in-process direct link). One call at a
- * time; concurrent calls queue. Device rule breaks (BLE-GATT-03, BLE-VER-01, BLE-FRAG-06)
- * reject with deviceFault; an ERROR frame rejects BleError; silence rejects TIMEOUT. U2F BLE
+ * time; concurrent calls queue. A bad fidoControlPointLength or revision bitfield does not
+ * stop the link: it is recorded (`setupFindings`) for BLE-GATT-03 and BLE-VER-01 to judge,
+ * and the link goes on as well as it can. Response rule breaks (BLE-FRAG-06) reject with
+ * deviceFault; an ERROR frame rejects BleError; silence rejects TIMEOUT. U2F BLE
  * has no CANCEL (Chromium), so a timed-out request is abandoned and its late frames dropped
  * at the start of the next call.
  */
@@ -45,8 +48,18 @@ export class BleTransport implements Transport {
   readonly link: GattLink;
   readonly timeoutMs: number;
   readonly writeWithoutResponse: boolean;
-  /** fidoControlPointLength as read at open (BLE-GATT-03). */
+  /**
+   * The fragment size the rig writes: fidoControlPointLength as read at open, or, when that
+   * reads outside 20..512 (BLE-GATT-03), the nearest bound (20 is what every device takes).
+   */
   controlPointLength = MIN_CONTROL_POINT_LENGTH;
+  /** fidoControlPointLength exactly as read at open. */
+  controlPointLengthRead: Uint8Array = new Uint8Array(0);
+  /**
+   * What was wrong with the FIDO service at open and how the link went on anyway, e.g.
+   * "fidoControlPointLength reads 000a (10) …". The cases that own each rule judge it.
+   */
+  readonly setupFindings: string[] = [];
   /** First byte of fidoServiceRevisionBitfield (0x80 U2F 1.1, 0x40 U2F 1.2); 0 when absent. */
   revisions = 0;
   revisionBitfield: Uint8Array = new Uint8Array(0);
@@ -86,24 +99,32 @@ export class BleTransport implements Transport {
   async #setUp(revision: U2fBleRevision | undefined): Promise<void> {
     const cpl = await this.link.read(FIDO, UUID.CONTROL_POINT_LENGTH, { timeoutMs: this.timeoutMs });
     this.#log?.record('recv', 'ble', cpl, 'fidoControlPointLength');
+    this.controlPointLengthRead = cpl;
     const value = cpl.length === 2 ? (cpl[0]! << 8) | cpl[1]! : -1;
     if (value < MIN_CONTROL_POINT_LENGTH || value > MAX_CONTROL_POINT_LENGTH) {
-      throw deviceFault('fidoControlPointLength must be a big-endian u16 in 20..512 (BLE-GATT-03)', {
-        actual: Array.from(cpl),
-        expected: '2 bytes, 20..512',
-      });
-    }
-    this.controlPointLength = value;
+      // BLE-GATT-03 judges the value; the link goes on with fragments every device must take.
+      this.controlPointLength =
+        value > MAX_CONTROL_POINT_LENGTH ? MAX_CONTROL_POINT_LENGTH : MIN_CONTROL_POINT_LENGTH;
+      this.#finding(
+        `fidoControlPointLength reads ${hex(cpl) || '(nothing)'}${value >= 0 ? ` (${value})` : ''}, not a big-endian u16 in ${MIN_CONTROL_POINT_LENGTH}..${MAX_CONTROL_POINT_LENGTH} (BLE-GATT-03): the rig writes fragments of at most ${this.controlPointLength} bytes`,
+      );
+    } else this.controlPointLength = value;
     const selected = await readRevisions(this.link, revision, this.timeoutMs, this.#log);
     this.revisionBitfield = selected.bitfield;
     this.revisions = selected.bitfield[0] ?? 0;
     this.selectedRevision = selected.revision;
+    if (selected.finding) this.#finding(selected.finding);
     this.#offDisconnect = this.link.onDisconnect((reason) =>
       this.#queue.fail(new TransportError('DISCONNECTED', `BLE link lost: ${reason}`)),
     );
     this.#unsubscribe = await this.link.subscribe(FIDO, UUID.STATUS, (data) => this.#queue.push(data), {
       timeoutMs: this.timeoutMs,
     });
+  }
+
+  #finding(text: string): void {
+    this.setupFindings.push(text);
+    this.#log?.note('ble', text);
   }
 
   /** KEEPALIVEs of the last exchange, in order (BLE-KA-01 cadence). */

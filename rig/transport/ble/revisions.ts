@@ -1,5 +1,6 @@
+import { hex } from '../../bytes.ts';
 import { UUID } from '../../emulator/ble/peripheral.ts';
-import { deviceFault, TransportError } from '../../errors.ts';
+import { TransportError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
 import { GattError, type GattLink } from './connection.ts';
 
@@ -12,12 +13,19 @@ export interface RevisionSelection {
   /** The raw bitfield as read; empty when the characteristic is absent (a U2F 1.0 device). */
   bitfield: Uint8Array;
   revision: U2fBleRevision | undefined;
+  /**
+   * Set when the bitfield breaks BLE-VER-01 (empty, last byte 00, neither U2F bit): what it
+   * read and that nothing was selected. The link goes on; BLE-VER-01 judges the value.
+   */
+  finding?: string;
 }
 
 /**
  * Reads fidoServiceRevisionBitfield, checks it (BLE-VER-01: at least one byte, last byte not
- * 0x00) and writes the one chosen bit, as Chromium does before the first request. A device
- * without the characteristic (GATT error) is a 1.0 device: nothing is selected.
+ * 0x00, U2F 1.1 or 1.2 offered) and writes the one chosen bit, as Chromium does before the
+ * first request. A device without the characteristic (GATT error) is a 1.0 device: nothing
+ * is selected. A bitfield that breaks BLE-VER-01 offers nothing to select: nothing is
+ * written, and the finding says so (the case judges it; the link is still usable).
  */
 export async function readRevisions(
   link: GattLink,
@@ -39,17 +47,17 @@ export async function readRevisions(
     throw error;
   }
   log?.record('recv', 'ble', bitfield, 'fidoServiceRevisionBitfield');
-  if (bitfield.length === 0 || bitfield[bitfield.length - 1] === 0) {
-    throw deviceFault('fidoServiceRevisionBitfield: at least 1 byte, last byte not 00 (BLE-VER-01)', {
-      actual: Array.from(bitfield),
-    });
-  }
-  const bits = bitfield[0]!;
+  const bits = bitfield[0] ?? 0;
   const offered = (r: U2fBleRevision) => (bits & REVISION_BIT[r]) !== 0;
-  if (!offered('u2f-1.2') && !offered('u2f-1.1')) {
-    throw deviceFault('fidoServiceRevisionBitfield offers neither U2F 1.1 (0x80) nor U2F 1.2 (0x40)', {
-      actual: bits,
-    });
+  const broken =
+    bitfield.length === 0 || bitfield[bitfield.length - 1] === 0
+      ? 'not at least 1 byte with the last byte not 00'
+      : !offered('u2f-1.2') && !offered('u2f-1.1')
+        ? 'offering neither U2F 1.1 (0x80) nor U2F 1.2 (0x40)'
+        : undefined;
+  if (broken) {
+    const finding = `fidoServiceRevisionBitfield reads ${hex(bitfield) || '(nothing)'}, ${broken} (BLE-VER-01): no revision selected`;
+    return { bitfield, revision: undefined, finding };
   }
   const revision = wanted ?? (offered('u2f-1.2') ? 'u2f-1.2' : 'u2f-1.1');
   if (!offered(revision)) {
