@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { concat, fromHex, hex } from '../../rig/bytes.ts';
+import { TransportError } from '../../rig/errors.ts';
 import { narrowedTo } from '../../rig/station/device-profile.ts';
-import { KEEPALIVE_CODE } from '../../rig/transport/ble/fragments.ts';
+import { BLE_CMD, fragment, KEEPALIVE_CODE } from '../../rig/transport/ble/fragments.ts';
 import { AUTH_P1, encodeExtended, INS, SW, swName } from '../../rig/u2f/apdu.ts';
 import {
   encodeAuthenticate,
@@ -9,6 +10,7 @@ import {
   parseAuthenticateResponse,
   parseRegisterResponse,
 } from '../../rig/u2f/messages.ts';
+import { framesHex, silence } from '../support/ble.ts';
 import { area } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
 import {
@@ -25,6 +27,8 @@ import {
 
 const station = await getStation();
 const U2F_V2 = hex(new TextEncoder().encode('U2F_V2'));
+/** How long BLE-ENC-02 waits for each short-form VERSION's answer. */
+const SHORT_FORM_WAIT_MS = 2000;
 
 if (station.transports.includes('ble')) {
   const u2f = await station.u2fOver('ble');
@@ -117,7 +121,14 @@ if (station.transports.includes('ble')) {
     check('BLE-ENC-02', 'short-form VERSION (…00 / …06 / …02) is recorded', async (ctx) => {
       const seen: string[] = [];
       for (const form of ['0003000000', '0003000006', '0003000002']) {
-        const r = await u2f.send(fromHex(form));
+        const apdu = fromHex(form);
+        // Any answer is recorded; no answer at all is not one (a MSG is always answered).
+        const r = await u2f.send(apdu, { timeoutMs: SHORT_FORM_WAIT_MS }).catch(async (error: unknown) => {
+          if (!(error instanceof TransportError && error.code === 'TIMEOUT')) throw error;
+          const ble = await station.ble();
+          const sent = framesHex(fragment(BLE_CMD.MSG, apdu, ble.controlPointLength));
+          return silence(ble, `BLE-ENC-02: no answer within ${SHORT_FORM_WAIT_MS} ms to ${sent}`);
+        });
         seen.push(`${form} -> ${hex(r.raw)} (${swName(r.sw)})`);
       }
       // Disputed with one sanctioned behaviour: BLE is extended-only and BT never runs these
