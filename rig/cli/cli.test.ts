@@ -5,7 +5,7 @@ import { socatAvailable } from '../emulator/ble/hci-pty.ts';
 import { type DeviceFaultName, FAULTS } from '../emulator/faults.ts';
 import { requirements } from '../requirements/requirements.ts';
 import { EXIT } from './exit-codes.ts';
-import { chiprig, tmp } from './spawn-support.ts';
+import { chiprig, stationCopy, tmp } from './spawn-support.ts';
 
 describe('chiprig CLI (end to end, spawned)', function () {
   this.timeout(300_000);
@@ -255,6 +255,31 @@ describe('chiprig CLI (end to end, spawned)', function () {
     await Promise.all([worker(), worker()]);
     process.stdout.write(`      faults caught ${caught.length} of ${names.length}\n`);
     assert.deepEqual(missed, [], `faults not caught: ${missed.join('; ')}`);
+  });
+
+  it('judges only what the station can stage: presence auto skips the withheld-press cases; no roots skips SEC-ATT-01', async () => {
+    const dir = tmp();
+    // A chip whose test firmware approves by itself, and a station that trusts no root.
+    const station = stationCopy(dir, (y) =>
+      y
+        .replace('device: emulator\n', 'device: emulator\npresence: auto\n')
+        .replace('  presenceWindowMs: 10000\n', '  presenceWindowMs: 10000\n  approvesByItself: true\n')
+        .replace(/\ntrust:\n  attestationRoots: \[[^\]]*\]\n/, '\n'),
+    );
+    const r = await chiprig(
+      ['run', '--station', station, '--suite', 'u2f,security', '--transport', 'hid', '--results', dir, '--no-html'],
+      240_000,
+    );
+    assert.equal(r.code, EXIT.PASSED, r.stdout.slice(-4000) + r.stderr);
+    assert.doesNotMatch(r.stdout, /FAIL|BROKE/);
+    for (const id of ['U2F-AUTH-01', 'U2F-REG-03', 'SEC-UP-01']) {
+      assert.match(
+        r.stdout,
+        new RegExp(`SKIP\\s+${id} [^\\n]*\\n\\s+presence mode auto: the device approves by itself, so the rig cannot withhold a press`),
+        id,
+      );
+    }
+    assert.match(r.stdout, /SKIP\s+SEC-ATT-01 [^\n]*\n\s+[^\n]*no attestation root/);
   });
 
   it('an advisory breach is shown as its own outcome and exits 0; --strict fails it (exit 1)', async () => {

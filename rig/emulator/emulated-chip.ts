@@ -26,6 +26,8 @@ export interface EmulatedChipOptions {
   counter: CounterMode;
   channelRules: 'legacy' | 'strict';
   presenceWindowMs: number;
+  /** Test firmware that approves every request by itself, with no press. */
+  approvesByItself?: boolean;
   /** PEM files of the test attestation certificate and its key. */
   attestationCertificatePath: string;
   attestationKeyPath: string;
@@ -100,7 +102,10 @@ export class EmulatedChip {
           processingMs: { ...opts.timing?.processingMs, authenticate: SLOW_AUTHENTICATE_MS },
         }
       : opts.timing;
-    this.presence = new PresenceSource({ windowMs: opts.presenceWindowMs });
+    this.presence = new PresenceSource({
+      windowMs: opts.presenceWindowMs,
+      ...(opts.approvesByItself ? { approvesByItself: true } : {}),
+    });
     const faults = opts.faults ?? [];
     this.thermal = new ThermalModel(
       faults.includes('stops-at-45c') ? { ...opts.thermal, worksUpToC: 45 } : opts.thermal,

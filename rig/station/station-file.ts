@@ -68,6 +68,8 @@ const EmulatorSchema = z.strictObject({
    */
   disputed: z.record(z.string(), z.string()).default({}),
   presenceWindowMs: z.number().int().positive().default(10_000),
+  /** Test firmware that approves every request with no press (run it with presence: auto). */
+  approvesByItself: z.boolean().default(false),
   attestation: z.strictObject({ certificate: z.string(), key: z.string() }),
   /** Which front-ends the emulated chip offers. */
   transports: z

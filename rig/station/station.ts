@@ -661,6 +661,7 @@ export function makeEmulator(file: StationFile, fault: FaultName | undefined): E
     channelRules: choices['HID-INIT-03'] === 'legacy-echo' ? 'legacy' : 'strict',
     disputed: choices,
     presenceWindowMs: e.presenceWindowMs,
+    ...(e.approvesByItself ? { approvesByItself: true } : {}),
     attestationCertificatePath: resolve(file.dir, e.attestation.certificate),
     attestationKeyPath: resolve(file.dir, e.attestation.key),
     ...(fault ? { faults: [fault] } : {}),

@@ -7,7 +7,7 @@ import { encodeRegister, encodeVersion } from '../../rig/u2f/messages.ts';
 import { assertPingWorks, drainQuiet, framesHex, UUID } from '../support/ble.ts';
 import { area } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
-import { authenticate, type Credential, random32, register } from '../support/u2f.ts';
+import { authenticate, type Credential, random32, register, withholdPress } from '../support/u2f.ts';
 
 const station = await getStation();
 /** How long BLE-TMO-01 waits for ERR_REQ_TIMEOUT (the emulated chip's request timeout is 3 s). */
@@ -75,6 +75,8 @@ if (station.transports.includes('ble')) {
       'BLE-RIG-01',
       'disconnect mid-transaction: the exchange fails as a link fault, and a reconnect recovers',
       async (ctx) => {
+        // A transaction stays open only while the chip waits for a press the rig withholds.
+        withholdPress(station.presence.mode);
         const ble = await station.ble();
         const link = await station.bleLink();
         // REGISTER without a press: the chip waits for the button, sending keepalives.
