@@ -3,7 +3,7 @@ import { hex } from '../bytes.ts';
 import { disputedChoices } from '../emulator/disputed.ts';
 import { EmulatedChip } from '../emulator/emulated-chip.ts';
 import type { FaultName } from '../emulator/faults.ts';
-import { ConfigError, isTransportError, TransportError } from '../errors.ts';
+import { ConfigError, isDeviceFailure, isTransportError, TransportError } from '../errors.ts';
 import { EmulatorButton, type TouchActuator } from '../instruments/touch-actuator.ts';
 import { deviceText } from '../report/untrusted.ts';
 import type { Recorder, Tape } from '../tape/recorder.ts';
@@ -11,6 +11,7 @@ import { Replayer } from '../tape/replayer.ts';
 import { TrafficLog } from '../traffic.ts';
 import { BleTransport } from '../transport/ble/ble-transport.ts';
 import type { Advertisement, GattLink } from '../transport/ble/connection.ts';
+import type { HidConnection } from '../transport/hid/connection.ts';
 import { FifoHidConnection } from '../transport/hid/fifo-hid.ts';
 import { HidTransport } from '../transport/hid/hid-transport.ts';
 import { type CardConnection, isMovableCard } from '../transport/nfc/connection.ts';
@@ -94,6 +95,12 @@ export class Station {
   readonly #replay: Replayer | undefined;
   /** The FIFO device's own connection (its touch command), under any recording wrapper. */
   #fifo: FifoHidConnection | undefined;
+  /** A HID connection open without a working HidTransport on it (its INIT failed, or a probe's). */
+  #hidRaw: HidConnection | undefined;
+  /** Why the device cannot be tested over a transport any more, and since when. */
+  readonly #trouble = new Map<TransportKind, DeviceTrouble>();
+  /** The catalogue ID of the case running now (set by the case wrapper), for `since`. */
+  currentCase: string | undefined;
 
   private constructor(init: {
     file: StationFile;
@@ -228,7 +235,15 @@ export class Station {
     try {
       // Open every link now, so an absent device is reported before any test runs; not the
       // links the host platform cannot use (their tests are skipped).
-      for (const kind of station.transports) if (!station.unsupported(kind)) await station.#open(kind);
+      // A device that answers, wrongly, is not an absent one: the tests judge it (see trouble).
+      for (const kind of station.transports) {
+        if (station.unsupported(kind)) continue;
+        try {
+          await station.#open(kind);
+        } catch (error) {
+          if (!station.#trouble.has(kind)) throw error;
+        }
+      }
     } catch (error) {
       await station.close();
       throw error;
@@ -250,19 +265,78 @@ export class Station {
     await this.#moveEmulatedChip('hid');
     if (!this.#hid) {
       this.#require('hid');
+      const trouble = this.#trouble.get('hid');
+      if (trouble) throw troubleError(trouble);
+      // A connection whose INIT is answered wrongly stays open for the raw cases (station.close
+      // closes it); one whose INIT goes unanswered is closed, so nothing is left open behind.
+      const connection = await this.rawHidConnection();
+      try {
+        this.#hid = await HidTransport.open(connection, {
+          log: this.traffic,
+          timeoutMs: this.file.timeouts.exchangeMs,
+        });
+      } catch (error) {
+        // The device answered INIT, wrongly: no channel for the rig's own exchanges. The case
+        // on that requirement judges it; the others cannot run over this link.
+        if (isDeviceFailure(error)) {
+          this.markTrouble('hid', {
+            state: 'unusable',
+            since: this.currentCase,
+            why: (error as Error).message,
+            judgedBy: ['HID-INIT-01'],
+          });
+        } else {
+          // Silent or gone: nothing stays open, and the next use opens afresh.
+          this.#hidRaw = undefined;
+          await connection.close().catch(() => undefined);
+        }
+        throw error;
+      }
+      this.#hidRaw = undefined;
+    }
+    return this.#hid;
+  }
+
+  /**
+   * The device's HID connection without the rig's INIT: the open transport's, or one opened
+   * for raw access where no transport could be (a device whose INIT answer is wrong).
+   */
+  async rawHidConnection(): Promise<HidConnection> {
+    await this.#moveEmulatedChip('hid');
+    if (this.#hid) return this.#hid.connection;
+    if (!this.#hidRaw) {
+      this.#require('hid');
       const open = async () => {
         if (this.#replay) return this.#replay.openHid();
         const raw = await openHidConnection(this.deviceSpec, this.emulator);
         if (raw instanceof FifoHidConnection) this.#fifo = raw;
         return raw;
       };
-      const connection = this.#record ? await this.#record.openHid(open) : await open();
-      this.#hid = await HidTransport.open(connection, {
-        log: this.traffic,
-        timeoutMs: this.file.timeouts.exchangeMs,
-      });
+      this.#hidRaw = this.#record ? await this.#record.openHid(open) : await open();
     }
-    return this.#hid;
+    return this.#hidRaw;
+  }
+
+  /** Why the device cannot be tested over `kind` (gone, stuck, no channel), if it cannot. */
+  trouble(kind: TransportKind): DeviceTrouble | undefined {
+    return this.#trouble.get(kind);
+  }
+
+  /** Records that the device cannot be tested over `kind` any more; the first reason stays. */
+  markTrouble(kind: TransportKind, trouble: DeviceTrouble): void {
+    if (this.#trouble.has(kind)) return;
+    this.#trouble.set(kind, trouble);
+    this.#note(`${kind}: ${troubleError(trouble).message}`);
+  }
+
+  /** Closes the HID transport and any raw HID connection; the next use opens afresh. */
+  async #closeHid(): Promise<void> {
+    const old = this.#hid;
+    const raw = this.#hidRaw;
+    this.#hid = undefined;
+    this.#hidRaw = undefined;
+    await old?.close().catch(() => undefined);
+    if (raw && raw !== old?.connection) await raw.close().catch(() => undefined);
   }
 
   /** The device's NFC transport (ISO 7816-4 over a card connection), opened on first use. */
@@ -481,7 +555,7 @@ export class Station {
     }
     this.#note('power cycle');
     this.emulator?.powerCycle();
-    if (this.#hid) await this.resetLink('hid');
+    if (this.#hid || this.#hidRaw) await this.resetLink('hid');
     // A card out of the field is unpowered anyway; one on the reader loses power now.
     if (this.#nfc && this.#chipOn !== 'hid') await this.#nfc.powerCycle();
   }
@@ -520,7 +594,7 @@ export class Station {
     this.#note(`power ${on ? 'on' : 'off'} (${power.name})`);
     await power.setPower(on);
     if (!on) return;
-    if (this.#hid) await this.#afterPowerUp(() => this.resetLink('hid'));
+    if (this.#hid || this.#hidRaw) await this.#afterPowerUp(() => this.resetLink('hid'));
     if (this.#nfc && this.#chipOn !== 'hid') await this.#nfc.powerCycle();
   }
 
@@ -560,9 +634,7 @@ export class Station {
   /** After a link fault: close and reopen the device so the next test starts clean. */
   async resetLink(kind: TransportKind = this.transports[0]!): Promise<void> {
     if (kind === 'hid') {
-      const old = this.#hid;
-      this.#hid = undefined;
-      await old?.close().catch(() => undefined);
+      await this.#closeHid();
       await this.hid();
     } else if (kind === 'ble') {
       await this.#closeBle();
@@ -600,8 +672,7 @@ export class Station {
 
   async close(): Promise<void> {
     await this.closeInstruments();
-    await this.#hid?.close().catch(() => undefined);
-    this.#hid = undefined;
+    await this.#closeHid();
     await this.#closeNfc();
     await this.#closeBle();
     this.#u2f.clear();
@@ -634,6 +705,30 @@ export class Station {
   }
 }
 
+/**
+ * Why the device cannot be tested over a transport: gone (silent, even after what the
+ * station can do to revive it), stuck (busy beyond its timeouts), or unusable (it answers
+ * its INIT wrongly). `since` is the case after which it happened (undefined: at the start);
+ * the cases in `judgedBy` still run, to judge the requirement it breaks.
+ */
+export interface DeviceTrouble {
+  state: 'gone' | 'stuck' | 'unusable';
+  since: string | undefined;
+  why: string;
+  judgedBy?: readonly string[];
+}
+
+/** What a case that cannot run because of `trouble` is broken with. */
+export function troubleError(trouble: DeviceTrouble): TransportError {
+  const since = trouble.since ? `since ${trouble.since}` : 'since the start of the run';
+  const what =
+    trouble.state === 'unusable'
+      ? `device unusable ${since}: no CTAPHID channel`
+      : `device ${trouble.state} ${since}`;
+  const judged = trouble.judgedBy?.length ? ` (${trouble.judgedBy.join(', ')} judges it)` : '';
+  return new TransportError('UNAVAILABLE', `${what}: ${trouble.why}${judged}`);
+}
+
 /** The emulated chip a station file describes (also what `chiprig emulate` serves). */
 export function makeEmulator(file: StationFile, fault: FaultName | undefined): EmulatedChip {
   const e = file.emulator;
@@ -645,7 +740,11 @@ export function makeEmulator(file: StationFile, fault: FaultName | undefined): E
     {
       ...(e.counter === 'per-credential' ? { 'U2F-CTR-04': 'per-credential' } : {}),
       ...(e.channelRules === 'strict'
-        ? { 'HID-INIT-03': 'strict-invalid-channel', 'HID-CID-03': 'strict-invalid-channel', 'HID-INIT-05': 'refused' }
+        ? {
+            'HID-INIT-03': 'strict-invalid-channel',
+            'HID-CID-03': 'strict-invalid-channel',
+            'HID-INIT-05': 'refused',
+          }
         : {}),
       ...e.disputed,
     },

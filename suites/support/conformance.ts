@@ -17,6 +17,7 @@ import {
 import { advisoryBreaches, skipReasons } from '../../rig/report/skips.ts';
 import { deviceText } from '../../rig/report/untrusted.ts';
 import { judgeDisputed, REQUIREMENTS_FILE, requirements } from '../../rig/requirements/requirements.ts';
+import { deviceUnavailable, judgeDeviceAfterCase } from '../../rig/station/hid-health.ts';
 import type { Station } from '../../rig/station/station.ts';
 import type { TrafficEntry } from '../../rig/traffic.ts';
 import { TRANSPORT_NAMES, type TransportKind } from '../../rig/transport/transport.ts';
@@ -103,7 +104,17 @@ export function area(station: Station, transport: TransportKind, feature: string
         // A transport the chip does not support on this host platform: skipped, not failed.
         const unsupported = station.unsupported(transport);
         if (unsupported) skip(unsupported);
-        await runCase(station, transport, test, opts.exchangeSteps ?? true, retries, limitMs, body, skip);
+        await runCase(
+          station,
+          transport,
+          test,
+          opts.exchangeSteps ?? true,
+          retries,
+          limitMs,
+          body,
+          skip,
+          (ms) => this.timeout(ms),
+        );
       } catch (error) {
         // An advisory breach (stricter than every official tool) is shown as its own outcome
         // and leaves the exit code alone, unless the run is --strict.
@@ -186,6 +197,7 @@ async function runCase(
   limitMs: number,
   body: (ctx: CaseContext) => Promise<void>,
   skip: (reason: string) => never,
+  extendTimeout: (ms: number) => void,
 ): Promise<void> {
   station.traffic.drain();
   let pendingSend: TrafficEntry | undefined;
@@ -221,20 +233,36 @@ async function runCase(
     measure: new Measurements(`${test.id} ${test.title}`, measurementSink(test)),
   };
   const started = performance.now();
+  // Set when the device check below has judged this case already.
+  let judged = false;
   try {
+    // A device gone, stuck or unusable since an earlier case: this one cannot run (broken).
+    const unavailable = deviceUnavailable(station, transport, test.id);
+    if (unavailable) throw unavailable;
     for (let attempt = 0; ; attempt++) {
       try {
         const left = limitMs > 0 ? limitMs - (performance.now() - started) : 0;
         await (limitMs > 0 ? withinLimit(body(ctx), Math.max(1, left), test.id, limitMs) : body(ctx));
         ctx.measure.verify();
+        // A device that stopped answering (or stays busy) after this case's input fails it.
+        const verdict = await judgeDeviceAfterCase(station, transport, test.id, undefined, extendTimeout);
+        judged = true;
+        if (verdict) throw verdict;
         return;
       } catch (error) {
         if (error instanceof CannotStage) skip(error.message);
         if (isPending(error)) throw error;
+        if (isDeviceFailure(error) && !judged) {
+          judged = true;
+          throw (await judgeDeviceAfterCase(station, transport, test.id, error, extendTimeout)) ?? error;
+        }
         if (isDeviceFailure(error) || !isTransportError(error)) throw error;
         // A link fault costs this test only: reopen the device so the next one starts clean.
         station.traffic.note('rig', `link fault (${error.code}); resetting the link`);
         await station.resetLink(transport).catch(() => undefined);
+        // Still silent (or busy) on a fresh link: the device stopped after this input, it fails.
+        const verdict = await judgeDeviceAfterCase(station, transport, test.id, error, extendTimeout);
+        if (verdict) throw verdict;
         // Run it again, unless that would record measurements twice. A device failure is
         // never retried; the retry is in the report and on the console.
         if (attempt >= retries || ctx.measure.values.length > 0) throw error;

@@ -59,7 +59,8 @@ export const errFrame = (cid: number, code: number): string => `${cidHex(cid)} b
 
 /** Raw access for one case, after dropping stray reports a previous case may have left. */
 export async function openRaw(station: Station): Promise<RawHid> {
-  const raw = rawHid(await station.hid(), station.traffic);
+  // The connection alone: a case may judge a device whose INIT the rig's transport refused.
+  const raw = rawHid({ connection: await station.rawHidConnection() }, station.traffic);
   await raw.collect(30);
   return raw;
 }

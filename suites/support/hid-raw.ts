@@ -26,7 +26,7 @@ export interface RawHid {
   collect(windowMs: number, max?: number): Promise<Uint8Array[]>;
 }
 
-export function rawHid(hid: HidTransport, traffic: TrafficLog): RawHid {
+export function rawHid(hid: { readonly connection: HidConnection }, traffic: TrafficLog): RawHid {
   const log = (dir: 'send' | 'recv', bytes: Uint8Array) => traffic.record(dir, 'hid', bytes, 'raw');
   const connection = hid.connection;
   const self: RawHid = {

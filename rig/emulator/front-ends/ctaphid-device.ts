@@ -68,6 +68,21 @@ export interface CtaphidFaults {
   noFrameTimeout?: boolean;
   /** A MSG whose INS is not REGISTER, AUTHENTICATE or VERSION gets ERR_INVALID_CMD, not 6D00 (msg-answered-with-error). */
   errorForUnknownIns?: boolean;
+  /** An init packet whose BCNT exceeds MAX_MESSAGE kills the firmware: silent for ever (dies-on-oversized-init). */
+  diesOnOversizedInit?: boolean;
+  /** After a CONT with the wrong SEQ (answered ERR_INVALID_SEQ) every init packet gets ERR_CHANNEL_BUSY (wedges-busy-after-bad-seq). */
+  wedgesBusyAfterBadSeq?: boolean;
+  /**
+   * Where the two faults above keep their state: the chip's, so it outlives a host closing
+   * and reopening the device. Power loss clears `wedged`; nothing clears `dead`.
+   */
+  firmware?: FirmwareState;
+}
+
+/** Firmware state of a faulty chip that survives a new USB handle (see CtaphidFaults). */
+export interface FirmwareState {
+  dead: boolean;
+  wedged: boolean;
 }
 
 /** The INS a U2F core knows: REGISTER, AUTHENTICATE, VERSION. */
@@ -132,6 +147,12 @@ export class CtaphidDevice {
 
   /** One output report from the host. Malformed (short) reports throw RangeError. */
   receive(report: Uint8Array): void {
+    const firmware = this.#faults.firmware;
+    if (firmware?.dead) return;
+    if (firmware?.wedged) {
+      if (!isContReport(report)) this.#error(parsePacket(report).cid, ERR.CHANNEL_BUSY);
+      return;
+    }
     if (!isContReport(report)) {
       const packet = parsePacket(report); // RangeError when too short
       if (packet.kind === 'init') this.#onInitPacket(packet);
@@ -145,6 +166,7 @@ export class CtaphidDevice {
     const status = this.#rx.addReport(report);
     if (status === 'bad-seq') {
       if (!this.#faults.ignoresBadSeq) this.#error(cid, ERR.INVALID_SEQ); // HID-SEQ-01/02
+      if (this.#faults.wedgesBusyAfterBadSeq && this.#faults.firmware) this.#faults.firmware.wedged = true;
     } else if (status === 'complete') this.#dispatch(cid, this.#rx.cmd, this.#rx.take());
     else this.#rxLastAt = now();
   }
@@ -166,6 +188,10 @@ export class CtaphidDevice {
 
   #onInitPacket(packet: InitPacket) {
     const { cid, cmd } = packet;
+    if (this.#faults.diesOnOversizedInit && this.#faults.firmware && packet.bcnt > MAX_MESSAGE) {
+      this.#faults.firmware.dead = true;
+      return;
+    }
     if (cid === 0) return this.#error(cid, ERR.INVALID_CID); // HID-CID-01
     if (cmd === CTAPHID.INIT) return this.#onInit(packet);
     const broadcastServed = cid === BROADCAST_CID && this.#faults.servesBroadcast;

@@ -305,9 +305,15 @@ export class HidTransport implements Transport {
     const request = initPacket(onCid, CTAPHID.INIT, INIT_NONCE_SIZE, nonce);
     this.#log?.record('send', 'apdu', nonce, 'INIT');
     await this.#write(request);
+    /** The first INIT answer on our CID that did not echo our nonce (another host's, or a bad one). */
+    let foreign: Uint8Array | undefined;
     for (;;) {
       const report = await this.#read(deadline, signal);
-      if (report === undefined) throw timeout(CTAPHID.INIT, this.timeoutMs);
+      if (report === undefined) {
+        // Answers came, none with our nonce: the device answers INIT, wrongly (HID-INIT-01).
+        if (foreign) throw nonceNotEchoed(onCid, nonce, foreign, this.timeoutMs);
+        throw timeout(CTAPHID.INIT, this.timeoutMs);
+      }
       const packet = parsePacket(report);
       if (packet.kind !== 'init' || packet.cid !== onCid) continue;
       if (packet.cmd === CTAPHID.ERROR) {
@@ -325,7 +331,10 @@ export class HidTransport implements Transport {
       if (packet.bcnt < INIT_RESPONSE_SIZE || packet.data.length < INIT_RESPONSE_SIZE) {
         throw deviceFault(`INIT response of ${packet.bcnt} bytes, expected ${INIT_RESPONSE_SIZE}`);
       }
-      if (!equal(packet.data.subarray(0, INIT_NONCE_SIZE), nonce)) continue; // someone else's INIT
+      if (!equal(packet.data.subarray(0, INIT_NONCE_SIZE), nonce)) {
+        foreign ??= report; // someone else's INIT, unless no answer with ours ever comes
+        continue;
+      }
       const response = packet.data.slice(0, INIT_RESPONSE_SIZE);
       const cid = readU32be(response, 8);
       if (cid === 0 || cid === BROADCAST_CID)
@@ -403,6 +412,16 @@ function msgRefused(apdu: Uint8Array, error: unknown, cid: number): unknown {
   return deviceFault(
     `the device answered the U2F message ${shown} with CTAPHID ${errName(error.errorCode)} (${frame}) instead of a status word`,
     { actual: `ERROR ${errName(error.errorCode)}`, expected: 'a MSG answer ending in a status word' },
+  );
+}
+
+/** Only INIT answers with another nonce came: a device failure showing the bytes. */
+function nonceNotEchoed(cid: number, nonce: Uint8Array, answer: Uint8Array, timeoutMs: number) {
+  const h = (n: number) => n.toString(16).padStart(8, '0');
+  const frame = `${hex(answer.subarray(0, 4))} ${hex(answer.subarray(4, 7))} ${hex(answer.subarray(7, 24))}`;
+  return deviceFault(
+    `CTAPHID INIT on ${h(cid)}: the device answered with nonce ${hex(answer.subarray(7, 15))} instead of the nonce sent, ${hex(nonce)} (answer ${frame}), and no answer echoed it within ${timeoutMs} ms (HID-INIT-01)`,
+    { actual: hex(answer.subarray(7, 15)), expected: hex(nonce) },
   );
 }
 
