@@ -7,7 +7,15 @@ import { parseDerSignature } from '../../rig/u2f/verify.ts';
 import { appliesTo, area, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
 import { registerRetransmitted } from '../support/hid-raw.ts';
-import { assertSw, type Credential, drainPresence, random32, register, swHex } from '../support/u2f.ts';
+import {
+  assertSw,
+  type Credential,
+  drainPresence,
+  random32,
+  register,
+  swHex,
+  withholdPress,
+} from '../support/u2f.ts';
 
 const station = await getStation();
 
@@ -144,6 +152,8 @@ for (const kind of station.transports) {
         'U2F-REG-10',
         'REGISTER consumes the press: an immediate enforce AUTHENTICATE answers 6985',
         async () => {
+          // A device that approves by itself approves the AUTHENTICATE too.
+          if (u2f.presence) withholdPress(u2f.presence.mode);
           const cred = await register(u2f);
           const r = await u2f.send(
             encodeAuthenticate(AUTH_P1.ENFORCE, random32(), cred.appParam, cred.keyHandle),
