@@ -18,14 +18,27 @@ const HOW =
   '(docs/calibration.md), then set CHIPRIG_U2F_REF_CODE_HID=OUT_DIR/u2f-ref-code-hid and ' +
   'CHIPRIG_LIBU2F_EMU_BRIDGE=OUT_DIR/bridge/libu2f-emu-fifo-bridge';
 
-function missing(): string | undefined {
+/** Why the programs `needs` are not usable here, or undefined when they are. */
+function missing(needs: { ref?: boolean; bridge?: boolean }): string | undefined {
   const why: string[] = [];
-  if (!REF_HID) why.push('CHIPRIG_U2F_REF_CODE_HID is not set');
-  else if (!existsSync(join(REF_HID, 'HIDTest')) || !existsSync(join(REF_HID, 'U2FTest')))
+  if (needs.ref && !REF_HID) why.push('CHIPRIG_U2F_REF_CODE_HID is not set');
+  else if (needs.ref && (!existsSync(join(REF_HID!, 'HIDTest')) || !existsSync(join(REF_HID!, 'U2FTest'))))
     why.push(`CHIPRIG_U2F_REF_CODE_HID=${REF_HID} has no HIDTest and U2FTest`);
-  if (!BRIDGE) why.push('CHIPRIG_LIBU2F_EMU_BRIDGE is not set');
-  else if (!existsSync(BRIDGE)) why.push(`CHIPRIG_LIBU2F_EMU_BRIDGE=${BRIDGE} does not exist`);
+  if (needs.bridge && !BRIDGE) why.push('CHIPRIG_LIBU2F_EMU_BRIDGE is not set');
+  else if (needs.bridge && !existsSync(BRIDGE!))
+    why.push(`CHIPRIG_LIBU2F_EMU_BRIDGE=${BRIDGE} does not exist`);
   return why.length ? why.join('; ') : undefined;
+}
+
+/** Skips the enclosing describe, with the reason printed, unless the programs it needs are built. */
+function needing(needs: { ref?: boolean; bridge?: boolean }): void {
+  before(function () {
+    const why = missing(needs);
+    if (why) {
+      console.log(`      calibration skipped: ${why}; ${HOW}`);
+      this.skip();
+    }
+  });
 }
 
 /** One PASS(...) line of a u2f-ref-code test and the CHECK failures printed since the one before. */
@@ -223,15 +236,9 @@ const U2FTEST_LIBU2F_EMU = [
 
 describe('calibration against u2f-ref-code and libu2f-emu (docs/calibration.md)', function () {
   this.timeout(600_000);
-  const why = missing();
-  before(function () {
-    if (why) {
-      console.log(`      calibration skipped: ${why}; ${HOW}`);
-      this.skip();
-    }
-  });
 
   describe("Google's HIDTest and U2FTest against chiprig emulate --transport hid --fifo", () => {
+    needing({ ref: true });
     it('CAL-01 HIDTest passes every step against the default emulated chip', async () => {
       const dir = tmp();
       const path = join(dir, 'chip-');
@@ -288,6 +295,7 @@ describe('calibration against u2f-ref-code and libu2f-emu (docs/calibration.md)'
   });
 
   describe('chiprig run --device fifo:PATH against libu2f-emu (scripts/outside bridge)', () => {
+    needing({ bridge: true });
     it('CAL-04 U2F and security suites: the documented verdict for every case', async () => {
       const dir = tmp();
       const path = join(dir, 'emu-');
@@ -365,6 +373,7 @@ describe('calibration against u2f-ref-code and libu2f-emu (docs/calibration.md)'
   });
 
   describe("Google's HIDTest and U2FTest against libu2f-emu (to compare)", () => {
+    needing({ ref: true, bridge: true });
     it('CAL-06 HIDTest stops at test_BasicInit: libu2f-emu answers INIT on an allocated CID on the broadcast CID', async () => {
       const dir = tmp();
       const path = join(dir, 'emu-');
