@@ -215,7 +215,9 @@ export class Authenticator {
       // Undefined control byte (catalogue U2F-AUTH-11): refuse, never sign.
       return status(SW.WRONG_DATA);
     }
-    const counter = this.#nextCounter(credential.d);
+    const next = this.#nextCounter(credential.d);
+    // counter-little-endian: the bytes go out (and are signed) in the wrong order.
+    const counter = this.#fault('counter-little-endian') ? swap32(next) : next;
     const signed = this.#fault('bad-auth-signature')
       ? signedData(challengeParam, flags, counter, appParam)
       : signedData(appParam, flags, counter, challengeParam);
@@ -290,4 +292,9 @@ function b64u(text: string | undefined): Uint8Array {
   const out = new Uint8Array(32);
   out.set(bytes, 32 - bytes.length);
   return out;
+}
+
+/** The 32-bit value with its bytes reversed. */
+function swap32(c: number): number {
+  return (((c & 0xff) << 24) | ((c & 0xff00) << 8) | ((c >>> 8) & 0xff00) | (c >>> 24)) >>> 0;
 }

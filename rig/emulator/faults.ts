@@ -7,6 +7,10 @@ import { ConfigError } from '../errors.ts';
  */
 export const FAULTS = {
   'counter-frozen': { what: 'the signature counter never moves', caughtBy: ['U2F-CTR-01', 'U2F-AUTH-10'] },
+  'counter-little-endian': {
+    what: 'the counter is written little-endian (as libu2f-emu does): +1 reads as +2^24',
+    caughtBy: ['U2F-CTR-01'],
+  },
   'tampered-key-handle-accepted': {
     what: 'key handles are not authenticated: a changed handle still signs',
     caughtBy: ['U2F-AUTH-04', 'U2F-AUTH-05'],

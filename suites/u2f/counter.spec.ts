@@ -9,6 +9,10 @@ import { assertSw, authenticate, type Credential, random32, register } from '../
 
 const station = await getStation();
 
+/** The 32-bit value with its bytes reversed. */
+const swap32 = (c: number) =>
+  (((c & 0xff) << 24) | ((c & 0xff00) << 8) | ((c >>> 8) & 0xff00) | (c >>> 24)) >>> 0;
+
 for (const kind of station.transports) {
   const u2f = await station.u2fOver(kind);
 
@@ -22,6 +26,13 @@ for (const kind of station.transports) {
         const cred = await register(u2f);
         const c1 = (await authenticate(u2f, cred)).counter;
         const c2 = (await authenticate(u2f, cred)).counter;
+        // U2F raw messages §5.4: the counter is big-endian. Written little-endian, a +1 step
+        // reads as +2^24 here (a rise, but it falls back after 255 signatures).
+        const bytes = (c: number) => c.toString(16).padStart(8, '0');
+        assert.ok(
+          !(swap32(c2) === swap32(c1) + 1 && c2 !== c1 + 1),
+          `the counter is written little-endian (U2F raw messages §5.4 requires big-endian): counter bytes ${bytes(c1)} -> ${bytes(c2)} are ${swap32(c1)} -> ${swap32(c2)} read the other way`,
+        );
         // Every anchor requires a rise; by exactly 1 (GU, GN, BT) or by any step (FF) is disputed.
         assert.ok(c2 > c1, `counter must increase: ${c1} -> ${c2}`);
         ctx.disputed(c2 === c1 + 1 ? 'plus-one' : 'increasing', `counter ${c1} -> ${c2} (step ${c2 - c1})`);
