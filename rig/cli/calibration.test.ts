@@ -181,7 +181,7 @@ const LIBU2F_EMU_U2F: Record<string, string> = {
   'U2F-AUTH-12': 'advisory',
   'U2F-AUTH-13': 'passed',
   'CT-02': 'failed',
-  'U2F-CTR-01': 'passed',
+  'U2F-CTR-01': 'failed', // little-endian counter (raw/authenticate.c:57)
   'U2F-CTR-02': 'advisory',
   'U2F-CRY-01': 'passed',
   'SEC-KH-01': 'failed',
