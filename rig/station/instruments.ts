@@ -1,5 +1,5 @@
 import type { EmulatedChip } from '../emulator/emulated-chip.ts';
-import { ConfigError } from '../errors.ts';
+import { InstrumentError } from '../errors.ts';
 import type { SettleOptions } from '../instruments/chamber.ts';
 import { FirmataPresser } from '../instruments/firmata/firmata-presser.ts';
 import { FirmataSimulator } from '../instruments/firmata/firmata-simulator.ts';
@@ -51,8 +51,13 @@ export async function openInstruments(
     closers.length = 0;
   };
   const chip = (what: string): EmulatedChip => {
+    // Not the station's fault, nor the device's: a simulated instrument drives only the
+    // emulated chip, so the cases that need it are skipped for any other device.
     if (!emulator)
-      throw new ConfigError(`instruments.${what}.port: "simulated" needs the emulated chip as the device`);
+      throw new InstrumentError(
+        'UNAVAILABLE',
+        `instruments.${what}.port is "simulated": the simulator drives only the emulated chip, not this device; name a real instrument's port in a station file for it`,
+      );
     return emulator;
   };
   const pty = async (name: string): Promise<PtyPair> => {

@@ -15,6 +15,13 @@ export async function instrumentsOf(station: Station, ctx: CaseContext): Promise
     if (error instanceof InstrumentError && error.code === 'UNAVAILABLE' && /socat/.test(error.message)) {
       ctx.skip(`the station's simulated instruments need socat: ${error.message}`);
     }
+    if (
+      error instanceof InstrumentError &&
+      error.code === 'UNAVAILABLE' &&
+      /"simulated"/.test(error.message)
+    ) {
+      ctx.skip(error.message);
+    }
     throw error;
   }
 }
