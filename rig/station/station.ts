@@ -510,7 +510,8 @@ export class Station {
       );
       this.#u2f.set(kind, client);
     }
-    if (!this.unsupported(kind)) await this.#open(kind);
+    // A device found unusable over this link is judged by its cases; the client stays.
+    if (!this.unsupported(kind) && !this.#trouble.has(kind)) await this.#open(kind);
     return client;
   }
 

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -134,4 +134,64 @@ export function startFifoShim(dir: string, path: string, opts: ShimOptions): Fif
       await exited;
     },
   };
+}
+
+/**
+ * A host that opens and polls exactly as dev.cc does: PATHout O_RDONLY (blocking until a
+ * device holds PATHout for writing), then PATHin O_RDWR; a broadcast INIT as cmd 4, then
+ * cmd 5 polls 100 us apart until an answer comes (at most 2 s). It prints the 64-byte answer
+ * as hex ("answer HEX") and exits 0, or exits 1 saying what went wrong.
+ */
+const DEVCC_HOST_SOURCE = String.raw`
+import { constants, openSync, readSync, writeSync } from 'node:fs';
+const [path, nonceHex] = process.argv.slice(2);
+const fdIn = openSync(path + 'out', constants.O_RDONLY);
+const fdOut = openSync(path + 'in', constants.O_RDWR);
+const pause = new Int32Array(new SharedArrayBuffer(4));
+function readExactly(n) {
+  const out = Buffer.alloc(n);
+  let got = 0;
+  while (got < n) {
+    const r = readSync(fdIn, out, got, n - got, null);
+    if (r === 0) { process.stdout.write('EOF on PATHout\n'); process.exit(1); }
+    got += r;
+  }
+  return out;
+}
+const write = Buffer.alloc(72);
+write.writeUInt32LE(4, 0);
+write.writeUInt32LE(64, 4);
+write.writeUInt32BE(0xffffffff, 8);
+write[12] = 0x86;
+write.writeUInt16BE(8, 13);
+Buffer.from(nonceHex, 'hex').copy(write, 15);
+writeSync(fdOut, write);
+const poll = Buffer.alloc(8);
+poll.writeUInt32LE(5, 0);
+const end = Date.now() + 2000;
+for (;;) {
+  writeSync(fdOut, poll);
+  const h = readExactly(8);
+  if (h.readUInt32LE(0) !== 5) { process.stdout.write('answer with cmd ' + h.readUInt32LE(0) + '\n'); process.exit(1); }
+  if (h.readUInt32LE(4) === 64) { process.stdout.write('answer ' + readExactly(64).toString('hex') + '\n'); process.exit(0); }
+  if (Date.now() > end) { process.stdout.write('no answer within 2000 ms\n'); process.exit(1); }
+  Atomics.wait(pause, 0, 0, 0.1);
+}
+`;
+
+/** Runs the dev.cc-style host against `path` (the script is written into `dir`); bounded by `timeoutMs`. */
+export function runDevccHost(
+  dir: string,
+  path: string,
+  nonceHex: string,
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; out: string }> {
+  const script = join(dir, 'devcc-host.mjs');
+  writeFileSync(script, DEVCC_HOST_SOURCE);
+  return new Promise((resolve) => {
+    execFile(process.execPath, [script, path, nonceHex], { timeout: timeoutMs }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+      resolve({ code, out: `${stdout}${stderr}` });
+    });
+  });
 }
