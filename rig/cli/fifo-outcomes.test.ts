@@ -174,3 +174,41 @@ describe('FIFO devices: reached whatever their open order, the right outcome, no
     await emu.stopped;
   });
 });
+
+describe('a device that dies after an input, on a station with a power switch (the emulated chip)', function () {
+  this.timeout(300_000);
+
+  it('DEV-DIES dies-on-oversized-init: HID-LEN-01 fails "stopped answering after this input" with the bytes, later cases broken "device gone since HID-LEN-01", exit 1', async () => {
+    const dir = tmp();
+    const r = await timedRun([
+      '--device',
+      'emulator:dies-on-oversized-init',
+      '--suite',
+      'hid',
+      '--transport',
+      'hid',
+      '--grep',
+      'HID-LEN-01|HID-MSG-01|HID-CMD-01',
+      '--results',
+      dir,
+    ]);
+    assert.equal(r.code, EXIT.FAILED, `exit ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr}`);
+    assert.ok(r.seconds < 90, `the run took ${r.seconds.toFixed(1)} s`);
+    const all = readResults(dir);
+    const len01 = all.find((t) => idOf(t) === 'HID-LEN-01');
+    assert.equal(len01?.status, 'failed');
+    assert.match(
+      len01?.statusDetails?.message ?? '',
+      /the device stopped answering after this input: [0-9a-f]{8} 81 1dba 5a5a.*after a power cycle it got no answer/,
+    );
+    const later = all.filter((t) => idOf(t) !== 'HID-LEN-01');
+    assert.equal(later.length, 2);
+    for (const t of later) {
+      assert.equal(t.status, 'broken', t.name);
+      assert.match(
+        t.statusDetails?.message ?? '',
+        /^device gone since HID-LEN-01: the device stopped answering/,
+      );
+    }
+  });
+});
