@@ -113,6 +113,36 @@ export function lastInput(entries: readonly TrafficEntry[]): string {
   return sent.length === 0 ? '(no report sent)' : sent.map((e) => frame(e.hex)).join(' | ');
 }
 
+/** Sends INIT on every channel the case sent to (not 0, not broadcast); false when there was none. */
+async function resyncChannels(station: Station, entries: readonly TrafficEntry[]): Promise<boolean> {
+  const cids = new Set(
+    entries
+      .filter((e) => e.layer === 'hid' && e.dir === 'send' && e.hex.length >= 8)
+      .map((e) => e.hex.slice(0, 8))
+      .filter((cid) => cid !== 'ffffffff' && cid !== '00000000'),
+  );
+  if (cids.size === 0) return false;
+  try {
+    const connection = await station.rawHidConnection();
+    for (const cid of [...cids].slice(-8)) {
+      const nonce = hostRandomBytes(INIT_NONCE_SIZE);
+      const request = initPacket(Number.parseInt(cid, 16), CTAPHID.INIT, INIT_NONCE_SIZE, nonce);
+      station.traffic.record('send', 'hid', request, 'health probe: INIT on a channel the case used');
+      await connection.write(request);
+    }
+    // Their answers (or refusals), a bounded number: a chattering device cannot hold the rig.
+    const end = now() + 500;
+    for (let n = 0; n < 64 && now() < end; n++) {
+      const report = await connection.read(Math.max(1, Math.min(200, end - now())));
+      if (!report) break;
+      station.traffic.record('recv', 'hid', report, 'health probe');
+    }
+  } catch (error) {
+    if (!isTransportError(error)) throw error;
+  }
+  return true;
+}
+
 /** Cuts and restores the device's power, where the station can; what did it, or undefined. */
 async function powerCycle(station: Station): Promise<string | undefined> {
   if (station.canPowerCycle) {
@@ -145,7 +175,8 @@ export async function judgeDeviceAfterCase(
 ): Promise<Error | undefined> {
   if (kind !== 'hid' || station.tape || station.trouble('hid')) return undefined;
   if (!station.transports.includes('hid')) return undefined;
-  const input = lastInput(station.traffic.entriesSince(0));
+  const entries = station.traffic.entriesSince(0);
+  const input = lastInput(entries);
   let result = await probeHid(station);
   if (result === 'answers' || result === 'gone') return undefined;
   extendTimeout(HEALTH_BUDGET_MS);
@@ -156,6 +187,12 @@ export async function judgeDeviceAfterCase(
   result = await probeHid(station);
   if (result === 'answers' || result === 'gone') return undefined;
   tried.push(`after its frame timeout it ${describe(result)}`);
+  // INIT on each channel the case used drops whatever it left open there (HID-INIT-04).
+  if (await resyncChannels(station, entries)) {
+    result = await probeHid(station);
+    if (result === 'answers' || result === 'gone') return undefined;
+    tried.push(`after an INIT on each channel the case used it ${describe(result)}`);
+  }
   // A new handle and a new channel, as a re-plug would give the host.
   await station.resetLink('hid').catch(() => undefined);
   result = await probeHid(station);
