@@ -52,6 +52,11 @@ export class PowerModel {
   /** The background state (advertising while no central holds the BLE link, etc.). */
   setState(state: Exclude<PowerState, 'signing'>): void {
     this.#state = state;
+    // A power cut ends any signature in progress: its draw does not resume on power-up.
+    if (state === 'off') {
+      this.#starts = [];
+      this.#head = 0;
+    }
   }
 
   get state(): PowerState {

@@ -40,7 +40,11 @@ export interface CurrentMeasurement {
 /** A power meter in series with (or sourcing) the chip's supply. */
 export interface PowerMeter {
   readonly name: string;
-  /** Samples the current for `durationMs` and summarises it. */
-  measure(durationMs: number): Promise<CurrentMeasurement>;
+  /**
+   * Samples the current for `durationMs` and summarises it. `onStart` is called when the
+   * window has opened (the first sample is in), so what is to be measured can start then
+   * and none of it fall before the window.
+   */
+  measure(durationMs: number, opts?: { onStart?: () => void }): Promise<CurrentMeasurement>;
   close(): Promise<void>;
 }

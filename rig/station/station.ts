@@ -632,6 +632,18 @@ export class Station {
     await (await this.nfc()).powerCycle();
   }
 
+  /**
+   * Closes a USB HID or Bluetooth LE link (it reopens on next use). A request still waiting
+   * for a press on that link goes with it, so a press for another link cannot release it:
+   * the environmental cases start from their own link only.
+   */
+  async closeLink(kind: 'hid' | 'ble'): Promise<void> {
+    if (kind === 'hid' ? !this.#hid : !this.#ble) return;
+    this.#note(`${kind === 'hid' ? 'USB HID' : 'Bluetooth LE'} link closed`);
+    if (kind === 'hid') await this.#closeHid();
+    else await this.#closeBle();
+  }
+
   /** After a link fault: close and reopen the device so the next test starts clean. */
   async resetLink(kind: TransportKind = this.transports[0]!): Promise<void> {
     if (kind === 'hid') {

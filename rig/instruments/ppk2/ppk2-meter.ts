@@ -174,7 +174,10 @@ export class Ppk2Meter implements PowerMeter {
     }
   }
 
-  async measure(durationMs: number): Promise<Ppk2Measurement> {
+  /** Told once when the running window's first sample arrives. */
+  private onStart: (() => void) | undefined;
+
+  async measure(durationMs: number, opts: { onStart?: () => void } = {}): Promise<Ppk2Measurement> {
     if (!(Number.isFinite(durationMs) && durationMs > 0)) {
       throw new RangeError(`measure: durationMs must be a positive number, got ${durationMs}`);
     }
@@ -186,6 +189,7 @@ export class Ppk2Meter implements PowerMeter {
       const target = Math.max(1, Math.round((durationMs * this.sampleRateHz) / 1000));
       this.acc = { target, n: 0, sum: 0, max: Number.NEGATIVE_INFINITY, dropped: 0, invalid: 0 };
       this.decoder.reset();
+      this.onStart = opts.onStart;
       this.phase = 'sampling';
       await this.send(averageStartFrame());
       // Slack for USB latency and a slow host; a stream slower than sampleRateHz ends here.
@@ -232,6 +236,7 @@ export class Ppk2Meter implements PowerMeter {
       }
       throw e;
     } finally {
+      this.onStart = undefined;
       this.phase = 'idle';
       this.busy = false;
     }
@@ -287,6 +292,11 @@ export class Ppk2Meter implements PowerMeter {
       const a = this.acc;
       this.decoder.push(chunk, (s, gap) => {
         if (this.windowFilled()) return;
+        if (this.onStart) {
+          const started = this.onStart;
+          this.onStart = undefined;
+          started();
+        }
         a.dropped += Math.min(gap, a.target - (a.n + a.dropped + a.invalid));
         if (this.windowFilled()) return;
         const ua = adcToMicroamps(cal, s.range, s.adc, this.voltageMv);
