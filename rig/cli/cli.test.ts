@@ -30,7 +30,7 @@ describe('chiprig CLI (end to end, spawned)', function () {
     // Traceability: the conformance matrix (console, Markdown, report) and JUnit XML.
     assert.match(r.stdout, /Conformance matrix \(requirement × transport/);
     const matrix = readFileSync(join(results, 'conformance-matrix.md'), 'utf8');
-    assert.match(matrix, /\| requirement \| USB HID \| NFC \| Bluetooth LE \|/);
+    assert.match(matrix, /\| requirement \| strength \| USB HID \| NFC \| Bluetooth LE \|/);
     assert.match(matrix, /\| U2F-REG-04 \| required \| passed \| passed \| passed \|/);
     assert.match(matrix, /\| HID-INIT-01 \| required \| passed \| – \| – \|/);
     const junit = readFileSync(join(results, 'junit.xml'), 'utf8');
