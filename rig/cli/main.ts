@@ -4,6 +4,7 @@ import { devices } from './devices.ts';
 import { emulate } from './emulate.ts';
 import { chiprigVersion } from './environment.ts';
 import { EXIT } from './exit-codes.ts';
+import { repeatRun } from './repeat.ts';
 import { report } from './report.ts';
 import { run } from './run.ts';
 import { SUITES } from './suites.ts';
@@ -57,8 +58,21 @@ program
     '--record <file>',
     'write every exchange to this JSON Lines file (play back with --device replay:FILE)',
   )
+  .option(
+    '--repeat <n>',
+    'run the selection N times (a fresh process each, results in <results>/run-N) and print a flake report (also <results>/flake-report.json); exit code: the worst run',
+  )
   .exitOverride()
   .action(async (opts) => {
+    if (opts.repeat !== undefined) {
+      const at = process.argv.indexOf('run');
+      process.exitCode = await repeatRun({
+        ...opts,
+        argv: process.argv.slice(at),
+        html: opts.html !== false,
+      });
+      return;
+    }
     process.exitCode = await run({ ...opts, html: opts.html !== false });
   });
 

@@ -9,7 +9,7 @@ import { attachGlobal, fillSkipReasons, writeEnvironment } from '../report/allur
 import { count, outcomeOf, progressLine, summary, type TestRecord } from '../report/console.ts';
 import { generateHtmlReport } from '../report/html.ts';
 import { writeJunit } from '../report/junit.ts';
-import { conformanceMatrix, matrixMarkdown, matrixText } from '../report/matrix.ts';
+import { conformanceMatrix, matrixMarkdown, matrixText, requirementOf } from '../report/matrix.ts';
 import { advisoryBreaches, skipReasons } from '../report/skips.ts';
 import { planIncludes, readTestPlan, type TestPlan } from '../report/test-plan.ts';
 import { loadScenarios, useScenarios } from '../scenario/active.ts';
@@ -57,6 +57,8 @@ const MATRIX_TITLE = 'Conformance matrix';
 /** Beside the Allure results: the matrix as Markdown, and JUnit XML. */
 export const MATRIX_FILE = 'conformance-matrix.md';
 export const JUNIT_FILE = 'junit.xml';
+/** Beside the Allure results: every test's outcome, for scripts (`--repeat` reads it). */
+export const OUTCOMES_FILE = 'chiprig-outcomes.json';
 
 /** `chiprig run`: opens the station, runs the suites with live progress, writes the report. */
 export async function run(opts: RunOptions): Promise<number> {
@@ -218,6 +220,7 @@ export async function run(opts: RunOptions): Promise<number> {
       out('');
     }
     writeJunit(join(resultsDir, JUNIT_FILE), records, `chiprig ${station.name}`);
+    writeOutcomes(join(resultsDir, OUTCOMES_FILE), records);
     out(summary(records, performance.now() - started));
     const measured = runRecord.measurements;
     if (measured.length > 0) {
@@ -246,6 +249,25 @@ export async function run(opts: RunOptions): Promise<number> {
     await station.close();
     recorder?.close();
   }
+}
+
+/**
+ * `chiprig-outcomes.json`: each test's requirement ID and transport (as in the matrix), its
+ * title and outcome, and the message of a test that did not pass.
+ */
+function writeOutcomes(path: string, records: readonly TestRecord[]): void {
+  const tests = records.map((r) => {
+    const req = requirementOf(r);
+    return {
+      id: req?.id ?? null,
+      transport: req?.transport ?? null,
+      area: r.area,
+      title: r.title,
+      outcome: r.outcome,
+      ...(r.message && r.outcome !== 'passed' ? { message: r.message } : {}),
+    };
+  });
+  writeFileSync(path, `${JSON.stringify({ format: 'chiprig-outcomes/1', tests }, null, 2)}\n`);
 }
 
 /** A shipped profile by name (a recording replays on another machine), any other by path. */
@@ -282,7 +304,7 @@ function clearResults(dir: string): void {
   mkdirSync(dir, { recursive: true });
   for (const name of readdirSync(dir)) {
     if (
-      /-(result|container|perf|globals)\.json$|-attachment(\.\w+)?$|^environment\.properties$|^chiprig-measurements\.json$|^conformance-matrix\.md$|^junit\.xml$/.test(
+      /-(result|container|perf|globals)\.json$|-attachment(\.\w+)?$|^environment\.properties$|^chiprig-measurements\.json$|^chiprig-outcomes\.json$|^conformance-matrix\.md$|^junit\.xml$/.test(
         name,
       )
     ) {

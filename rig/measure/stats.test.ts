@@ -10,6 +10,7 @@ import {
   mapEstimate,
   meanInterval,
   quantileInterval,
+  quantileRanks,
   sampleUntilDecided,
   tCdf,
   tQuantile,
@@ -91,6 +92,14 @@ describe('stats: intervals', () => {
     // The median of 21: the textbook 95 % interval is X(6) .. X(16).
     const med = quantileInterval(xs(21), 0.5);
     assert.deepEqual([med.lo, med.value, med.hi], [6, 11, 16]);
+  });
+
+  it('large counts: the normal approximation of the ranks agrees with the exact binomial ones', () => {
+    const exact = quantileRanks(100_000, 0.99);
+    const approx = quantileRanks(100_001, 0.99);
+    assert.ok(Math.abs(exact.l - approx.l) <= 3, `${exact.l} vs ${approx.l}`);
+    assert.ok(Math.abs(exact.u - approx.u) <= 3, `${exact.u} vs ${approx.u}`);
+    assert.ok(exact.l < 99_000 && exact.u > 99_000);
   });
 
   it('property: the interval holds the estimate, and more agreeing samples never widen a mean interval', () => {

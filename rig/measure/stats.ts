@@ -161,21 +161,74 @@ export function quantileInterval(xs: readonly number[], q: number, confidence = 
   const n = xs.length;
   if (n === 0) throw new RangeError('quantileInterval: no samples');
   const sorted = [...xs].sort((a, b) => a - b);
+  return quantileFromRanks(n, q, (rank) => sorted[rank - 1]!, confidence);
+}
+
+/**
+ * The ranks (1-based) of the order statistics that bound the q-quantile of n samples at
+ * `confidence`: l = 0 or u = n + 1 when the samples bound nothing on that side. Exact (the
+ * binomial distribution, in one pass) up to 100 000 samples, the normal approximation above.
+ */
+export function quantileRanks(n: number, q: number, confidence = CONFIDENCE): { l: number; u: number } {
   const alpha = (1 - confidence) / 2;
-  // Lower end X(l): the largest l with P(B <= l - 1) <= alpha (B: samples below the quantile).
+  if (n > 100_000) {
+    const z = -normalQuantileLow(alpha);
+    const sd = Math.sqrt(n * q * (1 - q));
+    return {
+      l: Math.max(0, Math.floor(n * q - z * sd)),
+      u: Math.min(n + 1, Math.ceil(n * q + z * sd) + 1),
+    };
+  }
+  // Lower end X(l): the largest l with P(B <= l - 1) <= alpha; upper end X(u): the smallest
+  // u with P(B <= u - 1) >= 1 - alpha (B ~ Binomial(n, q): samples below the quantile).
   let l = 0;
-  while (l + 1 <= n && binomialCdf(l, n, q) <= alpha) l++;
-  // Upper end X(u): the smallest u with P(B <= u - 1) >= 1 - alpha.
-  let u = 1;
-  while (u <= n && binomialCdf(u - 1, n, q) < 1 - alpha) u++;
+  let u = n + 1;
+  let cdf = 0;
+  const lnQ = Math.log(q);
+  const lnP = Math.log(1 - q);
+  const lnN = logGamma(n + 1);
+  for (let k = 0; k < n; k++) {
+    cdf += Math.exp(lnN - logGamma(k + 1) - logGamma(n - k + 1) + k * lnQ + (n - k) * lnP);
+    // cdf = P(B <= k): X(k + 1) is a lower end while it stays <= alpha.
+    if (cdf <= alpha) l = k + 1;
+    if (cdf >= 1 - alpha) {
+      u = k + 1;
+      break;
+    }
+  }
+  return { l, u };
+}
+
+/** The q-quantile's interval from a count and the value at each rank (a histogram, sorted samples). */
+export function quantileFromRanks(
+  n: number,
+  q: number,
+  valueAt: (rank: number) => number,
+  confidence = CONFIDENCE,
+): Estimate {
+  const { l, u } = quantileRanks(n, q, confidence);
   return {
-    value: percentileOf(sorted, q),
-    lo: l >= 1 ? sorted[l - 1]! : -Infinity,
-    hi: u <= n ? sorted[u - 1]! : Infinity,
+    value: valueAt(Math.min(n, Math.max(1, Math.ceil(q * n)))),
+    lo: l >= 1 ? valueAt(l) : -Infinity,
+    hi: u <= n ? valueAt(u) : Infinity,
     confidence,
     n,
     method: `order statistics of the ${quantileName(q)}, distribution-free`,
   };
+}
+
+/** The standard normal quantile for a small lower-tail p (Acklam's rational approximation). */
+function normalQuantileLow(p: number): number {
+  const c = [
+    -7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+    2.938163982698783,
+  ];
+  const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+  const r = Math.sqrt(-2 * Math.log(p));
+  return (
+    (((((c[0]! * r + c[1]!) * r + c[2]!) * r + c[3]!) * r + c[4]!) * r + c[5]!) /
+    ((((d[0]! * r + d[1]!) * r + d[2]!) * r + d[3]!) * r + 1)
+  );
 }
 
 /** Nearest-rank percentile of sorted samples (the sample at rank ceil(q n)). */

@@ -31,10 +31,17 @@ const operationLimits = z.strictObject({
 
 /** Performance limits the perf suite checks (PERF-*): defaults a lab edits for its chips. */
 const PerformanceSchema = z.strictObject({
-  /** Samples per operation and transport in a latency case. */
+  /** Samples per operation and transport in a latency case (the first look). */
   samples: z.number().int().min(5).max(100_000).default(20),
-  /** How long the throughput case runs per transport, ms. */
+  /**
+   * The most samples a latency case may take while the p99's interval straddles its limit
+   * (at 95 % the interval's upper end needs 368 samples); past it the case is inconclusive.
+   */
+  maxSamples: z.number().int().min(5).max(100_000).default(400),
+  /** How long the throughput case runs per transport, ms (the first look). */
   throughputMs: z.number().int().positive().default(1000),
+  /** The longest the throughput case may run while its interval straddles the floor, ms. */
+  maxThroughputMs: z.number().int().positive().default(4000),
   /** Limits on the p99 of each operation's device time (button actuation excluded), ms. */
   latencyP99Ms: z.strictObject({
     hid: operationLimits.optional(),

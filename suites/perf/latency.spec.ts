@@ -1,19 +1,14 @@
 import { LatencyHistogram } from '../../rig/measure/histogram.ts';
+import { formatEstimate, quantileInterval, sampleUntilDecided } from '../../rig/measure/stats.ts';
 import { appliesTo, area, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
-import {
-  attachHistogram,
-  declareLatency,
-  LATENCY_CASES,
-  p99Exceeded,
-  recordLatency,
-  sampler,
-} from '../support/perf.ts';
+import { attachHistogram, declareLatency, LATENCY_CASES, recordLatency, sampler } from '../support/perf.ts';
 import { type Credential, register } from '../support/u2f.ts';
 
 const station = await getStation();
 const perf = station.profile.performance;
 const samples = perf?.samples ?? 20;
+const maxSamples = Math.max(samples, perf?.maxSamples ?? 400);
 
 for (const kind of station.transports) {
   describe(`${TRANSPORT_NAMES[kind]} · latency`, () => {
@@ -28,7 +23,7 @@ for (const kind of station.transports) {
       if (!appliesTo(c.tr, kind)) continue;
       check(
         c.id,
-        `${c.name} latency: p50, p90, p99, max of ${samples} samples (device time)`,
+        `${c.name} latency: p50, p90, p99, max of ${samples} or more samples (device time)`,
         async ({ measure, observe }) => {
           const limit = perf?.latencyP99Ms[kind]?.[c.op];
           const source = `device profile performance.latencyP99Ms.${kind}.${c.op}`;
@@ -37,23 +32,26 @@ for (const kind of station.transports) {
           const take = await sampler(station, kind, c.op, credential);
           const device = new LatencyHistogram();
           const actuation = new LatencyHistogram();
-          let over = 0;
-          for (let i = 0; i < samples; i++) {
-            const s = await take();
-            device.record(s.deviceMs);
-            if (c.press) actuation.record(s.actuationMs);
-            if (limit && s.deviceMs > limit.max) over++;
-            // No point going on once the p99 is certain to break the limit (a slow device
-            // would otherwise hold the run for samples × its slowness).
-            if (p99Exceeded(samples, over)) {
-              observe(
-                `stopped after ${i + 1} of ${samples} samples: the p99 limit of ${limit!.max} ms is already exceeded`,
-              );
-              break;
-            }
-          }
-          recordLatency(measure, 'device', device);
+          // Samples until the p99's distribution-free 95 % interval is wholly on one side of the
+          // limit: a slow device fails after a few, a fast one passes once the interval's upper
+          // end exists (368 samples); undecided at maxSamples, the case is broken (inconclusive).
+          const run = await sampleUntilDecided({
+            take: async () => {
+              const s = await take();
+              device.record(s.deviceMs);
+              if (c.press) actuation.record(s.actuationMs);
+              return s.deviceMs;
+            },
+            estimate: (xs) => quantileInterval(xs, 0.99),
+            limits: limit ? { max: limit.max } : undefined,
+            minN: samples,
+            maxN: maxSamples,
+          });
+          recordLatency(measure, 'device', device, run.estimate);
           if (c.press) recordLatency(measure, 'actuation', actuation);
+          observe(
+            `device time p99 ${formatEstimate(run.estimate, 'ms')}${limit ? `, limit ${limit.max} ms: ${run.decision}` : ''}`,
+          );
           await attachHistogram(
             `${c.name} device time (histogram)`,
             `${c.name} over ${TRANSPORT_NAMES[kind]}: device time`,
