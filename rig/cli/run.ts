@@ -226,7 +226,7 @@ export async function run(opts: RunOptions): Promise<number> {
     if (measured.length > 0) {
       const n = (v: string) => measured.filter((m) => m.verdict === v).length;
       out(
-        `measurements: ${measured.length} recorded, ${n('fail')} outside their limits, ${n('marginal')} marginal; ${join(resultsDir, MEASUREMENTS_FILE)}`,
+        `measurements: ${measured.length} recorded, ${n('fail')} outside their limits, ${n('marginal')} marginal${n('inconclusive') > 0 ? `, ${n('inconclusive')} inconclusive` : ''}; ${join(resultsDir, MEASUREMENTS_FILE)}`,
       );
     }
 

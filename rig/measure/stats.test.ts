@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { PowerModel } from '../emulator/power-model.ts';
 import { isDeviceFailure } from '../errors.ts';
+import { outcomeOf } from '../report/console.ts';
 import { InconclusiveMeasurementError, MeasurementLimitError, Measurements } from './measurement.ts';
 import {
   binomialCdf,
@@ -251,6 +252,7 @@ describe('measurements graded on intervals', () => {
     })();
     assert.ok(error instanceof InconclusiveMeasurementError);
     assert.equal(isDeviceFailure(error), false, 'inconclusive is never a device failure');
+    assert.equal(outcomeOf(error), 'broken', 'the run shows it broken (exit 3), not failed');
     assert.match(error.message, /inconclusive/);
     assert.match(error.message, /n = 7/);
     assert.match(error.message, /\[4100\.0, 6300\.0\]/);
