@@ -1,4 +1,11 @@
-import { generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
+import {
+  createPrivateKey,
+  generateKeyPairSync,
+  type JsonWebKey,
+  type KeyObject,
+  randomBytes,
+  sign,
+} from 'node:crypto';
 import { allocBytes, concat, hex, writeU32be } from '../bytes.ts';
 import { AUTH_P1, INS, parseCommandApdu, SW } from '../u2f/apdu.ts';
 import type { DeviceFaultName as FaultName } from './faults.ts';
@@ -61,7 +68,7 @@ export class Authenticator {
   readonly #counters = new Map<string, number>();
   readonly #faults: ReadonlySet<FaultName>;
   #lastCredential: UnwrappedKey | undefined;
-  #fixedKeyPair: ReturnType<typeof generateKeyPairSync> | undefined;
+  #fixedKeyPair: KeyPair | undefined;
   /** key-handle-not-bound-to-app: credentials found by key handle alone. */
   readonly #byHandle = new Map<string, UnwrappedKey>();
 
@@ -160,10 +167,9 @@ export class Authenticator {
     if (!this.#takePresence(presence)) return status(SW.CONDITIONS_NOT_SATISFIED);
     const challengeParam = data.subarray(0, 32);
     const appParam = data.subarray(32, 64);
-    const pair = this.#fixedKeyPair ?? generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const pair = this.#fixedKeyPair ?? newKeyPair();
     if (this.#fault('same-key-pair')) this.#fixedKeyPair = pair;
-    const { privateKey } = pair;
-    const jwk = privateKey.export({ format: 'jwk' });
+    const { privateKey, jwk } = pair;
     const d = b64u(jwk.d);
     const userPublicKey = concat(Uint8Array.of(0x04), b64u(jwk.x), b64u(jwk.y));
     this.#keys.remember(d, privateKey);
@@ -297,4 +303,33 @@ function b64u(text: string | undefined): Uint8Array {
 /** The 32-bit value with its bytes reversed. */
 function swap32(c: number): number {
   return (((c & 0xff) << 24) | ((c & 0xff00) << 8) | ((c >>> 8) & 0xff00) | (c >>> 24)) >>> 0;
+}
+
+interface KeyPair {
+  privateKey: KeyObject;
+  jwk: { d?: string; x?: string; y?: string };
+}
+
+/**
+ * A fresh P-256 key pair. The key generation encodes the JWK itself, and the KeyObject is
+ * imported from it: generating a KeyObject and then exporting it (privateKey.export) can
+ * deadlock Node 20 for good when a garbage collection during the export destroys the key
+ * generation job, which takes the key's lock the export holds (seen after ~1000 REGISTERs).
+ */
+function newKeyPair(): KeyPair {
+  // Node has the 'jwk' encoding for key generation (since 15.9); @types/node lacks it.
+  const generate = generateKeyPairSync as unknown as (
+    type: 'ec',
+    options: {
+      namedCurve: string;
+      publicKeyEncoding: { format: 'jwk' };
+      privateKeyEncoding: { format: 'jwk' };
+    },
+  ) => { privateKey: JsonWebKey; publicKey: JsonWebKey };
+  const { privateKey: jwk } = generate('ec', {
+    namedCurve: 'prime256v1',
+    publicKeyEncoding: { format: 'jwk' },
+    privateKeyEncoding: { format: 'jwk' },
+  });
+  return { privateKey: createPrivateKey({ key: jwk, format: 'jwk' }), jwk };
 }
