@@ -50,7 +50,6 @@ export const FAULTS = {
     what: 'the counter reaches NVM every 8 signatures, so it goes back after a power cut',
     caughtBy: ['ENV-PWR-01'],
     suite: 'env',
-    station: 'emulated-lab.yaml',
     grep: 'ENV-PWR',
   },
   'counter-moves-on-failure': {
