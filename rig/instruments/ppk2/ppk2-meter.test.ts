@@ -114,6 +114,27 @@ describe('PPK2 meter against the simulator over a pty', () => {
     within(again.meanUa, 10, 0.01, 'second window');
   });
 
+  it('says when the window has opened: a draw started then is wholly inside it', async () => {
+    // The draw follows the wall clock (as the emulated chip's does), not the sample clock.
+    let drawFrom = Number.POSITIVE_INFINITY;
+    const { meter } = await rig({
+      current: () => (performance.now() >= drawFrom && performance.now() < drawFrom + 200 ? 8000 : 10),
+    });
+    let opened = 0;
+    const m = await meter.measure(400, {
+      onStart: () => {
+        opened++;
+        drawFrom = performance.now();
+      },
+    });
+    assert.equal(opened, 1, 'told once');
+    // 8 mA for 200 ms in the window: (8000 - 10) µA × 200 ms / 3 600 000 = 0.4439 µAh above idle.
+    within(m.chargeUah - (10 * m.durationMs) / 3_600_000, 0.4438889, 0.1, 'charge of the draw');
+    // The next window is not told (the callback belongs to one window).
+    await meter.measure(50);
+    assert.equal(opened, 1);
+  });
+
   it('reports dropped samples from counter gaps and still integrates the window', async () => {
     // 3 of every 500 samples lost, as when the host does not read the USB stream in time.
     const { meter } = await rig({ current: () => 2000, dropSample: (k) => k >= 500 && k % 500 < 3 });
