@@ -264,7 +264,9 @@ export class EmulatedChip {
       return;
     }
     this.power.setState('idle');
-    this.#hid?.reconnect();
+    // A handle the host closed stays closed; the next hid() opens a fresh one. (Reconnecting
+    // it threw into the power switch's simulator, which then dropped every later pin write.)
+    if (this.#hid && !this.#hid.closed) this.#hid.reconnect();
   }
 
   /** The chip as a FIDO BLE peripheral (needs a button press per signature). */
