@@ -176,6 +176,8 @@ export class Authenticator {
     const keyHandle = this.#keys.wrap(d, appParam);
     if (this.#fault('key-handle-not-bound-to-app'))
       this.#byHandle.set(hex(keyHandle), { d, key: privateKey });
+    // tampered-key-handle-accepted signs with the newest credential for a handle it cannot open.
+    this.#lastCredential = { d, key: privateKey };
     const signed = concat(Uint8Array.of(0x00), appParam, challengeParam, keyHandle, userPublicKey);
     const signature = sign('sha256', signed, this.#attestationKey);
     return concat(
