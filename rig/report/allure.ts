@@ -136,28 +136,42 @@ export function writeEnvironment(resultsDir: string, info: Record<string, string
  * status message, so the report says why where it says "skipped".
  */
 export function fillSkipReasons(resultsDir: string): number {
-  let filled = 0;
-  filled += markAdvisory(resultsDir);
+  return (
+    markAdvisory(resultsDir) +
+    rewriteResults(resultsDir, (result) => {
+      if (result.status !== 'skipped' || result.statusDetails?.message !== 'Test skipped') return false;
+      const step = result.steps?.find((s) => s.name?.startsWith('skipped: '));
+      if (!step?.name) return false;
+      result.statusDetails = { ...result.statusDetails, message: step.name.slice('skipped: '.length) };
+      return true;
+    })
+  );
+}
+
+/** The fields of an Allure result file the end-of-run rewrites read. */
+interface ResultFile {
+  status?: string;
+  statusDetails?: { message?: string };
+  labels?: { name?: string; value?: string }[];
+  steps?: { name?: string }[];
+}
+
+/** Applies `edit` to every result file in `resultsDir`, writing back those it changed; counts them. */
+function rewriteResults(resultsDir: string, edit: (result: ResultFile) => boolean): number {
+  let changed = 0;
   for (const name of readdirSync(resultsDir)) {
     if (!name.endsWith('-result.json')) continue;
     const path = join(resultsDir, name);
     try {
-      const result = JSON.parse(readFileSync(path, 'utf8')) as {
-        status?: string;
-        statusDetails?: { message?: string };
-        steps?: { name?: string }[];
-      };
-      if (result.status !== 'skipped' || result.statusDetails?.message !== 'Test skipped') continue;
-      const step = result.steps?.find((s) => s.name?.startsWith('skipped: '));
-      if (!step?.name) continue;
-      result.statusDetails = { ...result.statusDetails, message: step.name.slice('skipped: '.length) };
+      const result = JSON.parse(readFileSync(path, 'utf8')) as ResultFile;
+      if (!edit(result)) continue;
       writeFileSync(path, JSON.stringify(result));
-      filled++;
+      changed++;
     } catch {
       // A result another writer is still writing, or not ours: left as it is.
     }
   }
-  return filled;
+  return changed;
 }
 
 /** The tag the case wrapper gives an advisory breach (see fixtures/requirements.yaml). */
@@ -169,27 +183,12 @@ export const ADVISORY_TAG = 'advisory breach';
  * its own outcome in the report: status "unknown" with the breach as the status message.
  */
 function markAdvisory(resultsDir: string): number {
-  let marked = 0;
-  for (const name of readdirSync(resultsDir)) {
-    if (!name.endsWith('-result.json')) continue;
-    const path = join(resultsDir, name);
-    try {
-      const result = JSON.parse(readFileSync(path, 'utf8')) as {
-        status?: string;
-        statusDetails?: { message?: string };
-        labels?: { name?: string; value?: string }[];
-        steps?: { name?: string }[];
-      };
-      if (result.status !== 'passed') continue;
-      if (!result.labels?.some((l) => l.name === 'tag' && l.value === ADVISORY_TAG)) continue;
-      const step = result.steps?.find((s) => s.name?.startsWith(`${ADVISORY_TAG}: `));
-      result.status = 'unknown';
-      result.statusDetails = { message: step?.name ?? ADVISORY_TAG };
-      writeFileSync(path, JSON.stringify(result));
-      marked++;
-    } catch {
-      // A result another writer is still writing, or not ours: left as it is.
-    }
-  }
-  return marked;
+  return rewriteResults(resultsDir, (result) => {
+    if (result.status !== 'passed') return false;
+    if (!result.labels?.some((l) => l.name === 'tag' && l.value === ADVISORY_TAG)) return false;
+    const step = result.steps?.find((s) => s.name?.startsWith(`${ADVISORY_TAG}: `));
+    result.status = 'unknown';
+    result.statusDetails = { message: step?.name ?? ADVISORY_TAG };
+    return true;
+  });
 }
