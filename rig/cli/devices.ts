@@ -2,7 +2,7 @@ import { ChiprigError } from '../errors.ts';
 import { listSerialPorts } from '../instruments/serial-ports.ts';
 import { deviceText } from '../report/untrusted.ts';
 import { hidSpecFor } from '../station/device-spec.ts';
-import { nobleSource } from '../station/links.ts';
+import { nobleSource } from '../station/links/ble.ts';
 import { createNoble, scanFido, stop as stopNoble } from '../transport/ble/noble.ts';
 import { listFidoHidDevices } from '../transport/hid/node-hid.ts';
 import { listReaders } from '../transport/nfc/nfc-pcsc.ts';

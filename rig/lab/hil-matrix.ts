@@ -8,7 +8,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { parseDeviceSpec } from '../station/device-spec.ts';
-import { transportsOf } from '../station/links.ts';
+import { transportsOf } from '../station/links/index.ts';
 import { loadStationFile, type StationFile } from '../station/station-file.ts';
 import { readYamlFile } from '../station/yaml-file.ts';
 

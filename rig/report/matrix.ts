@@ -4,10 +4,8 @@
  * requirement to its evidence from it; CI shows it as the job summary (Markdown).
  */
 import { requirements } from '../requirements/requirements.ts';
-import { TRANSPORT_NAMES, type TransportKind } from '../transport/transport.ts';
+import { type TransportKind, transportKinds, transportName } from '../transport/kinds.ts';
 import type { Outcome, TestRecord } from './console.ts';
-
-export const MATRIX_TRANSPORTS: readonly TransportKind[] = ['hid', 'nfc', 'ble'];
 
 export interface MatrixRow {
   id: string;
@@ -22,7 +20,7 @@ export function requirementOf(
   record: Pick<TestRecord, 'title' | 'area'>,
 ): { id: string; transport: TransportKind } | undefined {
   const id = /^([A-Z0-9]+(?:-[A-Z0-9]+)+)\s/.exec(record.title)?.[1];
-  const transport = MATRIX_TRANSPORTS.find((t) => record.area.startsWith(`${TRANSPORT_NAMES[t]} · `));
+  const transport = transportKinds().find((t) => record.area.startsWith(`${transportName(t)} · `));
   return id && transport ? { id, transport } : undefined;
 }
 
@@ -61,13 +59,13 @@ const WORD: Record<Outcome, string> = {
 };
 
 function columns(rows: readonly MatrixRow[]): TransportKind[] {
-  return MATRIX_TRANSPORTS.filter((t) => rows.some((r) => r.cells[t] !== undefined));
+  return transportKinds().filter((t) => rows.some((r) => r.cells[t] !== undefined));
 }
 
 /** Markdown for a CI job summary or the report. */
 export function matrixMarkdown(rows: readonly MatrixRow[], title = 'Conformance matrix'): string {
   const cols = columns(rows);
-  const head = `| requirement | strength | ${cols.map((t) => TRANSPORT_NAMES[t]).join(' | ')} |`;
+  const head = `| requirement | strength | ${cols.map((t) => transportName(t)).join(' | ')} |`;
   const rule = `|---|---|${cols.map(() => '---').join('|')}|`;
   const body = rows.map(
     (r) =>
@@ -82,7 +80,7 @@ export function matrixText(rows: readonly MatrixRow[]): string {
   const width = Math.max(11, ...rows.map((r) => r.id.length));
   const cell = (s: string) => s.padEnd(14);
   const lines = [
-    `${'requirement'.padEnd(width)}  ${'strength'.padEnd(10)}${cols.map((t) => cell(TRANSPORT_NAMES[t])).join('')}`.trimEnd(),
+    `${'requirement'.padEnd(width)}  ${'strength'.padEnd(10)}${cols.map((t) => cell(transportName(t))).join('')}`.trimEnd(),
     ...rows.map((r) =>
       `${r.id.padEnd(width)}  ${r.strength.padEnd(10)}${cols.map((t) => cell(r.cells[t] ? WORD[r.cells[t]!] : '-')).join('')}`.trimEnd(),
     ),
@@ -92,6 +90,6 @@ export function matrixText(rows: readonly MatrixRow[]): string {
 
 function tally(rows: readonly MatrixRow[]): string {
   const count: Record<Outcome, number> = { passed: 0, failed: 0, broken: 0, skipped: 0, advisory: 0 };
-  for (const r of rows) for (const o of Object.values(r.cells)) count[o]++;
+  for (const r of rows) for (const o of Object.values(r.cells)) if (o) count[o]++;
   return `${rows.length} requirements; cells: ${count.passed} passed, ${count.failed} failed, ${count.broken} broken, ${count.skipped} skipped, ${count.advisory} advisory`;
 }

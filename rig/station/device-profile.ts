@@ -4,12 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { requirements } from '../requirements/requirements.ts';
+import { type TransportKind, transportKindSchema } from '../transport/kinds.ts';
 import { readYamlFile } from './yaml-file.ts';
 
 const range = z
   .object({ min: z.number(), max: z.number() })
   .refine((r) => r.min <= r.max, 'min must be <= max');
-const transport = z.enum(['hid', 'nfc', 'ble']);
+const transport = transportKindSchema;
 
 /** The device profile: spec-sheet facts and the expectations the suites check. */
 /** An upper limit with an optional marginal threshold below it. */
@@ -255,4 +256,12 @@ export function profilePath(nameOrFile: string): string {
 /** The behaviour a profile narrows a disputed point to (its vendor documents it), if any. */
 export function narrowedTo(profile: DeviceProfile, id: string): string | undefined {
   return profile.disputed?.[id]?.expect;
+}
+
+/** A profile figure kept per transport (performance limits): the one for `kind`, if any. */
+export function forTransport<T>(
+  perKind: Partial<Record<'hid' | 'nfc' | 'ble', T>> | undefined,
+  kind: TransportKind,
+): T | undefined {
+  return (perKind as Partial<Record<TransportKind, T>> | undefined)?.[kind];
 }

@@ -24,6 +24,18 @@ export function detectPlatform(platform: string = process.platform, osRelease: s
 }
 
 /** The platform to judge the run by: the one reported (flag, station file), else the host's. */
+/** The platform a run reports instead of the detected one: --platform, a recording's, the station's. */
+export function reportedPlatform(
+  flag: string | undefined,
+  replay: { header: { platform?: string | undefined } } | undefined,
+  file: { name: string; platform?: string | undefined },
+): { name: string; source: string } | undefined {
+  if (flag) return { name: flag, source: '--platform' };
+  if (replay?.header.platform) return { name: replay.header.platform, source: 'the recording' };
+  if (file.platform) return { name: file.platform, source: `station ${file.name}` };
+  return undefined;
+}
+
 export function hostPlatform(
   profile: DeviceProfile,
   reported?: { name: string; source: string },

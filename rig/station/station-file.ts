@@ -1,5 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { transportKindSchema } from '../transport/kinds.ts';
 import { readYamlFile } from './yaml-file.ts';
 
 export const PresenceModeSchema = z.enum(['actuator', 'prompt', 'auto']);
@@ -72,10 +73,7 @@ const EmulatorSchema = z.strictObject({
   approvesByItself: z.boolean().default(false),
   attestation: z.strictObject({ certificate: z.string(), key: z.string() }),
   /** Which front-ends the emulated chip offers. */
-  transports: z
-    .array(z.enum(['hid', 'nfc', 'ble']))
-    .min(1)
-    .default(['hid', 'nfc', 'ble']),
+  transports: z.array(transportKindSchema).min(1).default(['hid', 'nfc', 'ble']),
   /**
    * How the emulated chip is reached over BLE: noble with an in-process bindings object
    * (default), or noble's own HCI stack over a pty to the emulated controller (needs socat).
@@ -221,10 +219,7 @@ export const StationFileSchema = z.strictObject({
       z.strictObject({
         id: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only'),
         device: z.string().min(1),
-        transports: z
-          .array(z.enum(['hid', 'nfc', 'ble']))
-          .min(1)
-          .optional(),
+        transports: z.array(transportKindSchema).min(1).optional(),
       }),
     )
     .min(1)

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, TransportError } from '../errors.ts';
 import { GattError } from '../transport/ble/connection.ts';
+import { transportKindSchema } from '../transport/kinds.ts';
 
 /**
  * The recording format of `chiprig run --record FILE` (README, "Recorded traffic"): JSON
@@ -21,7 +22,7 @@ import { GattError } from '../transport/ble/connection.ts';
 export const RECORDING_FORMAT = 'chiprig-recording';
 export const RECORDING_VERSION = 1;
 
-const TRANSPORT = z.enum(['hid', 'nfc', 'ble']);
+const TRANSPORT = transportKindSchema;
 const HEX = z.string().regex(/^([0-9a-f]{2})*$/, 'lowercase hex, two digits a byte');
 
 export const HeaderSchema = z.strictObject({

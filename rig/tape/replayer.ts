@@ -1,9 +1,9 @@
 import { fromHex, hex } from '../bytes.ts';
 import { ReplayDivergedError } from '../errors.ts';
 import { seedHostRandom } from '../random.ts';
-import type { BleLink } from '../station/links.ts';
 import type {
   Advertisement,
+  BleLink,
   GattLink,
   GattServiceInfo,
   PeripheralInfo,
@@ -42,7 +42,7 @@ interface Stream {
 export class Replayer implements Tape {
   readonly recording: Recording;
   readonly #seed: Uint8Array;
-  readonly #streams: Record<TransportKind, Stream>;
+  readonly #streams = new Map<TransportKind, Stream>();
   readonly #tests: Set<string>;
   #test: string | null = null;
   /** Recorded verdicts by test, for the comparison at the end of the run. */
@@ -59,11 +59,9 @@ export class Replayer implements Tape {
   constructor(recording: Recording) {
     this.recording = recording;
     this.#seed = fromHex(recording.header.seed);
-    const stream = (): Stream => ({ calls: [], at: 0, pending: [] });
-    this.#streams = { hid: stream(), nfc: stream(), ble: stream() };
     const byCall = new Map<string, Call>();
     for (const line of recording.exchanges) {
-      const s = this.#streams[line.transport];
+      const s = this.#stream(line.transport);
       if (line.dir === 'send') {
         const call: Call = { send: line, events: [] };
         s.calls.push(call);
@@ -89,7 +87,7 @@ export class Replayer implements Tape {
     this.#test = key;
     seedHostRandom(this.#seed, key);
     // Resynchronise: whatever the last test left unasked is skipped, up to this test's first call.
-    for (const s of Object.values(this.#streams)) {
+    for (const s of this.#streams.values()) {
       const next = s.calls.findIndex((c, i) => i >= s.at && c.send.test === key);
       if (next > s.at) {
         this.skipped += next - s.at;
@@ -130,7 +128,7 @@ export class Replayer implements Tape {
     op: string,
     sent: { hex?: string; match?: Record<string, unknown> } = {},
   ): Call {
-    const s = this.#streams[transport];
+    const s = this.#stream(transport);
     this.#flushEvents(s);
     const call = s.calls[s.at];
     const where = this.#test ?? 'outside any test';
@@ -198,8 +196,18 @@ export class Replayer implements Tape {
     }
   }
 
+  /** The recorded calls over one transport (an empty stream for one the recording lacks). */
+  #stream(transport: TransportKind): Stream {
+    let s = this.#streams.get(transport);
+    if (!s) {
+      s = { calls: [], at: 0, pending: [] };
+      this.#streams.set(transport, s);
+    }
+    return s;
+  }
+
   #cancelEvents(transport: TransportKind): void {
-    const s = this.#streams[transport];
+    const s = this.#stream(transport);
     for (const p of s.pending) clearTimeout(p.timer);
     s.pending = [];
     s.deliver = undefined;
@@ -207,7 +215,7 @@ export class Replayer implements Tape {
 
   /** A close the recording has next is taken; a close it lacks is let pass (closing never diverges). */
   #close(transport: TransportKind): Promise<void> {
-    const s = this.#streams[transport];
+    const s = this.#stream(transport);
     const call = s.calls[s.at];
     if (call?.send.op === 'close' && call.send.test === this.#test) s.at++;
     this.#cancelEvents(transport);
@@ -274,7 +282,7 @@ export class Replayer implements Tape {
     const data = (await this.outcome(this.next('ble', 'open')))?.data ?? {};
     const subscribers = new Map<string, (value: Uint8Array) => void>();
     const disconnectListeners = new Set<(reason: string) => void>();
-    this.#streams.ble.deliver = (event) => {
+    this.#stream('ble').deliver = (event) => {
       if (event.op === 'notify') {
         subscribers.get(String(event.data?.characteristic))?.(fromHex(event.hex ?? ''));
       } else if (event.op === 'disconnect') {

@@ -1,3 +1,7 @@
+import type { TransportKind } from './kinds.ts';
+
+export { TRANSPORT_NAMES, type TransportKind } from './kinds.ts';
+
 /**
  * The Transport seam: one U2F raw message (extended-encoded APDU) in, one response out.
  *
@@ -46,15 +50,6 @@ export function deviceTimeMs(transport: Transport, startedAt: number, endedAt: n
   }
   return endedAt - startedAt;
 }
-
-export type TransportKind = 'hid' | 'nfc' | 'ble';
-
-/** How reports, the console and the suites name each transport. */
-export const TRANSPORT_NAMES: Readonly<Record<TransportKind, string>> = {
-  hid: 'USB HID',
-  nfc: 'NFC',
-  ble: 'Bluetooth LE',
-};
 
 export interface ExchangeOptions {
   signal?: AbortSignal;

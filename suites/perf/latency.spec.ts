@@ -1,5 +1,6 @@
 import { LatencyHistogram } from '../../rig/measure/histogram.ts';
 import { formatEstimate, quantileInterval, sampleUntilDecided } from '../../rig/measure/stats.ts';
+import { forTransport } from '../../rig/station/device-profile.ts';
 import { appliesTo, area, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
 import { attachHistogram, declareLatency, LATENCY_CASES, recordLatency, sampler } from '../support/perf.ts';
@@ -25,7 +26,7 @@ for (const kind of station.transports) {
         c.id,
         `${c.name} latency: p50, p90, p99, max of ${samples} or more samples (device time)`,
         async ({ measure, observe }) => {
-          const limit = perf?.latencyP99Ms[kind]?.[c.op];
+          const limit = forTransport(perf?.latencyP99Ms, kind)?.[c.op];
           const source = `device profile performance.latencyP99Ms.${kind}.${c.op}`;
           declareLatency(measure, 'device', `${c.name} device time`, limit && { ...limit, source });
           if (c.press) declareLatency(measure, 'actuation', 'button actuation (rig, not device)');

@@ -3,6 +3,7 @@ import { isDeviceFailure, isTransportError } from '../../rig/errors.ts';
 import { LatencyHistogram } from '../../rig/measure/histogram.ts';
 import { profileLimit } from '../../rig/measure/measurement.ts';
 import { meanInterval, quantileFromRanks } from '../../rig/measure/stats.ts';
+import { forTransport } from '../../rig/station/device-profile.ts';
 import { AUTH_P1 } from '../../rig/u2f/apdu.ts';
 import { encodeAuthenticate, parseAuthenticateResponse } from '../../rig/u2f/messages.ts';
 import { area, TRANSPORT_NAMES } from '../support/conformance.ts';
@@ -40,8 +41,8 @@ for (const kind of station.transports) {
         if (totalMs === undefined) {
           skip('the soak runs only with a duration: chiprig run --suite perf --duration 10m');
         }
-        const limit = perf?.latencyP99Ms[kind]?.authenticate;
-        const floor = perf?.throughputPerS[kind];
+        const limit = forTransport(perf?.latencyP99Ms, kind)?.authenticate;
+        const floor = forTransport(perf?.throughputPerS, kind);
         declareLatency(
           measure,
           'device',

@@ -20,7 +20,12 @@ import { judgeDisputed, REQUIREMENTS_FILE, requirements } from '../../rig/requir
 import { deviceUnavailable, judgeDeviceAfterCase } from '../../rig/station/hid-health.ts';
 import type { Station } from '../../rig/station/station.ts';
 import type { TrafficEntry } from '../../rig/traffic.ts';
-import { TRANSPORT_NAMES, type TransportKind } from '../../rig/transport/transport.ts';
+import {
+  TRANSPORT_NAMES,
+  type TransportKind,
+  transportLetter,
+  transportName,
+} from '../../rig/transport/kinds.ts';
 
 export { TRANSPORT_NAMES };
 
@@ -69,7 +74,7 @@ export function area(station: Station, transport: TransportKind, feature: string
     const test = it(`${id} ${title}`, async function (this: Mocha.Context) {
       await labelTest({
         id,
-        epic: TRANSPORT_NAMES[transport],
+        epic: transportName(transport),
         feature,
         strength,
         severity: opts.severity ?? 'normal',
@@ -309,9 +314,7 @@ function short(h: string): string {
 
 export { hex };
 
-const TR_LETTER: Record<TransportKind, string> = { hid: 'H', nfc: 'N', ble: 'B' };
-
 /** Whether a catalogue case with transport column `tr` ("*", "H", "H,B", ...) runs on `kind`. */
 export function appliesTo(tr: string, kind: TransportKind): boolean {
-  return tr === '*' || tr.split(',').includes(TR_LETTER[kind]);
+  return tr === '*' || tr.split(',').includes(transportLetter(kind));
 }

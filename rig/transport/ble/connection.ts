@@ -74,3 +74,10 @@ export class GattError extends Error {
     this.attCode = attCode;
   }
 }
+
+/** A GATT link as a station holds it: the link, and how to let go of all behind it. */
+export interface BleLink {
+  link: GattLink;
+  /** Disconnects and releases noble (and the emulated controller, on the pty path). */
+  close: () => Promise<void>;
+}
