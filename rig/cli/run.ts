@@ -19,7 +19,7 @@ import { Station } from '../station/station.ts';
 import { loadStationFile, type PresenceMode } from '../station/station-file.ts';
 import { Recorder } from '../tape/recorder.ts';
 import type { Replayer } from '../tape/replayer.ts';
-import type { TransportKind } from '../transport/transport.ts';
+import { isTransportKind, type TransportKind, transportKinds } from '../transport/kinds.ts';
 import { chiprigVersion, environmentInfo } from './environment.ts';
 import { EXIT } from './exit-codes.ts';
 import { runDuts } from './run-duts.ts';
@@ -329,11 +329,11 @@ function parseTransports(list: string): TransportKind[] {
     .split(',')
     .map((t) => t.trim())
     .filter(Boolean);
-  const bad = names.filter((t) => t !== 'hid' && t !== 'nfc' && t !== 'ble');
+  const bad = names.filter((t) => !isTransportKind(t));
   if (names.length === 0 || bad.length > 0) {
-    throw new ConfigError(`--transport: "${list}" is not a list of transports (hid, nfc, ble)`);
+    throw new ConfigError(`--transport: "${list}" is not a list of transports (${transportKinds().join(', ')})`);
   }
-  return names as TransportKind[];
+  return names;
 }
 
 function parsePresence(mode: string | undefined): PresenceMode | undefined {
