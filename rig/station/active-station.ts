@@ -1,4 +1,5 @@
-import { Station, type StationOptions } from './station.ts';
+import { Station } from './station.ts';
+import type { StationOptions } from './station-options.ts';
 
 /**
  * The station the suites run against. `chiprig run` opens it (so configuration and

@@ -12,7 +12,8 @@ import {
   isContReport,
 } from '../transport/hid/framing.ts';
 import type { TransportKind } from '../transport/transport.ts';
-import { type Station, troubleError } from './station.ts';
+import type { Station } from './station.ts';
+import { troubleError } from './trouble.ts';
 
 /**
  * Whether the device under test still serves CTAPHID after a case, and what the case is

@@ -15,10 +15,11 @@ import { U2fClient } from '../u2f/u2f-client.ts';
 import { type DeviceProfile, loadDeviceProfile } from './device-profile.ts';
 import { type DeviceSpec, parseDeviceSpec } from './device-spec.ts';
 import { makeEmulator } from './emulator.ts';
-import { openInstruments, type StationInstruments } from './instruments.ts';
+import { InstrumentSet } from './instrument-set.ts';
+import type { StationInstruments } from './instruments.ts';
 import { type FidoBleLink, nobleSource } from './links/ble.ts';
 import type { HidLink } from './links/hid.ts';
-import { type Link, linkKind, linkKinds, stationTransports } from './links/index.ts';
+import { type Link, linkKind, linkKinds, linkTransport, stationTransports } from './links/index.ts';
 import type { NfcLink } from './links/nfc.ts';
 import { type HostPlatform, hostPlatform, reportedPlatform, unsupportedReason } from './platform.ts';
 import type { PresenceController } from './presence.ts';
@@ -27,11 +28,6 @@ import { attestationRootsFor, chooseProfile, type ProfileChoice } from './profil
 import { loadStationFile, type StationFile } from './station-file.ts';
 import type { StationOptions } from './station-options.ts';
 import { type DeviceTrouble, troubleError } from './trouble.ts';
-
-export { makeEmulator } from './emulator.ts';
-export { chooseProfile, type ProfileChoice } from './profile-choice.ts';
-export type { StationOptions } from './station-options.ts';
-export { type DeviceTrouble, troubleError } from './trouble.ts';
 
 /**
  * The one place that chooses real or emulated (architecture.md). Suites get transports,
@@ -52,11 +48,9 @@ export class Station {
   readonly profile: DeviceProfile;
   /** How long the perf suite's soak runs (--duration); absent: no soak. */
   soakMs: number | undefined;
-  /** Chamber, power switch and power meter, where the station has them (openInstruments). */
-  instruments: StationInstruments = {};
   /** The catalogue ID of the case running now (set by the case wrapper), for `since`. */
   currentCase: string | undefined;
-  #instruments: Promise<StationInstruments> | undefined;
+  readonly #instruments: InstrumentSet;
   readonly #links = new Map<TransportKind, Link>();
   readonly #u2f = new Map<TransportKind, U2fClient>();
   /** Why the device cannot be tested over a transport any more, and since when. */
@@ -68,7 +62,7 @@ export class Station {
     readonly deviceSpec: DeviceSpec,
     readonly emulator: EmulatedChip | undefined,
     readonly replay: Replayer | undefined,
-    readonly opts: StationOptions,
+    private readonly opts: StationOptions,
   ) {
     this.profileChoice = chooseProfile(file, deviceSpec, opts.profile, replay?.header.profile);
     this.profile = loadDeviceProfile(this.profileChoice.path);
@@ -96,19 +90,21 @@ export class Station {
     });
     this.platform = hostPlatform(this.profile, reportedPlatform(opts.platform, replay, file));
     this.soakMs = opts.soakMs;
-    const base = { spec: deviceSpec, file, emulator, traffic: this.traffic, replay, emulated: this.emulated };
-    for (const kind of this.transports) {
-      const ctx = {
-        ...base,
+    this.#instruments = new InstrumentSet(file.instruments, emulator);
+    const { record, hci } = opts;
+    const base = { spec: deviceSpec, file, emulator, traffic: this.traffic, replay, record, hci };
+    // In registry order (USB, NFC, BLE), whatever the device's: power and close go that way.
+    for (const { kind } of linkKinds().filter((k) => this.transports.includes(k.kind))) {
+      const ctx = { ...base, kind, emulated: this.emulated, note: (text: string) => this.#note(text) };
+      this.#links.set(
         kind,
-        record: opts.record,
-        hci: opts.hci,
-        note: (text: string) => this.#note(text),
-        currentCase: () => this.currentCase,
-        trouble: () => this.#trouble.get(kind),
-        markTrouble: (trouble: DeviceTrouble) => this.markTrouble(kind, trouble),
-      };
-      this.#links.set(kind, linkKind(kind).create(ctx));
+        linkKind(kind).create({
+          ...ctx,
+          currentCase: () => this.currentCase,
+          trouble: () => this.#trouble.get(kind),
+          markTrouble: (trouble) => this.markTrouble(kind, trouble),
+        }),
+      );
     }
   }
 
@@ -171,11 +167,7 @@ export class Station {
   /** What a scanning central sees of the device (BLE-ADV-*); the BLE link is dropped first. */
   bleScan = (timeoutMs = 3000): Promise<Advertisement[]> =>
     this.#link<FidoBleLink>('ble', false).then((l) => l.scan(timeoutMs));
-  /** NFC field off and on (PC/SC: reconnect with unpower; emulated: the card loses power). */
-  fieldCycle = async (): Promise<void> => {
-    this.#note('NFC field off and on');
-    await (await this.nfc()).powerCycle();
-  };
+  fieldCycle = () => this.#link<NfcLink>('nfc').then((l) => l.fieldCycle());
   /** Whether the rig can put the device in and out of pairing mode itself (the emulated chip). */
   get canSetPairingMode(): boolean {
     return (this.#links.get('ble') as FidoBleLink | undefined)?.canSetPairingMode ?? false;
@@ -217,30 +209,13 @@ export class Station {
     return this.u2fOver(this.transports[0]!);
   }
 
-  /**
-   * The U2F client over one transport. It stays valid across link resets and power
-   * cycles: its transport delegates to whatever link is open at each exchange.
-   */
+  /** The U2F client over one transport; valid across link resets and power cycles (linkTransport). */
   async u2fOver(kind: TransportKind): Promise<U2fClient> {
     await this.#link(kind);
     let client = this.#u2f.get(kind);
     if (!client) {
-      const link = this.#links.get(kind)!;
-      const open = () => this.#use(kind);
-      client = new U2fClient(
-        {
-          kind,
-          exchange: (apdu, opts) => {
-            const t = link.current;
-            return t && !this.emulated ? t.exchange(apdu, opts) : open().then((u) => u.exchange(apdu, opts));
-          },
-          close: async () => undefined,
-          get wire() {
-            return link.current?.wire;
-          },
-        },
-        linkKind(kind).presenceIsTap ? undefined : this.presence,
-      );
+      const transport = linkTransport(this.#links.get(kind)!, () => this.#use(kind), this.emulated);
+      client = new U2fClient(transport, linkKind(kind).presenceIsTap ? undefined : this.presence);
       this.#u2f.set(kind, client);
     }
     // A device found unusable over this link is judged by its cases; the client stays.
@@ -258,10 +233,7 @@ export class Station {
     return this.emulator !== undefined || this.replay?.header.canPowerCycle === true;
   }
 
-  /**
-   * Power off and on (the emulated chip; a power instrument in a lab): every link drops
-   * and is reopened. Keys and counter must survive.
-   */
+  /** Power off and on (the emulated chip): every link drops and is reopened; keys and counter must survive. */
   async powerCycle(): Promise<void> {
     if (!this.canPowerCycle) {
       throw new ConfigError(`station "${this.name}" has no power switch for ${this.deviceSpec.text}`);
@@ -271,10 +243,7 @@ export class Station {
     await this.#powerRestored(false);
   }
 
-  /**
-   * Cuts or restores the chip's power through the station's power switch (instrument). On
-   * power-up the links are reopened, as after a re-plug.
-   */
+  /** Cuts or restores the chip's power through the station's power switch; on power-up the links reopen. */
   async setPower(on: boolean): Promise<void> {
     const power = this.instruments.power;
     if (!power) throw new ConfigError(`station "${this.name}" has no power switch (instruments.power)`);
@@ -284,43 +253,22 @@ export class Station {
   }
 
   async #powerRestored(reenumerates: boolean): Promise<void> {
-    for (const link of this.#ordered())
+    for (const link of this.#links.values()) {
       await link.powerRestored?.(() => this.resetLink(link.kind), reenumerates);
+    }
   }
 
-  /** The links in registry order (the built-ins: USB, NFC, BLE), whatever the device's order. */
-  #ordered(): Link[] {
-    return linkKinds().flatMap((k) => this.#links.get(k.kind) ?? []);
+  /** Chamber, power switch and power meter, where the station has them (openInstruments). */
+  get instruments(): StationInstruments {
+    return this.#instruments.current;
   }
-
-  /**
-   * Opens the station's instruments on first use (the suites that need them ask), so a run
-   * without them never starts a simulator or opens a port.
-   */
-  openInstruments(): Promise<StationInstruments> {
-    this.#instruments ??= openInstruments(this.file.instruments, this.emulator).then((i) => {
-      this.instruments = i;
-      return i;
-    });
-    return this.#instruments;
-  }
+  /** Opens the station's instruments on first use (see InstrumentSet). */
+  openInstruments = () => this.#instruments.open();
+  closeInstruments = () => this.#instruments.close();
 
   /**
-   * Closes the instruments (and the simulators and ptys behind them); the next
-   * openInstruments opens them again. The suites that use them call it when they end, so a
-   * plain mocha run leaves nothing open.
-   */
-  async closeInstruments(): Promise<void> {
-    const instruments = await this.#instruments?.catch(() => undefined);
-    this.#instruments = undefined;
-    this.instruments = {};
-    await instruments?.close?.().catch(() => undefined);
-  }
-
-  /**
-   * Closes a link (it reopens on next use). A request still waiting for a press on that link
-   * goes with it, so a press for another link cannot release it: the environmental cases
-   * start from their own link only.
+   * Closes a link (it reopens on next use), and a request still waiting for a press on it:
+   * a press for another link cannot release it (the environmental cases start clean).
    */
   async closeLink(kind: TransportKind): Promise<void> {
     const link = this.#links.get(kind);
@@ -338,14 +286,14 @@ export class Station {
 
   /** What the report's environment shows about the device. */
   async deviceFacts(): Promise<Record<string, string>> {
-    const facts = Object.assign({}, ...this.#ordered().map((l) => l.facts()), this.facts);
+    const facts = Object.assign({}, ...[...this.#links.values()].map((l) => l.facts()), this.facts);
     // Every value may hold text the device chose: shown escaped (report/untrusted.ts).
     return Object.fromEntries(Object.entries(facts).map(([k, v]) => [k, deviceText(String(v))]));
   }
 
   async close(): Promise<void> {
     await this.closeInstruments();
-    for (const link of this.#ordered()) await link.close();
+    for (const link of this.#links.values()) await link.close();
     this.#u2f.clear();
   }
 }

@@ -16,6 +16,7 @@ export {
   type LinkKind,
   linkKind,
   linkKinds,
+  linkTransport,
   registerLinkKind,
   stationTransports,
   transportsOf,

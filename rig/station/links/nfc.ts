@@ -105,6 +105,12 @@ export class NfcLink implements Link {
     }
   }
 
+  /** NFC field off and on (PC/SC: reconnect with unpower; emulated: the card loses power). */
+  async fieldCycle(): Promise<void> {
+    this.ctx.note('NFC field off and on');
+    await (await this.open()).powerCycle();
+  }
+
   /** A card out of the field is unpowered anyway; one on the reader loses power now. */
   async powerRestored(): Promise<void> {
     if (this.#transport && this.#chipOn !== 'hid') await this.#transport.powerCycle();

@@ -122,3 +122,22 @@ export function stationTransports(
   }
   return only ? all.filter((t) => only.includes(t)) : all;
 }
+
+/**
+ * A transport that stays valid across link resets and power cycles: each exchange goes to
+ * whatever the link has open, through `use` (which opens it, and moves the emulated chip
+ * onto it) unless it is open and nothing needs moving.
+ */
+export function linkTransport(link: Link, use: () => Promise<Transport>, moves: boolean): Transport {
+  return {
+    kind: link.kind,
+    exchange: (apdu, opts) => {
+      const open = link.current;
+      return open && !moves ? open.exchange(apdu, opts) : use().then((t) => t.exchange(apdu, opts));
+    },
+    close: async () => undefined,
+    get wire() {
+      return link.current?.wire;
+    },
+  };
+}

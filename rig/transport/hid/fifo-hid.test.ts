@@ -21,7 +21,7 @@ import { type FifoServer, serveFifoHid } from '../../emulator/front-ends/fifo-se
 import { ConfigError, TransportError } from '../../errors.ts';
 import { cut } from '../../property/support.ts';
 import { PresenceController } from '../../station/presence.ts';
-import { makeEmulator } from '../../station/station.ts';
+import { makeEmulator } from '../../station/emulator.ts';
 import { loadStationFile } from '../../station/station-file.ts';
 import { SW } from '../../u2f/apdu.ts';
 import { encodeRegister } from '../../u2f/messages.ts';
