@@ -3,8 +3,8 @@ import { parseFault } from '../emulator/faults.ts';
 import { serveFifoHid } from '../emulator/front-ends/fifo-server.ts';
 import { serveVpcd } from '../emulator/vpcd-card.ts';
 import { ConfigError } from '../errors.ts';
-import { splitHostPort } from '../station/links/nfc.ts';
 import { makeEmulator } from '../station/emulator.ts';
+import { splitHostPort } from '../station/links/nfc.ts';
 import { loadStationFile } from '../station/station-file.ts';
 import { EXIT } from './exit-codes.ts';
 

@@ -1,13 +1,13 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ChiprigError, ConfigError } from '../errors.ts';
+import { chiprigVersion } from '../run/environment.ts';
+import { SUITES } from '../run/suites.ts';
 import { devices } from './devices.ts';
 import { emulate } from './emulate.ts';
-import { chiprigVersion } from './environment.ts';
 import { EXIT } from './exit-codes.ts';
 import { repeatRun } from './repeat.ts';
 import { report } from './report.ts';
 import { run } from './run.ts';
-import { SUITES } from './suites.ts';
 
 const program = new Command('chiprig')
   .description('Hardware-in-the-loop conformance rig for FIDO U2F authenticators (MitID chip)')

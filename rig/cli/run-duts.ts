@@ -22,6 +22,8 @@ export interface DutRunOptions {
   html: boolean;
   history?: string;
   profile?: string;
+  /** Advisory breaches fail (--strict), in every worker. */
+  strict?: boolean;
 }
 
 interface DutOutcome {
@@ -69,6 +71,7 @@ export async function runDuts(file: StationFile, opts: DutRunOptions): Promise<n
         ...(opts.platform ? ['--platform', opts.platform] : []),
         ...(opts.profile ? ['--profile', opts.profile] : []),
         ...(opts.scenario ? ['--scenario', ...opts.scenario] : []),
+        ...(opts.strict ? ['--strict'] : []),
         '--results',
         dir,
         '--no-html',

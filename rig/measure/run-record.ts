@@ -48,18 +48,18 @@ interface PerfMetric {
   better?: 'lower' | 'higher';
 }
 
-class RunRecord {
-  #dir: string | undefined;
-  #run: RunInfo | undefined;
-  #measurements: RecordedMeasurement[] = [];
+/** One run's measurements (rig/run/context.ts holds it). */
+export class RunRecord {
+  readonly #measurements: RecordedMeasurement[] = [];
   readonly #perf = new Map<string, PerfMetric[]>();
 
   /** `chiprig run` names its results folder; otherwise the npm test folder is used. */
-  use(dir: string, run: RunInfo): void {
+  readonly #dir: string | undefined;
+  readonly #run: RunInfo | undefined;
+
+  constructor(dir?: string, run?: RunInfo) {
     this.#dir = dir;
     this.#run = run;
-    this.#measurements = [];
-    this.#perf.clear();
   }
 
   get dir(): string {
@@ -115,6 +115,3 @@ class RunRecord {
     renameSync(tmp, path);
   }
 }
-
-/** The run's record (one per process: a run is one process). */
-export const runRecord = new RunRecord();

@@ -6,20 +6,9 @@ import { type LoadedScenario, loadScenario } from './load.ts';
 /** The worked examples that ship with chiprig (README, "Scenario files"). */
 export const EXAMPLES_DIR = new URL('../../scenarios/', import.meta.url).pathname;
 
-let active: LoadedScenario[] | undefined;
-
-/** `chiprig run --scenario` hands over what it loaded (and checked) before the station opened. */
-export function useScenarios(scenarios: LoadedScenario[]): void {
-  active = scenarios;
-}
-
-/**
- * The scenarios the scenario spec runs: those chiprig run loaded, else (plain mocha, npm
- * test) CHIPRIG_SCENARIOS (comma-separated files or folders), else the shipped examples.
- */
-export function activeScenarios(env: NodeJS.ProcessEnv = process.env): LoadedScenario[] {
-  active ??= loadScenarios(env.CHIPRIG_SCENARIOS ? env.CHIPRIG_SCENARIOS.split(',') : [EXAMPLES_DIR]);
-  return active;
+/** CHIPRIG_SCENARIOS (comma-separated files or folders), what plain mocha runs; undefined when unset. */
+export function activeScenarioFiles(env: NodeJS.ProcessEnv = process.env): string[] | undefined {
+  return env.CHIPRIG_SCENARIOS ? env.CHIPRIG_SCENARIOS.split(',') : undefined;
 }
 
 /** Loads every scenario the arguments name (files, or the .yaml files of a folder), checking IDs are unique. */

@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { activeScenarios } from '../../rig/scenario/active.ts';
+import { activeRun } from '../../rig/run/context.ts';
 import { runScenario } from '../../rig/scenario/runner.ts';
 import { area, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
@@ -8,7 +8,7 @@ import { getStation } from '../support/context.ts';
 // mocha the shipped examples (scenarios/) or CHIPRIG_SCENARIOS.
 const station = await getStation();
 
-for (const loaded of activeScenarios()) {
+for (const loaded of activeRun().scenarios()) {
   const s = loaded.scenario;
   describe(`${TRANSPORT_NAMES[s.transport]} · scenario ${basename(loaded.file)}`, () => {
     const check = area(station, s.transport, 'Scenarios');

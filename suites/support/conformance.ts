@@ -1,8 +1,7 @@
 import { hex } from '../../rig/bytes.ts';
-import { suiteOf } from '../../rig/cli/suites.ts';
 import { isDeviceFailure, isTransportError, TransportError } from '../../rig/errors.ts';
 import { formatValue, type MeasurementSink, Measurements } from '../../rig/measure/measurement.ts';
-import { runRecord, type TestOf } from '../../rig/measure/run-record.ts';
+import type { TestOf } from '../../rig/measure/run-record.ts';
 import {
   ADVISORY_TAG,
   attachTraffic,
@@ -14,9 +13,10 @@ import {
   parameterLater,
   tagLater,
 } from '../../rig/report/allure.ts';
-import { advisoryBreaches, skipReasons } from '../../rig/report/skips.ts';
 import { deviceText } from '../../rig/report/untrusted.ts';
 import { judgeDisputed, REQUIREMENTS_FILE, requirements } from '../../rig/requirements/requirements.ts';
+import { activeRun } from '../../rig/run/context.ts';
+import { suiteOf } from '../../rig/run/suites.ts';
 import { deviceUnavailable, judgeDeviceAfterCase } from '../../rig/station/hid-health.ts';
 import type { Station } from '../../rig/station/station.ts';
 import type { TrafficEntry } from '../../rig/traffic.ts';
@@ -100,7 +100,7 @@ export function area(station: Station, transport: TransportKind, feature: string
       // A recording or a replay keys each test's exchanges (and its random choices) by title.
       station.tape?.beginTest(this.test?.fullTitle() ?? `${id} ${title}`);
       const skip = (reason: string): never => {
-        if (this.test) skipReasons.set(this.test, reason);
+        if (this.test) activeRun().skipReasons.set(this.test, reason);
         if (!process.env.CHIPRIG_QUIET_SKIPS) process.stdout.write(`      skipped ${id}: ${reason}\n`);
         noteStep(`skipped: ${reason}`);
         return this.skip();
@@ -125,7 +125,7 @@ export function area(station: Station, transport: TransportKind, feature: string
         // and leaves the exit code alone, unless the run is --strict.
         if (strength !== 'advisory' || !isDeviceFailure(error) || strictRun()) throw error;
         const message = (error as Error).message;
-        if (this.test) advisoryBreaches.set(this.test, message);
+        if (this.test) activeRun().advisoryBreaches.set(this.test, message);
         tagLater(ADVISORY_TAG);
         noteStep(`${ADVISORY_TAG}: ${deviceText(message, 2000)}`);
         await flushSteps();
@@ -143,7 +143,7 @@ export function area(station: Station, transport: TransportKind, feature: string
 
 /** `chiprig run --strict` (or CHIPRIG_STRICT=1): advisory breaches fail like any other. */
 export function strictRun(): boolean {
-  return process.env.CHIPRIG_STRICT === '1';
+  return activeRun().strict;
 }
 
 /**
@@ -288,11 +288,12 @@ async function runCase(
 
 /** Each measurement, as it is recorded: to disk (run JSON, Allure metrics), the report and, if marginal, the console. */
 function measurementSink(test: TestOf): MeasurementSink {
-  const perfFile = runRecord.perfFileFor();
+  const record = activeRun().measurements;
+  const perfFile = record.perfFileFor();
   const start = Date.now();
   return {
     record: (m) => {
-      runRecord.add(test, perfFile, m, start);
+      record.add(test, perfFile, m, start);
       const verdict = m.verdict === 'recorded' ? '' : ` (${m.verdict})`;
       parameterLater(m.name, `${Number(m.value.toPrecision(6))} ${m.unit}${verdict}`);
       measurementStep(`measurement ${formatValue(m)}`, m.verdict === 'fail');

@@ -1,2 +1,7 @@
-// The suites reach the station through here (the CLI or plain mocha opens it).
-export { getStation } from '../../rig/station/active-station.ts';
+import { activeRun } from '../../rig/run/context.ts';
+import type { Station } from '../../rig/station/station.ts';
+
+/** The station of the run mocha is running (chiprig run's, or one plain mocha opens). */
+export function getStation(): Promise<Station> {
+  return activeRun().station();
+}

@@ -11,13 +11,12 @@ export function chiprigVersion(): string {
 }
 
 /** What the report's overview shows about the run: station, device, attestation, versions. */
-export async function environmentInfo(station: Station): Promise<Record<string, string>> {
+export async function environmentInfo(station: Station, strict: boolean): Promise<Record<string, string>> {
   const env: Record<string, string> = {
     station: station.name,
     'device spec': station.deviceSpec.text,
     'device profile': `${station.profile.id} (${station.profile.name})${station.profileChoice ? `, from ${station.profileChoice.source}` : ''}`,
-    'advisory breaches':
-      process.env.CHIPRIG_STRICT === '1' ? 'fail (--strict)' : 'shown apart, exit code unchanged',
+    'advisory breaches': strict ? 'fail (--strict)' : 'shown apart, exit code unchanged',
     transports: station.transports.join(', '),
     'presence mode': station.presence.mode,
     chiprig: CHIPRIG_VERSION,
