@@ -37,8 +37,11 @@ const PerformanceSchema = z.strictObject({
   /**
    * The most samples a latency case may take while the p99's interval straddles its limit
    * (at 95 % the interval's upper end needs 368 samples); past it the case is inconclusive.
+   * At 400 that upper end is the largest sample, so one stall of the host (a GC pause, a
+   * busy core) leaves a fast device undecided; the sample count doubles while undecided,
+   * and at 1280 the upper end allows for six such stalls.
    */
-  maxSamples: z.number().int().min(5).max(100_000).default(400),
+  maxSamples: z.number().int().min(5).max(100_000).default(1600),
   /** How long the throughput case runs per transport, ms (the first look). */
   throughputMs: z.number().int().positive().default(1000),
   /** The longest the throughput case may run while its interval straddles the floor, ms. */

@@ -9,7 +9,7 @@ import { type Credential, register } from '../support/u2f.ts';
 const station = await getStation();
 const perf = station.profile.performance;
 const samples = perf?.samples ?? 20;
-const maxSamples = Math.max(samples, perf?.maxSamples ?? 400);
+const maxSamples = Math.max(samples, perf?.maxSamples ?? 1600);
 
 for (const kind of station.transports) {
   describe(`${TRANSPORT_NAMES[kind]} · latency`, () => {
