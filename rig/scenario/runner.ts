@@ -8,7 +8,8 @@ import { attachTraffic, flushSteps, scenarioStep } from '../report/allure.ts';
 import type { Station } from '../station/station.ts';
 import { BleError } from '../transport/ble/ble-error.ts';
 import { CTAPHID } from '../transport/hid/framing.ts';
-import { AUTH_P1, parseResponse, SW } from '../u2f/apdu.ts';
+import { parseResponse, SW } from '../transport/nfc/apdu.ts';
+import { AUTH_P1 } from '../u2f/apdu.ts';
 import {
   encodeAuthenticate,
   encodeRegister,

@@ -1,8 +1,9 @@
 import { hex } from '../bytes.ts';
 import { StatusWordError } from '../errors.ts';
 import type { PresenceController } from '../station/presence.ts';
+import { parseResponse, SW } from '../transport/nfc/apdu.ts';
 import type { ExchangeOptions, Transport } from '../transport/transport.ts';
-import { AUTH_P1, parseResponse, SW } from './apdu.ts';
+import { AUTH_P1 } from './apdu.ts';
 import {
   encodeAuthenticate,
   encodeRegister,

@@ -4,7 +4,7 @@ import { concat, fromHex, hex } from '../../bytes.ts';
 import { openChip } from '../../emulator/ble/fido-test-support.ts';
 import { isDeviceFailure, TransportError } from '../../errors.ts';
 import { TrafficLog } from '../../traffic.ts';
-import { AUTH_P1, parseResponse, SW } from '../../u2f/apdu.ts';
+import { AUTH_P1 } from '../../u2f/apdu.ts';
 import {
   encodeAuthenticate,
   encodeRegister,
@@ -12,6 +12,7 @@ import {
   parseAuthenticateResponse,
   parseRegisterResponse,
 } from '../../u2f/messages.ts';
+import { parseResponse, SW } from '../nfc/apdu.ts';
 import { BleError } from './ble-error.ts';
 import { BleTransport } from './ble-transport.ts';
 import type { GattLink } from './connection.ts';

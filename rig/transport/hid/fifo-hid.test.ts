@@ -23,9 +23,9 @@ import { cut } from '../../property/support.ts';
 import { PresenceController } from '../../station/presence.ts';
 import { makeEmulator } from '../../station/station.ts';
 import { loadStationFile } from '../../station/station-file.ts';
-import { SW } from '../../u2f/apdu.ts';
 import { encodeRegister } from '../../u2f/messages.ts';
 import { U2fClient } from '../../u2f/u2f-client.ts';
+import { SW } from '../nfc/apdu.ts';
 import { type FifoHidConnection, fifoTouch, openFifoHid } from './fifo-hid.ts';
 import {
   destroySocket,
