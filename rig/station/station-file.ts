@@ -1,8 +1,9 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { PRESENCE_MODES } from '../u2f/presence.ts';
 import { readYamlFile } from './yaml-file.ts';
 
-export const PresenceModeSchema = z.enum(['actuator', 'prompt', 'auto']);
+export const PresenceModeSchema = z.enum(PRESENCE_MODES);
 export type PresenceMode = z.output<typeof PresenceModeSchema>;
 
 const ms = z.number().nonnegative();
