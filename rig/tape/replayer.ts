@@ -1,9 +1,9 @@
 import { fromHex, hex } from '../bytes.ts';
 import { ReplayDivergedError } from '../errors.ts';
 import { seedHostRandom } from '../random.ts';
-import type { BleLink } from '../station/links.ts';
 import type {
   Advertisement,
+  BleLink,
   GattLink,
   GattServiceInfo,
   PeripheralInfo,
