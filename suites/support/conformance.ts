@@ -15,12 +15,12 @@ import {
   tagLater,
 } from '../../rig/report/allure.ts';
 import { advisoryBreaches, skipReasons } from '../../rig/report/skips.ts';
-import { deviceText } from '../../rig/report/untrusted.ts';
 import { judgeDisputed, REQUIREMENTS_FILE, requirements } from '../../rig/requirements/requirements.ts';
 import { deviceUnavailable, judgeDeviceAfterCase } from '../../rig/station/hid-health.ts';
 import type { Station } from '../../rig/station/station.ts';
 import type { TrafficEntry } from '../../rig/traffic.ts';
 import { TRANSPORT_NAMES, type TransportKind } from '../../rig/transport/transport.ts';
+import { deviceText } from '../../rig/untrusted.ts';
 
 export { TRANSPORT_NAMES };
 
