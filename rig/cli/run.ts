@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import AllureMochaReporter from 'allure-mocha';
 import Mocha from 'mocha';
+import { suiteOf } from '../../suites/support/layout.ts';
 import { ChiprigError, ConfigError } from '../errors.ts';
 import { MEASUREMENTS_FILE, runRecord } from '../measure/run-record.ts';
 import { attachGlobal, fillSkipReasons, writeEnvironment } from '../report/allure.ts';
@@ -23,7 +24,7 @@ import type { TransportKind } from '../transport/transport.ts';
 import { chiprigVersion, environmentInfo } from './environment.ts';
 import { EXIT } from './exit-codes.ts';
 import { runDuts } from './run-duts.ts';
-import { NOT_REPLAYED, parseSuiteList, SCENARIO_SPEC, SUITES, specFiles, suiteOf } from './suites.ts';
+import { NOT_REPLAYED, parseSuiteList, SCENARIO_SPEC, SUITES, specFiles } from './suites.ts';
 
 export interface RunOptions {
   station?: string;

@@ -72,8 +72,3 @@ export function specFiles(suite: string): string[] {
     .sort()
     .map((f) => join(dir, f));
 }
-
-/** The suite a spec file belongs to (suites/<suite>/*.spec.ts), if it is one. */
-export function suiteOf(file: string | undefined): string | undefined {
-  return file ? /[\\/]suites[\\/]([^\\/]+)[\\/][^\\/]+$/.exec(file)?.[1] : undefined;
-}

@@ -1,5 +1,4 @@
 import { hex } from '../../rig/bytes.ts';
-import { suiteOf } from '../../rig/cli/suites.ts';
 import { isDeviceFailure, isTransportError, TransportError } from '../../rig/errors.ts';
 import { formatValue, type MeasurementSink, Measurements } from '../../rig/measure/measurement.ts';
 import { runRecord, type TestOf } from '../../rig/measure/run-record.ts';
@@ -21,6 +20,7 @@ import type { Station } from '../../rig/station/station.ts';
 import type { TrafficEntry } from '../../rig/traffic.ts';
 import { TRANSPORT_NAMES, type TransportKind } from '../../rig/transport/transport.ts';
 import { deviceText } from '../../rig/untrusted.ts';
+import { suiteOf } from './layout.ts';
 
 export { TRANSPORT_NAMES };
 
