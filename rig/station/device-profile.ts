@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { requirements } from '../requirements/requirements.ts';
-import { readYamlFile } from './yaml-file.ts';
+import { readYamlFile } from '../yaml-file.ts';
 
 const range = z
   .object({ min: z.number(), max: z.number() })

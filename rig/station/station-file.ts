@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { PRESENCE_MODES } from '../u2f/presence.ts';
-import { readYamlFile } from './yaml-file.ts';
+import { readYamlFile } from '../yaml-file.ts';
 
 export const PresenceModeSchema = z.enum(PRESENCE_MODES);
 export type PresenceMode = z.output<typeof PresenceModeSchema>;
