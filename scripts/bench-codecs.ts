@@ -21,8 +21,9 @@ import {
   MessageAssembler,
   parsePacket,
 } from '../rig/transport/hid/framing.ts';
+import { parseResponse } from '../rig/transport/nfc/apdu.ts';
 import { cardCommands } from '../rig/transport/nfc/iso7816.ts';
-import { AUTH_P1, parseResponse } from '../rig/u2f/apdu.ts';
+import { AUTH_P1 } from '../rig/u2f/apdu.ts';
 import { encodeAuthenticate, parseAuthenticateResponse } from '../rig/u2f/messages.ts';
 
 export interface CodecCost {

@@ -11,8 +11,9 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
 import { Bench } from 'tinybench';
 import { Station } from '../rig/station/station.ts';
+import { SW } from '../rig/transport/nfc/apdu.ts';
 import type { TransportKind } from '../rig/transport/transport.ts';
-import { AUTH_P1, SW } from '../rig/u2f/apdu.ts';
+import { AUTH_P1 } from '../rig/u2f/apdu.ts';
 import {
   authenticationSignedData,
   encodeAuthenticate,

@@ -1,4 +1,4 @@
-import { SW } from '../rig/u2f/apdu.ts';
+import { SW } from '../rig/transport/nfc/apdu.ts';
 import type { ApduResponse } from '../rig/u2f/u2f-client.ts';
 
 /**

@@ -1,11 +1,11 @@
 import { ChiprigError } from '../errors.ts';
 import { listSerialPorts } from '../instruments/serial-ports.ts';
-import { deviceText } from '../report/untrusted.ts';
 import { hidSpecFor } from '../station/device-spec.ts';
 import { nobleSource } from '../station/links/ble.ts';
 import { createNoble, scanFido, stop as stopNoble } from '../transport/ble/noble.ts';
 import { listFidoHidDevices } from '../transport/hid/node-hid.ts';
 import { listReaders } from '../transport/nfc/nfc-pcsc.ts';
+import { deviceText } from '../untrusted.ts';
 
 interface Row {
   device: string;
@@ -87,7 +87,7 @@ async function listAll(opts: { json?: boolean; hci?: string; scanMs?: number }):
   }
   if (rows.length === 0)
     process.stdout.write('No FIDO HID device, PC/SC reader or FIDO BLE advertiser found.\n');
-  // Names and paths come from the devices and the OS: shown escaped (report/untrusted.ts).
+  // Names and paths come from the devices and the OS: shown escaped (rig/untrusted.ts).
   for (const r of rows) {
     process.stdout.write(
       `${deviceText(r.device).padEnd(36)} ${deviceText(r.detail).padEnd(22)} ${deviceText(r.name)}\n`,

@@ -1,10 +1,13 @@
-import { startHciPty } from '../emulator/ble/hci-pty.ts';
+import type { EmulatedChip } from '../emulator/emulated-chip.ts';
 import { parseFault } from '../emulator/faults.ts';
-import { serveFifoHid } from '../emulator/front-ends/fifo-server.ts';
-import { serveVpcd } from '../emulator/vpcd-card.ts';
 import { ConfigError } from '../errors.ts';
-import { makeEmulator } from '../station/emulator.ts';
-import { splitHostPort } from '../station/links/nfc.ts';
+import {
+  makeEmulator,
+  serveBleOnHciPty,
+  serveCardToVpcd,
+  serveHidOnFifos,
+  vpcdAddress,
+} from '../station/emulated.ts';
 import { loadStationFile } from '../station/station-file.ts';
 import { EXIT } from './exit-codes.ts';
 
@@ -36,17 +39,19 @@ export async function emulate(opts: EmulateOptions): Promise<number> {
   const chip = makeEmulator(file, fault);
   if (opts.transport === 'ble') return emulateBle(chip, opts);
   if (opts.transport === 'hid') return emulateFifo(chip, opts.fifo!, fault);
-  const [host, port] = splitHostPort(opts.vpcd ?? '127.0.0.1:35963', '--vpcd');
-  let server: Awaited<ReturnType<typeof serveVpcd>>;
+  const { host, port } = vpcdAddress(opts.vpcd, '--vpcd');
+  let server: Awaited<ReturnType<typeof serveCardToVpcd>>;
   try {
-    server = await serveVpcd(chip.nfcCard(), {
-      host,
-      port,
-      // pcscd polls the ATR every ~400 ms; only field and link events are worth a line.
-      onEvent: (e) => {
-        if (e !== 'get-atr' && e !== 'apdu') process.stderr.write(`emulate: ${e}\n`);
+    server = await serveCardToVpcd(
+      chip,
+      { host, port },
+      {
+        // pcscd polls the ATR every ~400 ms; only field and link events are worth a line.
+        onEvent: (e) => {
+          if (e !== 'get-atr' && e !== 'apdu') process.stderr.write(`emulate: ${e}\n`);
+        },
       },
-    });
+    );
   } catch (error) {
     process.stderr.write(`chiprig emulate: ${error instanceof Error ? error.message : error}\n`);
     return EXIT.BROKEN;
@@ -76,12 +81,12 @@ export async function emulate(opts: EmulateOptions): Promise<number> {
  * btattach, a vendor tool). The chip's button is pressed by the host side; a press can
  * also be given by sending SIGUSR1 to this process.
  */
-async function emulateBle(chip: ReturnType<typeof makeEmulator>, opts: EmulateOptions): Promise<number> {
+async function emulateBle(chip: EmulatedChip, opts: EmulateOptions): Promise<number> {
   if (!opts.hciPty)
     throw new ConfigError('--hci-pty: required with --transport ble (where to create the pty)');
-  let pty: Awaited<ReturnType<typeof startHciPty>>;
+  let pty: Awaited<ReturnType<typeof serveBleOnHciPty>>;
   try {
-    pty = await startHciPty(chip.blePeripheral(), { path: opts.hciPty });
+    pty = await serveBleOnHciPty(chip, opts.hciPty);
   } catch (error) {
     process.stderr.write(`chiprig emulate: ${error instanceof Error ? error.message : error}\n`);
     return EXIT.BROKEN;
@@ -107,18 +112,10 @@ async function emulateBle(chip: ReturnType<typeof makeEmulator>, opts: EmulateOp
  * of google/u2f-ref-code's HID tests (dev.cc). Serves until stopped or until the host sends
  * "reset and quit" (cmd 2, mode 3). INTERRUPT 199 (cmd 6) presses the button; so does SIGUSR1.
  */
-async function emulateFifo(
-  chip: ReturnType<typeof makeEmulator>,
-  path: string,
-  fault: string | undefined,
-): Promise<number> {
-  let server: Awaited<ReturnType<typeof serveFifoHid>>;
+async function emulateFifo(chip: EmulatedChip, path: string, fault: string | undefined): Promise<number> {
+  let server: Awaited<ReturnType<typeof serveHidOnFifos>>;
   try {
-    server = await serveFifoHid(chip.hid(), {
-      path,
-      press: () => chip.pressButton(),
-      onEvent: (text) => process.stderr.write(`emulate: ${text}\n`),
-    });
+    server = await serveHidOnFifos(chip, path, (text) => process.stderr.write(`emulate: ${text}\n`));
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     process.stderr.write(`chiprig emulate: ${error instanceof Error ? error.message : error}\n`);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { concat, hex } from '../bytes.ts';
-import { AUTH_P1, parseResponse, SW } from '../u2f/apdu.ts';
+import { parseResponse, SW } from '../transport/nfc/apdu.ts';
+import { AUTH_P1 } from '../u2f/apdu.ts';
 import { parseAttestationCertificate } from '../u2f/attestation.ts';
 import {
   authenticationSignedData,

@@ -7,7 +7,8 @@ import {
   sign,
 } from 'node:crypto';
 import { allocBytes, concat, hex, writeU32be } from '../bytes.ts';
-import { AUTH_P1, INS, parseCommandApdu, SW } from '../u2f/apdu.ts';
+import { parseCommandApdu, SW } from '../transport/nfc/apdu.ts';
+import { AUTH_P1, INS } from '../u2f/apdu.ts';
 import type { DeviceFaultName as FaultName } from './faults.ts';
 import { REUSED_NONCE, signWithNonce } from './fixed-nonce-sign.ts';
 import { KEY_HANDLE_LENGTH, KeyStore, type UnwrappedKey } from './key-store.ts';

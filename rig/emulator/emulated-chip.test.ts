@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { makeEmulator } from '../station/emulator.ts';
+import { makeEmulator } from '../station/emulated.ts';
 import { loadStationFile } from '../station/station-file.ts';
 
 describe('EmulatedChip power', () => {

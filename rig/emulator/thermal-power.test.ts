@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { AUTH_P1, parseResponse, SW } from '../u2f/apdu.ts';
+import { parseResponse, SW } from '../transport/nfc/apdu.ts';
+import { AUTH_P1 } from '../u2f/apdu.ts';
 import {
   encodeAuthenticate,
   encodeRegister,

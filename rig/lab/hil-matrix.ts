@@ -10,7 +10,7 @@ import { ConfigError } from '../errors.ts';
 import { parseDeviceSpec } from '../station/device-spec.ts';
 import { transportsOf } from '../station/links/index.ts';
 import { loadStationFile, type StationFile } from '../station/station-file.ts';
-import { readYamlFile } from '../station/yaml-file.ts';
+import { readYamlFile } from '../yaml-file.ts';
 
 const InventorySchema = z.strictObject({
   devices: z

@@ -17,8 +17,8 @@ import {
   splitCommands,
 } from '../instruments/ppk2/ppk2-protocol.ts';
 import { crcOk, requestLength, withCrc } from '../instruments/watlow/modbus-rtu.ts';
+import { encodeExtended, parseCommandApdu } from '../transport/nfc/apdu.ts';
 import { NfcTransport } from '../transport/nfc/nfc-transport.ts';
-import { encodeExtended, parseCommandApdu } from '../u2f/apdu.ts';
 import { bytes, cut, hexOf, RUNS } from './support.ts';
 
 describe('property: ISO 7816-4 over the emulated card', () => {

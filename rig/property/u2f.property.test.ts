@@ -11,7 +11,7 @@ import { p256 } from '@noble/curves/nist.js';
 import fc from 'fast-check';
 import { concat, toBytes } from '../bytes.ts';
 import { isDeviceFailure } from '../errors.ts';
-import { encodeExtended, encodeShort, parseCommandApdu, parseResponse, SW } from '../u2f/apdu.ts';
+import { encodeExtended, encodeShort, parseCommandApdu, parseResponse, SW } from '../transport/nfc/apdu.ts';
 import { parseAttestationCertificate } from '../u2f/attestation.ts';
 import { parseAuthenticateResponse, parseRegisterResponse } from '../u2f/messages.ts';
 import { parseDerSignature } from '../u2f/verify.ts';

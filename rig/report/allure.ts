@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
 import { formatTraffic, type TrafficEntry } from '../traffic.ts';
-import { deviceText } from './untrusted.ts';
+import { deviceText } from '../untrusted.ts';
 
 /**
  * The Allure adapter: the only file that imports allure-js-commons. Suites describe

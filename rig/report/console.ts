@@ -1,5 +1,5 @@
 import { isDeviceFailure } from '../errors.ts';
-import { deviceText } from './untrusted.ts';
+import { deviceText } from '../untrusted.ts';
 
 /**
  * A test's outcome. `advisory`: the device breached an advisory requirement (stricter than

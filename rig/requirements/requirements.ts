@@ -8,7 +8,7 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { deviceFault } from '../errors.ts';
-import { readYamlFile } from '../station/yaml-file.ts';
+import { readYamlFile } from '../yaml-file.ts';
 
 export const STRENGTHS = ['required', 'security', 'disputed', 'advisory'] as const;
 export type Strength = (typeof STRENGTHS)[number];

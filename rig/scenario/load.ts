@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { ConfigError } from '../errors.ts';
-import { loadYamlFile } from '../station/yaml-file.ts';
+import { loadYamlFile } from '../yaml-file.ts';
 import { ACTIONS, type Action, type Scenario, ScenarioSchema, type Step } from './schema.ts';
 
 /** A step with where it stands: its number in the scenario ("3", "4.2" inside a repeat) and line. */

@@ -7,8 +7,8 @@ import { chiprig, FIXTURES, readResults, tmp } from '../cli/spawn-support.ts';
 import { ConfigError } from '../errors.ts';
 import { EXAMPLES_DIR, loadScenarios } from './active.ts';
 import { loadScenario } from './load.ts';
-import { value } from './runner.ts';
 import { scenarioJsonSchema } from './schema.ts';
+import { value } from './values.ts';
 
 const SCHEMA_FILE = new URL('../../schemas/scenario.schema.json', import.meta.url).pathname;
 

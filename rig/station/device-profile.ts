@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { requirements } from '../requirements/requirements.ts';
 import { type TransportKind, transportKindSchema } from '../transport/kinds.ts';
-import { readYamlFile } from './yaml-file.ts';
+import { readYamlFile } from '../yaml-file.ts';
 
 const range = z
   .object({ min: z.number(), max: z.number() })

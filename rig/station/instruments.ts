@@ -6,7 +6,7 @@ import { FirmataSimulator } from '../instruments/firmata/firmata-simulator.ts';
 import { ManualChamber, ManualPowerSwitch, Operator } from '../instruments/operator.ts';
 import { Ppk2Meter } from '../instruments/ppk2/ppk2-meter.ts';
 import { openPpk2Simulator } from '../instruments/ppk2/ppk2-simulator.ts';
-import { openPtyPair, type PtyPair } from '../instruments/pty-pair.ts';
+import { openPtyPair } from '../instruments/pty-pair.ts';
 import type { ClimateChamber, PowerMeter, PowerSwitch } from '../instruments/roles.ts';
 import { openSerialPort } from '../instruments/serial.ts';
 import type { TouchActuator } from '../instruments/touch-actuator.ts';
@@ -60,21 +60,32 @@ export async function openInstruments(
       );
     return emulator;
   };
-  const pty = async (name: string): Promise<PtyPair> => {
-    const pair = await openPtyPair({ name });
+  /**
+   * The port the real driver of instruments.`what` opens: the station file's, or for
+   * `simulated` the driver end of a fresh pty pair (`ptyName`) whose other end `simulate`
+   * serves with the instrument's simulator, wired to the emulated chip. `simulate` returns
+   * how to stop its simulator.
+   */
+  const driverPort = async (
+    what: string,
+    ptyName: string,
+    port: string,
+    simulate: (simulatorPath: string, chip: EmulatedChip) => Promise<() => Promise<void>>,
+  ): Promise<string> => {
+    if (port !== SIMULATED) return port;
+    const e = chip(what);
+    const pair = await openPtyPair({ name: ptyName });
     closers.push(() => pair.close());
-    return pair;
+    closers.push(await simulate(pair.simulatorPath, e));
+    return pair.driverPath;
   };
   const out: StationInstruments = { close };
   try {
     const p = config.power;
     if (p?.kind === 'manual') out.power = new ManualPowerSwitch(operator);
     if (p?.kind === 'firmata') {
-      let port = p.port;
-      if (port === SIMULATED) {
-        const e = chip('power');
-        const pair = await pty('firmata');
-        const sim = await FirmataSimulator.openPort(pair.simulatorPath, {
+      const port = await driverPort('power', 'firmata', p.port, async (path, e) => {
+        const sim = await FirmataSimulator.openPort(path, {
           buttonPin: p.buttonPin,
           powerPin: p.powerPin,
           onPower: (on) => e.setPower(on),
@@ -83,9 +94,8 @@ export async function openInstruments(
         sim.on('button', (down: boolean) => {
           if (down) e.pressButton();
         });
-        closers.push(() => sim.close());
-        port = pair.driverPath;
-      }
+        return () => sim.close();
+      });
       const presser = await FirmataPresser.open({ port, buttonPin: p.buttonPin, powerPin: p.powerPin });
       closers.push(() => presser.close());
       out.power = presser;
@@ -95,24 +105,20 @@ export async function openInstruments(
     const c = config.chamber;
     if (c?.kind === 'manual') out.chamber = new ManualChamber(operator);
     if (c?.kind === 'watlow-f4') {
-      let path = c.port;
-      if (path === SIMULATED) {
-        const e = chip('chamber');
-        const pair = await pty('watlow');
+      const path = await driverPort('chamber', 'watlow', c.port, async (simulatorPath, e) => {
         const sim = new WatlowF4Simulator({
           initialC: e.thermal.ambientC,
           setPointC: e.thermal.ambientC,
           rampCPerMin: c.simulator?.rampCPerMin ?? 2,
           onTemperature: (celsius) => e.thermal.setAmbient(celsius),
         });
-        const port = await openSerialPort(pair.simulatorPath, c.baudRate, 'the Watlow F4 simulator');
+        const port = await openSerialPort(simulatorPath, c.baudRate, 'the Watlow F4 simulator');
         sim.attach(port);
-        closers.push(async () => {
+        return async () => {
           sim.close();
           await new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve()));
-        });
-        path = pair.driverPath;
-      }
+        };
+      });
       const chamber = await WatlowF4.open({ path, baudRate: c.baudRate, slaveId: c.address });
       closers.push(() => chamber.close());
       out.chamber = chamber;
@@ -121,17 +127,13 @@ export async function openInstruments(
 
     const m = config.meter;
     if (m?.kind === 'ppk2') {
-      let path = m.port;
-      if (path === SIMULATED) {
-        const e = chip('meter');
-        const pair = await pty('ppk2');
-        const sim = await openPpk2Simulator(pair.simulatorPath, {
+      const path = await driverPort('meter', 'ppk2', m.port, async (simulatorPath, e) => {
+        const sim = await openPpk2Simulator(simulatorPath, {
           current: () => e.power.currentUa(),
           sampleRateHz: m.sampleRateHz,
         });
-        closers.push(() => sim.close());
-        path = pair.driverPath;
-      }
+        return () => sim.close();
+      });
       const meter = await Ppk2Meter.open({
         path,
         mode: m.mode,

@@ -1,7 +1,7 @@
 import { ConfigError, TransportError } from '../errors.ts';
 import type { TouchActuator } from '../instruments/touch-actuator.ts';
 import type { TrafficLog } from '../traffic.ts';
-import type { PresenceMode } from './station-file.ts';
+import type { PresenceMode, UserPresence } from '../u2f/presence.ts';
 
 export interface PresenceOptions {
   mode: PresenceMode;
@@ -33,7 +33,7 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * In every mode the rig then re-sends the request until the device answers otherwise or
  * the timeout passes. Actuation time is counted apart from device time.
  */
-export class PresenceController {
+export class PresenceController implements UserPresence {
   readonly mode: PresenceMode;
   readonly timeoutMs: number;
   readonly pollMs: number;

@@ -1,9 +1,10 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { transportKindSchema } from '../transport/kinds.ts';
-import { readYamlFile } from './yaml-file.ts';
+import { PRESENCE_MODES } from '../u2f/presence.ts';
+import { readYamlFile } from '../yaml-file.ts';
 
-export const PresenceModeSchema = z.enum(['actuator', 'prompt', 'auto']);
+export const PresenceModeSchema = z.enum(PRESENCE_MODES);
 export type PresenceMode = z.output<typeof PresenceModeSchema>;
 
 const ms = z.number().nonnegative();

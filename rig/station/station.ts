@@ -1,6 +1,5 @@
 import type { EmulatedChip } from '../emulator/emulated-chip.ts';
 import { ConfigError } from '../errors.ts';
-import { deviceText } from '../report/untrusted.ts';
 import type { Tape } from '../tape/recorder.ts';
 import { Replayer } from '../tape/replayer.ts';
 import { TrafficLog } from '../traffic.ts';
@@ -12,9 +11,10 @@ import type { NfcTransport } from '../transport/nfc/nfc-transport.ts';
 import type { Transport, TransportKind } from '../transport/transport.ts';
 import type { AttestationRoot } from '../u2f/attestation-chain.ts';
 import { U2fClient } from '../u2f/u2f-client.ts';
+import { deviceText } from '../untrusted.ts';
 import { type DeviceProfile, loadDeviceProfile } from './device-profile.ts';
 import { type DeviceSpec, parseDeviceSpec } from './device-spec.ts';
-import { makeEmulator } from './emulator.ts';
+import { makeEmulator } from './emulated.ts';
 import { InstrumentSet } from './instrument-set.ts';
 import type { StationInstruments } from './instruments.ts';
 import { type FidoBleLink, nobleSource } from './links/ble.ts';
@@ -287,7 +287,7 @@ export class Station {
   /** What the report's environment shows about the device. */
   async deviceFacts(): Promise<Record<string, string>> {
     const facts = Object.assign({}, ...[...this.#links.values()].map((l) => l.facts()), this.facts);
-    // Every value may hold text the device chose: shown escaped (report/untrusted.ts).
+    // Every value may hold text the device chose: shown escaped (rig/untrusted.ts).
     return Object.fromEntries(Object.entries(facts).map(([k, v]) => [k, deviceText(String(v))]));
   }
 

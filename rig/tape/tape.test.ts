@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fromHex, hex } from '../bytes.ts';
 import { ReplayDivergedError, TransportError } from '../errors.ts';
 import { hostRandomBytes, seedHostRandom } from '../random.ts';
-import { makeEmulator } from '../station/emulator.ts';
+import { makeEmulator } from '../station/emulated.ts';
 import { loadStationFile } from '../station/station-file.ts';
 import { HidTransport } from '../transport/hid/hid-transport.ts';
 import { Recorder } from './recorder.ts';

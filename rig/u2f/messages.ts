@@ -6,7 +6,8 @@
  */
 import { concat, hex, readU32be, toBytes, u32be } from '../bytes.ts';
 import { deviceFault } from '../errors.ts';
-import { encodeExtended, encodeLegacyVersion, encodeShort, INS } from './apdu.ts';
+import { encodeExtended, encodeShort } from '../transport/nfc/apdu.ts';
+import { encodeLegacyVersion, INS } from './apdu.ts';
 import { readDerHeader } from './der.ts';
 
 export type ApduForm = 'extended' | 'short';

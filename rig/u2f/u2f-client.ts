@@ -1,8 +1,8 @@
 import { hex } from '../bytes.ts';
 import { StatusWordError } from '../errors.ts';
-import type { PresenceController } from '../station/presence.ts';
+import { parseResponse, SW } from '../transport/nfc/apdu.ts';
 import type { ExchangeOptions, Transport } from '../transport/transport.ts';
-import { AUTH_P1, parseResponse, SW } from './apdu.ts';
+import { AUTH_P1 } from './apdu.ts';
 import {
   encodeAuthenticate,
   encodeRegister,
@@ -10,6 +10,7 @@ import {
   parseAuthenticateResponse,
   parseRegisterResponse,
 } from './messages.ts';
+import type { UserPresence } from './presence.ts';
 
 /** FIDO BLE KEEPALIVE status 0x02: the device waits for a touch. */
 const KEEPALIVE_UP_NEEDED = 0x02;
@@ -20,15 +21,15 @@ export type AuthenticateResponse = ReturnType<typeof parseAuthenticateResponse>;
 
 /**
  * U2F over any Transport. `send` is raw (any status word comes back); the operation
- * methods require 9000, getting presence through the station's PresenceController when
- * the device answers 6985, and throw StatusWordError otherwise.
+ * methods require 9000, getting presence through `presence` (the station's
+ * PresenceController) when the device answers 6985, and throw StatusWordError otherwise.
  */
 export class U2fClient {
   readonly transport: Transport;
-  readonly presence: PresenceController | undefined;
+  readonly presence: UserPresence | undefined;
   readonly exchangeOptions: ExchangeOptions;
 
-  constructor(transport: Transport, presence?: PresenceController, exchangeOptions: ExchangeOptions = {}) {
+  constructor(transport: Transport, presence?: UserPresence, exchangeOptions: ExchangeOptions = {}) {
     this.transport = transport;
     this.presence = presence;
     this.exchangeOptions = exchangeOptions;

@@ -3,7 +3,8 @@ import { concat, fromHex, hex } from '../../rig/bytes.ts';
 import { TransportError } from '../../rig/errors.ts';
 import { narrowedTo } from '../../rig/station/device-profile.ts';
 import { BLE_CMD, fragment, KEEPALIVE_CODE } from '../../rig/transport/ble/fragments.ts';
-import { AUTH_P1, encodeExtended, INS, SW, swName } from '../../rig/u2f/apdu.ts';
+import { encodeExtended, SW, swName } from '../../rig/transport/nfc/apdu.ts';
+import { AUTH_P1, INS } from '../../rig/u2f/apdu.ts';
 import {
   encodeAuthenticate,
   encodeRegister,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { isTransportError } from '../../rig/errors.ts';
-import { AUTH_P1, SW } from '../../rig/u2f/apdu.ts';
+import { SW } from '../../rig/transport/nfc/apdu.ts';
+import { AUTH_P1 } from '../../rig/u2f/apdu.ts';
 import { encodeAuthenticate, parseAuthenticateResponse } from '../../rig/u2f/messages.ts';
 import { area, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { concat, hex } from '../../rig/bytes.ts';
+import { encodeExtended, encodeShort, parseResponse, SW } from '../../rig/transport/nfc/apdu.ts';
 import { chainShort, getResponse, selectFido } from '../../rig/transport/nfc/iso7816.ts';
 import type { NfcTransport } from '../../rig/transport/nfc/nfc-transport.ts';
-import { AUTH_P1, encodeExtended, encodeShort, INS, parseResponse, SW } from '../../rig/u2f/apdu.ts';
+import { AUTH_P1, INS } from '../../rig/u2f/apdu.ts';
 import {
   encodeAuthenticate,
   parseAuthenticateResponse,

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { concat, fromHex, hex } from '../../rig/bytes.ts';
+import { encodeExtended, encodeShort, SW, swName } from '../../rig/transport/nfc/apdu.ts';
 import { CTAP2_GETINFO_PROBE, FIDO_AID, selectFido } from '../../rig/transport/nfc/iso7816.ts';
-import { encodeExtended, encodeShort, INS, SW, swName } from '../../rig/u2f/apdu.ts';
+import { INS } from '../../rig/u2f/apdu.ts';
 import { area } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
 import { selectU2f, send, U2F_V2_HEX } from '../support/nfc.ts';

@@ -9,8 +9,9 @@ import {
   processingMs,
 } from '../../rig/emulator/timing/link-model.ts';
 import { formatEstimate, quantileInterval, sampleUntilDecided } from '../../rig/measure/stats.ts';
+import { SW } from '../../rig/transport/nfc/apdu.ts';
 import { deviceTimeMs, type TransportKind } from '../../rig/transport/transport.ts';
-import { AUTH_P1, SW } from '../../rig/u2f/apdu.ts';
+import { AUTH_P1 } from '../../rig/u2f/apdu.ts';
 import { encodeAuthenticate, encodeVersion } from '../../rig/u2f/messages.ts';
 import { area, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';

@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { hex } from '../../rig/bytes.ts';
-import { AUTH_P1, SW } from '../../rig/u2f/apdu.ts';
+import { SW } from '../../rig/transport/nfc/apdu.ts';
+import { AUTH_P1 } from '../../rig/u2f/apdu.ts';
 import { parseAttestationCertificate } from '../../rig/u2f/attestation.ts';
 import { checkAttestationChain } from '../../rig/u2f/attestation-chain.ts';
 import { encodeAuthenticate, encodeRegister } from '../../rig/u2f/messages.ts';

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { hex } from '../../rig/bytes.ts';
-import { AUTH_P1, SW } from '../../rig/u2f/apdu.ts';
+import { SW } from '../../rig/transport/nfc/apdu.ts';
+import { AUTH_P1 } from '../../rig/u2f/apdu.ts';
 import { encodeAuthenticate } from '../../rig/u2f/messages.ts';
 import { parseDerSignature } from '../../rig/u2f/verify.ts';
 import { area, TRANSPORT_NAMES } from '../support/conformance.ts';

@@ -17,7 +17,7 @@ import {
   parseFrame,
 } from '../../rig/transport/ble/fragments.ts';
 
-export { UUID } from '../../rig/emulator/ble/peripheral.ts';
+export { UUID } from '../../rig/transport/ble/gatt-uuids.ts';
 
 /** One fidoStatus response as the device sent it, frame by frame (BLE-FRAG-06 checked). */
 export interface RawResponse {

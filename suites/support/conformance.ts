@@ -13,7 +13,6 @@ import {
   parameterLater,
   tagLater,
 } from '../../rig/report/allure.ts';
-import { deviceText } from '../../rig/report/untrusted.ts';
 import { judgeDisputed, REQUIREMENTS_FILE, requirements } from '../../rig/requirements/requirements.ts';
 import { activeRun } from '../../rig/run/context.ts';
 import { suiteOf } from '../../rig/run/suites.ts';
@@ -26,6 +25,7 @@ import {
   transportLetter,
   transportName,
 } from '../../rig/transport/kinds.ts';
+import { deviceText } from '../../rig/untrusted.ts';
 
 export { TRANSPORT_NAMES };
 

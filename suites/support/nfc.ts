@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { hex } from '../../rig/bytes.ts';
+import { parseResponse, type ResponseApdu, SW } from '../../rig/transport/nfc/apdu.ts';
 import { getResponse, selectFido } from '../../rig/transport/nfc/iso7816.ts';
 import type { NfcTransport } from '../../rig/transport/nfc/nfc-transport.ts';
-import { parseResponse, type ResponseApdu, SW } from '../../rig/u2f/apdu.ts';
 
 export const U2F_V2_HEX = '5532465f5632';
 

@@ -14,8 +14,9 @@ import type { Estimate } from '../../rig/measure/stats.ts';
 import { histogramSvg } from '../../rig/measure/svg.ts';
 import { attachSvg } from '../../rig/report/allure.ts';
 import type { Station } from '../../rig/station/station.ts';
+import { parseResponse, SW, swName } from '../../rig/transport/nfc/apdu.ts';
 import { deviceTimeMs, type TransportKind } from '../../rig/transport/transport.ts';
-import { AUTH_P1, parseResponse, SW, swName } from '../../rig/u2f/apdu.ts';
+import { AUTH_P1 } from '../../rig/u2f/apdu.ts';
 import {
   authenticationSignedData,
   encodeAuthenticate,

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { hex } from '../../rig/bytes.ts';
 import { hostRandomBytes } from '../../rig/random.ts';
 import type { PresenceMode } from '../../rig/station/station-file.ts';
-import { AUTH_P1, SW, swName } from '../../rig/u2f/apdu.ts';
+import { SW, swName } from '../../rig/transport/nfc/apdu.ts';
+import { AUTH_P1 } from '../../rig/u2f/apdu.ts';
 import {
   type AuthenticateResponse,
   encodeAuthenticate,

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { concat, fromHex, hex } from '../../rig/bytes.ts';
 import { hostRandomBytes } from '../../rig/random.ts';
-import { AUTH_P1, encodeExtended, INS, SW, swName } from '../../rig/u2f/apdu.ts';
+import { encodeExtended, SW, swName } from '../../rig/transport/nfc/apdu.ts';
+import { AUTH_P1, INS } from '../../rig/u2f/apdu.ts';
 import { encodeAuthenticate, parseAuthenticateResponse } from '../../rig/u2f/messages.ts';
 import { appliesTo, area, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { narrowedTo } from '../../rig/station/device-profile.ts';
-import { AUTH_P1, SW } from '../../rig/u2f/apdu.ts';
+import { SW } from '../../rig/transport/nfc/apdu.ts';
+import { AUTH_P1 } from '../../rig/u2f/apdu.ts';
 import { encodeAuthenticate } from '../../rig/u2f/messages.ts';
 import { parseDerSignature } from '../../rig/u2f/verify.ts';
 import { appliesTo, area, TRANSPORT_NAMES } from '../support/conformance.ts';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { concat, hex } from '../../rig/bytes.ts';
-import { AUTH_P1, encodeExtended, INS, SW, swName } from '../../rig/u2f/apdu.ts';
+import { encodeExtended, SW, swName } from '../../rig/transport/nfc/apdu.ts';
+import { AUTH_P1, INS } from '../../rig/u2f/apdu.ts';
 import { isValidAt, P256_SPKI_PREFIX, parseAttestationCertificate } from '../../rig/u2f/attestation.ts';
 import { encodeAuthenticate, encodeRegister, parseRegisterResponse } from '../../rig/u2f/messages.ts';
 import { parseDerSignature } from '../../rig/u2f/verify.ts';

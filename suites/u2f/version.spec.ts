@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { concat, hex } from '../../rig/bytes.ts';
-import { encodeExtended, encodeShort, INS, SW } from '../../rig/u2f/apdu.ts';
+import { encodeExtended, encodeShort, SW } from '../../rig/transport/nfc/apdu.ts';
+import { INS } from '../../rig/u2f/apdu.ts';
 import { encodeVersion } from '../../rig/u2f/messages.ts';
 import { appliesTo, area, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';

@@ -6,7 +6,8 @@ import {
   type GattServiceInfo,
   type PeripheralInfo,
 } from '../../transport/ble/connection.ts';
-import { type CharacteristicDef, uuidKey, type VirtualPeripheral } from './peripheral.ts';
+import { uuidKey } from '../../transport/ble/gatt-uuids.ts';
+import type { CharacteristicDef, VirtualPeripheral } from './peripheral.ts';
 
 export interface DirectLinkOptions {
   /** ATT MTU to negotiate; default the peripheral's maximum. */

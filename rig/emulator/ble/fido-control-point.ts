@@ -7,7 +7,8 @@ import {
   KEEPALIVE_CODE,
   parseFrame,
 } from '../../transport/ble/fragments.ts';
-import { AUTH_P1, INS, SW } from '../../u2f/apdu.ts';
+import { SW } from '../../transport/nfc/apdu.ts';
+import { AUTH_P1, INS } from '../../u2f/apdu.ts';
 import type { PresenceLike, PresenceSource } from '../presence.ts';
 
 /** The U2F core as the chip's BLE front-end sees it (Authenticator.process). */

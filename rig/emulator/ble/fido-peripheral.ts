@@ -1,4 +1,5 @@
 import { MAX_CONTROL_POINT_LENGTH, MIN_CONTROL_POINT_LENGTH } from '../../transport/ble/fragments.ts';
+import { UUID, uuidKey } from '../../transport/ble/gatt-uuids.ts';
 import type { PresenceSource } from '../presence.ts';
 import {
   type ControlPointDisputed,
@@ -6,14 +7,12 @@ import {
   FidoControlPoint,
   type U2fCore,
 } from './fido-control-point.ts';
-import {
-  type AdvertisingData,
-  type CentralSession,
-  type CharacteristicDef,
-  type ServiceDef,
-  UUID,
-  uuidKey,
-  type VirtualPeripheral,
+import type {
+  AdvertisingData,
+  CentralSession,
+  CharacteristicDef,
+  ServiceDef,
+  VirtualPeripheral,
 } from './peripheral.ts';
 
 export interface FidoBlePeripheralOptions {

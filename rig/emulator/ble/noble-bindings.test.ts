@@ -5,7 +5,7 @@ import { BleTransport } from '../../transport/ble/ble-transport.ts';
 import type { GattLink } from '../../transport/ble/connection.ts';
 import { GattError } from '../../transport/ble/connection.ts';
 import { connectGatt, createNoble, type Noble, scanFido, stop } from '../../transport/ble/noble.ts';
-import { parseResponse, SW } from '../../u2f/apdu.ts';
+import { parseResponse, SW } from '../../transport/nfc/apdu.ts';
 import { encodeVersion } from '../../u2f/messages.ts';
 import { emulatedChip } from './fido-test-support.ts';
 import { EmulatedBleBindings } from './noble-bindings.ts';

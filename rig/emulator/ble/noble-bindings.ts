@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
+import { UUID, uuidKey } from '../../transport/ble/gatt-uuids.ts';
 import type { BlePacer } from '../timing/pacers.ts';
 import type { CentralSession, CharacteristicDef, VirtualPeripheral } from './peripheral.ts';
-import { UUID, uuidKey } from './peripheral.ts';
 
 /**
  * A noble bindings object serving VirtualPeripherals in process (emulation.md "BLE: noble",

@@ -2,7 +2,7 @@
  * The BLE seam, device side: an emulated peripheral as a GATT database plus advertising.
  * Served to noble in process (a noble bindings object) or through an emulated HCI
  * controller on a pty (noble's own HCI/ATT/GATT stack). UUIDs are lowercase hex without
- * dashes, as noble writes them.
+ * dashes, as noble writes them (the FIDO ones: rig/transport/ble/gatt-uuids.ts).
  */
 export type CharacteristicProperty = 'read' | 'write' | 'writeWithoutResponse' | 'notify' | 'indicate';
 
@@ -52,23 +52,3 @@ export interface VirtualPeripheral {
   /** The central enabled or disabled notifications on a characteristic. */
   subscribed(service: string, characteristic: string, on: boolean): void;
 }
-
-/** Normalises a UUID to noble's form: lowercase hex, no dashes. */
-export function uuidKey(uuid: string): string {
-  return uuid.replace(/-/g, '').toLowerCase();
-}
-
-export const UUID = {
-  FIDO_SERVICE: 'fffd',
-  CONTROL_POINT: uuidKey('F1D0FFF1-DEAA-ECEE-B42F-C9BA7ED623BB'),
-  STATUS: uuidKey('F1D0FFF2-DEAA-ECEE-B42F-C9BA7ED623BB'),
-  CONTROL_POINT_LENGTH: uuidKey('F1D0FFF3-DEAA-ECEE-B42F-C9BA7ED623BB'),
-  SERVICE_REVISION_BITFIELD: uuidKey('F1D0FFF4-DEAA-ECEE-B42F-C9BA7ED623BB'),
-  SERVICE_REVISION: '2a28',
-  DEVICE_INFORMATION: '180a',
-  MANUFACTURER_NAME: '2a29',
-  MODEL_NUMBER: '2a24',
-  FIRMWARE_REVISION: '2a26',
-  BATTERY_SERVICE: '180f',
-  BATTERY_LEVEL: '2a19',
-} as const;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { concat, fromHex, hex } from '../../bytes.ts';
+import { parseCommandApdu } from '../../transport/nfc/apdu.ts';
 import { selectFido } from '../../transport/nfc/iso7816.ts';
-import { parseCommandApdu } from '../../u2f/apdu.ts';
 import { PresenceSource } from '../presence.ts';
 import { NfcFrontEnd, type NfcFrontEndOptions } from './nfc.ts';
 

@@ -29,6 +29,7 @@
  *   not transmit to it).
  */
 import { concat, equal, fromHex } from '../../bytes.ts';
+import { encodeExtended, parseCommandApdu, SW } from '../../transport/nfc/apdu.ts';
 import type { VirtualCard } from '../../transport/nfc/connection.ts';
 import {
   CLA_CHAINING,
@@ -40,7 +41,6 @@ import {
   SELECT_BY_NAME,
   statusBytes,
 } from '../../transport/nfc/iso7816.ts';
-import { encodeExtended, parseCommandApdu, SW } from '../../u2f/apdu.ts';
 import type { PresenceLike } from '../presence.ts';
 import { firstChunk, nextChunk, type PendingAnswer } from './nfc-chunker.ts';
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { SerialPort } from 'serialport';
 import { InstrumentError } from '../../errors.ts';
+import { settle } from '../chamber.ts';
 import { openPtyPair, type PtyPair, socatAvailable } from '../pty-pair.ts';
 import { hex } from './modbus-rtu.ts';
 import { WatlowF4 } from './watlow-f4.ts';
@@ -119,30 +120,32 @@ describe('Watlow F4 driver against the simulator over a pty pair', () => {
     assert.deepEqual([pv, sp, pv2], [23.5, 40, 23.5]);
   });
 
-  it('settles at a target with a fast ramp', async () => {
+  it('settles at a target with a fast ramp (the chamber step, rig/instruments/chamber.ts)', async () => {
     const f4 = await start({ clock: () => performance.now(), rampCPerMin: 600, tickMs: 20 });
     const progress: number[] = [];
-    const result = await f4.settle({
+    const t0 = performance.now();
+    const temperature = await settle(f4, {
       target: 30,
       toleranceC: 0.2,
       soakMs: 200,
       timeoutMs: 5000,
       pollMs: 25,
-      onProgress: (p) => progress.push(p.temperature),
+      onReading: (celsius) => progress.push(celsius),
     });
-    assert.ok(Math.abs(result.temperature - 30) <= 0.2, `settled at ${result.temperature}`);
-    assert.ok(result.elapsedMs >= 200 + 500, `soaked too early: ${result.elapsedMs} ms`);
+    const elapsedMs = performance.now() - t0;
+    assert.ok(Math.abs(temperature - 30) <= 0.2, `settled at ${temperature}`);
+    assert.ok(elapsedMs >= 200 + 500, `soaked too early: ${elapsedMs} ms`);
     assert.equal(sim!.setPoint, 30);
     assert.ok(progress.length > 5 && progress[0]! < 30, `progress ${progress.join(',')}`);
   });
 
-  it('rejects TIMEOUT naming the target, the last reading and the port when it does not settle', async () => {
+  it('rejects TIMEOUT naming the chamber, the target and the last reading when it does not settle', async () => {
     const f4 = await start({ clock: () => performance.now(), rampCPerMin: 2, tickMs: 20 });
     const t0 = performance.now();
     const error = await rejectsWith(
-      f4.settle({ target: 60, toleranceC: 0.5, soakMs: 100, timeoutMs: 400, pollMs: 50 }),
+      settle(f4, { target: 60, toleranceC: 0.5, soakMs: 100, timeoutMs: 400, pollMs: 50 }),
       'TIMEOUT',
-      ['60 C', 'last reading 23.5 C', pair.driverPath],
+      ['watlow-f4', 'did not hold 60 C', 'last reading 23.5 C'],
     );
     assert.ok(performance.now() - t0 < 1500, error.message);
   });

@@ -31,32 +31,6 @@ export interface WatlowF4Options {
   limits?: { lowC: number; highC: number };
 }
 
-export interface SettleOptions {
-  target: number;
-  /** Band around the target, C. */
-  toleranceC: number;
-  /** How long the process value must stay in the band without a break, ms. */
-  soakMs: number;
-  /** Overall limit from the set point write, ms. */
-  timeoutMs: number;
-  /** Interval between process value reads, ms. */
-  pollMs: number;
-  onProgress?: (progress: SettleProgress) => void;
-}
-
-export interface SettleProgress {
-  target: number;
-  temperature: number;
-  /** Time continuously within tolerance so far, ms (0 when outside). */
-  inBandMs: number;
-  elapsedMs: number;
-}
-
-export interface SettleResult {
-  temperature: number;
-  elapsedMs: number;
-}
-
 /** modbus-serial's errors are plain objects, not Error instances; these are the fields used. */
 interface ModbusSerialError {
   message?: string;
@@ -159,50 +133,6 @@ export class WatlowF4 implements ClimateChamber {
       );
     }
     await this.writeRegister(WATLOW_F4.SET_POINT, encodeTenths(celsius));
-  }
-
-  /**
-   * Writes the set point, then polls until the process value has stayed within toleranceC of
-   * the target for soakMs without a break. Rejects with TIMEOUT after timeoutMs.
-   */
-  async settle(opts: SettleOptions): Promise<SettleResult> {
-    const { target, toleranceC, soakMs, timeoutMs, pollMs, onProgress } = opts;
-    for (const [key, value] of Object.entries({ toleranceC, soakMs, timeoutMs, pollMs })) {
-      if (
-        !Number.isFinite(value) ||
-        value < 0 ||
-        (value === 0 && (key === 'pollMs' || key === 'timeoutMs'))
-      ) {
-        throw new InstrumentError(
-          'INVALID_VALUE',
-          `${this.name}: settle ${key} must be a finite positive number, got ${value}`,
-        );
-      }
-    }
-    const start = performance.now();
-    await this.setSetPoint(target);
-    let inBandSince: number | undefined;
-    let temperature: number | undefined;
-    for (;;) {
-      temperature = await this.readTemperature();
-      const now = performance.now();
-      const elapsedMs = now - start;
-      // Half a count of slack so a reading exactly on the band's edge counts as inside.
-      if (Math.abs(temperature - target) <= toleranceC + 0.05) inBandSince ??= now;
-      else inBandSince = undefined;
-      const inBandMs = inBandSince === undefined ? 0 : now - inBandSince;
-      onProgress?.({ target, temperature, inBandMs, elapsedMs });
-      if (inBandSince !== undefined && inBandMs >= soakMs) return { temperature, elapsedMs };
-      if (elapsedMs >= timeoutMs) {
-        throw new InstrumentError(
-          'TIMEOUT',
-          `${this.name} on ${this.path}: did not settle at ${target} C (+/- ${toleranceC} C for ${soakMs} ms) ` +
-            `within ${timeoutMs} ms; last reading ${temperature} C. Check the chamber is running ` +
-            '(compressor, heater, door) or allow a longer timeout for this ramp',
-        );
-      }
-      await sleep(Math.min(pollMs, Math.max(0, timeoutMs - elapsedMs)));
-    }
   }
 
   /** Reads one holding register, raw (unsigned 16-bit). */

@@ -1,4 +1,3 @@
-import { startHciPty } from '../../emulator/ble/hci-pty.ts';
 import { EmulatedBleBindings } from '../../emulator/ble/noble-bindings.ts';
 import type { EmulatedChip } from '../../emulator/emulated-chip.ts';
 import { ConfigError } from '../../errors.ts';
@@ -13,6 +12,7 @@ import {
   stop as stopNoble,
 } from '../../transport/ble/noble.ts';
 import type { DeviceSpec } from '../device-spec.ts';
+import { serveBleOnHciPty } from '../emulated.ts';
 import type { StationFile } from '../station-file.ts';
 import type { Link, LinkContext, LinkKind } from './registry.ts';
 
@@ -144,7 +144,7 @@ export async function openBleLink(
     };
     return { link, close };
   }
-  const pty = await startHciPty(peripheral, { path: ble.pty });
+  const pty = await serveBleOnHciPty(emulator!, ble.pty);
   const noble = createNoble({ kind: 'hci-uart', port: pty.path });
   try {
     const link = await connectGatt(noble, peripheral.address, timeouts);
@@ -192,7 +192,7 @@ export async function scanBle(
       await stopNoble(noble);
     }
   }
-  const pty = await startHciPty(peripheral, { path: ble.pty });
+  const pty = await serveBleOnHciPty(emulator!, ble.pty);
   const noble = createNoble({ kind: 'hci-uart', port: pty.path });
   try {
     return await scanFido(noble, { timeoutMs });

@@ -1,6 +1,5 @@
 import { hex } from '../../bytes.ts';
 import type { EmulatedChip } from '../../emulator/emulated-chip.ts';
-import { serveVpcd } from '../../emulator/vpcd-card.ts';
 import { ConfigError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
 import { type CardConnection, isMovableCard } from '../../transport/nfc/connection.ts';
@@ -8,6 +7,7 @@ import { openPcscCard } from '../../transport/nfc/nfc-pcsc.ts';
 import { NfcTransport } from '../../transport/nfc/nfc-transport.ts';
 import type { TransportKind } from '../../transport/transport.ts';
 import type { DeviceSpec } from '../device-spec.ts';
+import { serveCardToVpcd, vpcdAddress } from '../emulated.ts';
 import type { StationFile } from '../station-file.ts';
 import type { Link, LinkContext, LinkKind } from './registry.ts';
 
@@ -151,8 +151,7 @@ export async function openCardConnection(
       return { connection: emulator!.cardConnection(), reopen: async () => emulator!.cardConnection() };
     }
     // The same card, served to pcscd through vpcd, reached through nfc-pcsc like a real reader.
-    const [host, port] = splitHostPort(nfc.vpcd ?? '127.0.0.1:35963', 'emulator.nfc.vpcd');
-    const server = await serveVpcd(emulator!.nfcCard(), { host, port, log });
+    const server = await serveCardToVpcd(emulator!, vpcdAddress(nfc.vpcd, 'emulator.nfc.vpcd'), { log });
     const open = () => openPcscCard(nfc.reader ?? 'Virtual PCD 00 00', { ...timeouts, log });
     try {
       return { connection: await open(), reopen: open, stop: () => server.close() };
@@ -166,13 +165,6 @@ export async function openCardConnection(
     return { connection: await open(), reopen: open };
   }
   throw new ConfigError(`device ${spec.text} has no NFC interface`);
-}
-
-export function splitHostPort(text: string, field: string): [string, number] {
-  const m = /^(.+):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[2]) : Number.NaN;
-  if (!m || port < 1 || port > 65535) throw new ConfigError(`${field}: "${text}" is not HOST:PORT`);
-  return [m[1]!, port];
 }
 
 export const NFC_LINK: LinkKind = {

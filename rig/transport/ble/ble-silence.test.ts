@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { rawCall } from '../../../suites/support/ble.ts';
 import { fromHex } from '../../bytes.ts';
 import { openChip } from '../../emulator/ble/fido-test-support.ts';
-import { UUID } from '../../emulator/ble/peripheral.ts';
 import { isDeviceFailure, TransportError } from '../../errors.ts';
 import { BleTransport } from './ble-transport.ts';
 import type { GattLink } from './connection.ts';
 import { continuationFrame, initialFrame } from './fragments.ts';
+import { UUID } from './gatt-uuids.ts';
 
 /** A FIDO service that reads well and never notifies anything: a device or link gone quiet. */
 function deadLink(): GattLink {

@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { concat, fromHex, hex } from '../../bytes.ts';
 import { openChip } from '../../emulator/ble/fido-test-support.ts';
-import { UUID } from '../../emulator/ble/peripheral.ts';
 import { isDeviceFailure, TransportError } from '../../errors.ts';
 import { TrafficLog } from '../../traffic.ts';
-import { AUTH_P1, parseResponse, SW } from '../../u2f/apdu.ts';
+import { AUTH_P1 } from '../../u2f/apdu.ts';
 import {
   encodeAuthenticate,
   encodeRegister,
@@ -13,10 +12,12 @@ import {
   parseAuthenticateResponse,
   parseRegisterResponse,
 } from '../../u2f/messages.ts';
+import { parseResponse, SW } from '../nfc/apdu.ts';
 import { BleError } from './ble-error.ts';
 import { BleTransport } from './ble-transport.ts';
 import type { GattLink } from './connection.ts';
 import { BLE_CMD, BLE_ERR, KEEPALIVE_CODE } from './fragments.ts';
+import { UUID } from './gatt-uuids.ts';
 
 const r32 = () => Uint8Array.from(randomBytes(32));
 const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 13 + 1) & 0xff);

@@ -1,5 +1,4 @@
 import { hex } from '../../bytes.ts';
-import { UUID } from '../../emulator/ble/peripheral.ts';
 import { TransportError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
 import type { ExchangeOptions, Transport, WireTiming } from '../transport.ts';
@@ -12,6 +11,7 @@ import {
   MAX_CONTROL_POINT_LENGTH,
   MIN_CONTROL_POINT_LENGTH,
 } from './fragments.ts';
+import { UUID } from './gatt-uuids.ts';
 import { NotificationQueue } from './notification-queue.ts';
 import { type KeepaliveRecord, receiveResponse } from './receive-response.ts';
 import { readRevisions, type U2fBleRevision } from './revisions.ts';

@@ -34,6 +34,17 @@ export interface GattLink {
   close(): Promise<void>;
 }
 
+/**
+ * A GATT link as the station holds it: the link, and how to let go of everything behind it
+ * (noble, and an emulated controller on the pty path). What rig/station/links.ts opens and
+ * the tape records and replays.
+ */
+export interface BleLink {
+  link: GattLink;
+  /** Disconnects and releases noble (and the emulated controller, on the pty path). */
+  close: () => Promise<void>;
+}
+
 export interface GattCallOptions {
   timeoutMs?: number;
   signal?: AbortSignal;

@@ -1,8 +1,8 @@
 import { hex } from '../../bytes.ts';
-import { UUID } from '../../emulator/ble/peripheral.ts';
 import { TransportError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
 import { GattError, type GattLink } from './connection.ts';
+import { UUID } from './gatt-uuids.ts';
 
 export type U2fBleRevision = 'u2f-1.2' | 'u2f-1.1';
 

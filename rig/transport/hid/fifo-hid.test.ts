@@ -20,12 +20,12 @@ import type { EmulatedChip } from '../../emulator/emulated-chip.ts';
 import { type FifoServer, serveFifoHid } from '../../emulator/front-ends/fifo-server.ts';
 import { ConfigError, TransportError } from '../../errors.ts';
 import { cut } from '../../property/support.ts';
-import { makeEmulator } from '../../station/emulator.ts';
+import { makeEmulator } from '../../station/emulated.ts';
 import { PresenceController } from '../../station/presence.ts';
 import { loadStationFile } from '../../station/station-file.ts';
-import { SW } from '../../u2f/apdu.ts';
 import { encodeRegister } from '../../u2f/messages.ts';
 import { U2fClient } from '../../u2f/u2f-client.ts';
+import { SW } from '../nfc/apdu.ts';
 import { type FifoHidConnection, fifoTouch, openFifoHid } from './fifo-hid.ts';
 import {
   destroySocket,

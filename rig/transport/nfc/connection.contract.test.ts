@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { hex } from '../../bytes.ts';
 import { serveVpcd } from '../../emulator/vpcd-card.ts';
 import { TransportError } from '../../errors.ts';
-import { makeEmulator } from '../../station/emulator.ts';
+import { makeEmulator } from '../../station/emulated.ts';
 import { loadStationFile } from '../../station/station-file.ts';
 import type { CardConnection } from './connection.ts';
 import { selectFido } from './iso7816.ts';

@@ -1,10 +1,10 @@
 /**
  * ISO 7816-4 pieces that only the NFC transport needs (catalogue §1.3): the FIDO SELECT,
  * GET RESPONSE, command chaining and the SW1 values of the 61xx / 6Cxx recovery. Pure
- * functions; the U2F APDU encoders themselves live in rig/u2f/apdu.ts.
+ * functions over the APDU codec of apdu.ts.
  */
 import { fromHex } from '../../bytes.ts';
-import { encodeExtended, encodeShort, parseCommandApdu } from '../../u2f/apdu.ts';
+import { encodeExtended, encodeShort, parseCommandApdu } from './apdu.ts';
 
 /** FIDO applet AID (catalogue §1.3; GN U2F_APPLET_AID, python-fido2 AID_FIDO). */
 export const FIDO_AID = fromHex('A0 00 00 06 47 2F 00 01');
@@ -22,7 +22,7 @@ export const SW1_WRONG_LE = 0x6c;
 /** CLA bit for "more blocks of this command follow" (ISO 7816-4 §5.1.1.1). */
 export const CLA_CHAINING = 0x10;
 
-/** ISO status words beyond the U2F set of rig/u2f/apdu.ts. */
+/** ISO status words beyond the U2F set (SW in apdu.ts). */
 export const ISO_SW = {
   FILE_NOT_FOUND: 0x6a82,
   LAST_COMMAND_OF_CHAIN_EXPECTED: 0x6883,

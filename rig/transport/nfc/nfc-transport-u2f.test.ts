@@ -6,7 +6,7 @@ import { Authenticator } from '../../emulator/authenticator.ts';
 import { EmulatedCardConnection, NfcFrontEnd } from '../../emulator/front-ends/nfc.ts';
 import { PresenceSource } from '../../emulator/presence.ts';
 import { attestationCertificate as cert, attestationKey as key } from '../../emulator/test-attestation.ts';
-import { AUTH_P1, parseResponse, SW } from '../../u2f/apdu.ts';
+import { AUTH_P1 } from '../../u2f/apdu.ts';
 import { parseAttestationCertificate } from '../../u2f/attestation.ts';
 import {
   authenticationSignedData,
@@ -18,6 +18,7 @@ import {
   registrationSignedData,
 } from '../../u2f/messages.ts';
 import { verifySignature } from '../../u2f/verify.ts';
+import { parseResponse, SW } from './apdu.ts';
 import { NfcTransport, type NfcTransportOptions } from './nfc-transport.ts';
 
 const r32 = () => Uint8Array.from(randomBytes(32));

@@ -3,7 +3,7 @@ import { concat, fromHex, hex } from '../../bytes.ts';
 import { EmulatedCardConnection, NfcFrontEnd } from '../../emulator/front-ends/nfc.ts';
 import { TransportError } from '../../errors.ts';
 import { TrafficLog } from '../../traffic.ts';
-import { encodeExtended, parseCommandApdu } from '../../u2f/apdu.ts';
+import { encodeExtended, parseCommandApdu } from './apdu.ts';
 import type { CardConnection } from './connection.ts';
 import { NfcTransport, type NfcTransportOptions } from './nfc-transport.ts';
 

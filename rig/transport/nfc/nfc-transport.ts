@@ -1,8 +1,8 @@
 import { concat, hex } from '../../bytes.ts';
 import { deviceFault, TransportError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
-import { parseResponse, type ResponseApdu, SW, swName } from '../../u2f/apdu.ts';
 import type { ExchangeOptions, Transport, WireTiming } from '../transport.ts';
+import { parseResponse, type ResponseApdu, SW, swName } from './apdu.ts';
 import type { CardConnection } from './connection.ts';
 import {
   cardCommands,

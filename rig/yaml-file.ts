@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from './errors.ts';
 
 /** A parsed YAML file, checked against a schema, that can say where each value stands. */
 export interface YamlFile<T> {

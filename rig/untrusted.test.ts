@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { deviceText } from './untrusted.ts';
 
-describe('report/untrusted: device-provided text', () => {
+describe('untrusted: device-provided text', () => {
   it('escapes newlines, ANSI escapes and bidi overrides, and keeps ordinary text as it is', () => {
     assert.equal(deviceText('MitID chip'), 'MitID chip');
     assert.equal(deviceText('Yubico YubiKey OTP+FIDO+CCID'), 'Yubico YubiKey OTP+FIDO+CCID');
