@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { bytes, cut, hexOf, RUNS } from '../../test/support/property.ts';
 import { VpcdFrameReader, vpcdFrame } from '../emulator/vpcd-frames.ts';
 import { fragment as bleFragment, FrameAssembler, parseFrame } from '../transport/ble/fragments.ts';
 import {
@@ -16,7 +17,6 @@ import {
   parsePacket,
   REPORT_SIZE,
 } from '../transport/hid/framing.ts';
-import { bytes, cut, hexOf, RUNS } from './support.ts';
 
 const cid = fc.integer({ min: 1, max: 0xfffffffe });
 const hidCmd = fc.integer({ min: 0x80, max: 0xff });

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { bytes, cut, hexOf, RUNS } from '../../test/support/property.ts';
 import { concat, fromHex } from '../bytes.ts';
 import { H4, H4Reassembler } from '../emulator/ble/hci-packets.ts';
 import { EmulatedCardConnection, NfcFrontEnd } from '../emulator/front-ends/nfc.ts';
@@ -19,7 +20,6 @@ import {
 import { crcOk, requestLength, withCrc } from '../instruments/watlow/modbus-rtu.ts';
 import { encodeExtended, parseCommandApdu } from '../transport/nfc/apdu.ts';
 import { NfcTransport } from '../transport/nfc/nfc-transport.ts';
-import { bytes, cut, hexOf, RUNS } from './support.ts';
 
 describe('property: ISO 7816-4 over the emulated card', () => {
   it('any message survives command chaining and GET RESPONSE, short or extended, at any chunk size', async () => {

@@ -9,13 +9,13 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { p256 } from '@noble/curves/nist.js';
 import fc from 'fast-check';
+import { bytes, hexOf, RUNS } from '../../test/support/property.ts';
 import { concat, toBytes } from '../bytes.ts';
 import { isDeviceFailure } from '../errors.ts';
 import { encodeExtended, encodeShort, parseCommandApdu, parseResponse, SW } from '../transport/nfc/apdu.ts';
 import { parseAttestationCertificate } from '../u2f/attestation.ts';
 import { parseAuthenticateResponse, parseRegisterResponse } from '../u2f/messages.ts';
 import { parseDerSignature } from '../u2f/verify.ts';
-import { bytes, hexOf, RUNS } from './support.ts';
 
 const byte = fc.integer({ min: 0, max: 0xff });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
+import { openChip } from '../../test/support/fido-test-support.ts';
 import { concat, fromHex, hex } from '../bytes.ts';
-import { openChip } from '../emulator/ble/fido-test-support.ts';
 import { EmulatedHidDevice } from '../emulator/front-ends/hid.ts';
 import { TrafficLog } from '../traffic.ts';
 import { encodeVersion } from '../u2f/messages.ts';

@@ -23,7 +23,7 @@
 # Then point the calibration test at them:
 #   CHIPRIG_U2F_REF_CODE_HID=OUT_DIR/u2f-ref-code-hid \
 #   CHIPRIG_LIBU2F_EMU_BRIDGE=OUT_DIR/bridge/libu2f-emu-fifo-bridge \
-#   NODE_OPTIONS='--import tsx' npx mocha --timeout 20000 rig/cli/calibration.test.ts
+#   NODE_OPTIONS='--import tsx' npx mocha --timeout 20000 test/e2e/calibration.test.ts
 #
 # Debian packages: g++ make pkg-config libhidapi-dev libudev-dev (u2f-ref-code);
 # cmake ninja-build libssl-dev (libu2f-emu).

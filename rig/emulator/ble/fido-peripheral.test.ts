@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
+import { emulatedChip, openChip } from '../../../test/support/fido-test-support.ts';
 import { concat, fromHex, hex } from '../../bytes.ts';
 import { GattError } from '../../transport/ble/connection.ts';
 import { BLE_CMD, continuationFrame, initialFrame } from '../../transport/ble/fragments.ts';
 import { UUID } from '../../transport/ble/gatt-uuids.ts';
 import { connectDirect } from './direct-link.ts';
 import { ATT_REVISION_REFUSED, SERVICE_DATA_PAIRING } from './fido-peripheral.ts';
-import { emulatedChip, openChip } from './fido-test-support.ts';
 
 const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 13 + 1) & 0xff);
 const text = (data: Uint8Array) => new TextDecoder().decode(data);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { emulatedChip } from '../../../test/support/fido-test-support.ts';
 import { hex } from '../../bytes.ts';
 import type { TransportError } from '../../errors.ts';
 import { BleTransport } from '../../transport/ble/ble-transport.ts';
@@ -7,7 +8,6 @@ import { GattError } from '../../transport/ble/connection.ts';
 import { connectGatt, createNoble, type Noble, scanFido, stop } from '../../transport/ble/noble.ts';
 import { parseResponse, SW } from '../../transport/nfc/apdu.ts';
 import { encodeVersion } from '../../u2f/messages.ts';
-import { emulatedChip } from './fido-test-support.ts';
 import { EmulatedBleBindings } from './noble-bindings.ts';
 import type { AdvertisingData, CentralSession, ServiceDef, VirtualPeripheral } from './peripheral.ts';
 

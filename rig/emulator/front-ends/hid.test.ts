@@ -1,4 +1,13 @@
 import assert from 'node:assert/strict';
+import {
+  echoApdu,
+  expectError,
+  expectSilence,
+  init,
+  NONCE,
+  readMessage,
+  readReport,
+} from '../../../test/support/hid-test-support.ts';
 import { fromHex, hex } from '../../bytes.ts';
 import { TransportError } from '../../errors.ts';
 import {
@@ -11,15 +20,6 @@ import {
   initPacket,
 } from '../../transport/hid/framing.ts';
 import { EmulatedHidDevice, type EmulatedHidDeviceOptions, TYPICAL_REPORT_DESCRIPTOR_HEX } from './hid.ts';
-import {
-  echoApdu,
-  expectError,
-  expectSilence,
-  init,
-  NONCE,
-  readMessage,
-  readReport,
-} from './hid-test-support.ts';
 
 /** PING with BCNT 99: an init report and one CONT (the GH stimulus for SEQ/TMO/BUSY cases). */
 function ping99(cid: number): { init: Uint8Array; cont: Uint8Array } {

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { Duplex } from 'node:stream';
 import { SerialPortMock } from 'serialport';
+import { linkedPair } from '../../../test/support/stream-pair.ts';
 import { InstrumentError } from '../../errors.ts';
 import { openPtyPair, type PtyPair, socatAvailable } from '../pty-pair.ts';
-import { linkedPair } from '../stream-pair.ts';
 import { FirmataPresser } from './firmata-presser.ts';
 import { FirmataSimulator } from './firmata-simulator.ts';
 

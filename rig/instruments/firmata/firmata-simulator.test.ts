@@ -18,7 +18,7 @@
  * - 0xF0 0x6D pin 0xF7 queries a pin; 0xF0 0x6E pin mode state(bits 0-6, ...) 0xF7 answers.
  */
 import assert from 'node:assert/strict';
-import { linkedPair } from '../stream-pair.ts';
+import { linkedPair } from '../../../test/support/stream-pair.ts';
 import { FirmataSimulator } from './firmata-simulator.ts';
 
 function setup(opts: ConstructorParameters<typeof FirmataSimulator>[0] = {}) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { rawCall } from '../../../suites/support/ble.ts';
+import { openChip } from '../../../test/support/fido-test-support.ts';
 import { fromHex } from '../../bytes.ts';
-import { openChip } from '../../emulator/ble/fido-test-support.ts';
 import { isDeviceFailure, TransportError } from '../../errors.ts';
 import { BleTransport } from './ble-transport.ts';
 import type { GattLink } from './connection.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { openChip } from '../../../test/support/fido-test-support.ts';
 import { concat, fromHex, hex } from '../../bytes.ts';
-import { openChip } from '../../emulator/ble/fido-test-support.ts';
 import { isDeviceFailure, TransportError } from '../../errors.ts';
 import { TrafficLog } from '../../traffic.ts';
 import { AUTH_P1 } from '../../u2f/apdu.ts';

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Outcome } from '../report/console.ts';
-import { EXIT } from './exit-codes.ts';
-import { childArgs, type FlakeReport, flakeReport, flakeText, parseRepeat } from './repeat.ts';
-import { chiprig, tmp } from './spawn-support.ts';
+import { EXIT } from '../../rig/cli/exit-codes.ts';
+import { childArgs, type FlakeReport, flakeReport, flakeText, parseRepeat } from '../../rig/cli/repeat.ts';
+import type { Outcome } from '../../rig/report/console.ts';
+import { chiprig, tmp } from '../support/spawn.ts';
 
 const flake = (dir: string): FlakeReport => JSON.parse(readFileSync(join(dir, 'flake-report.json'), 'utf8'));
 

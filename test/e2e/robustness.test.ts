@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXIT } from './exit-codes.ts';
-import { chiprig, readResults, stationCopy, tmp } from './spawn-support.ts';
+import { EXIT } from '../../rig/cli/exit-codes.ts';
+import { chiprig, readResults, stationCopy, tmp } from '../support/spawn.ts';
 
 const BIN = new URL('../../bin/chiprig.js', import.meta.url).pathname;
 

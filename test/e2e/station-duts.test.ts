@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXIT } from './exit-codes.ts';
-import { combinedExitCode } from './run-duts.ts';
-import { chiprig, readResults, tmp } from './spawn-support.ts';
+import { EXIT } from '../../rig/cli/exit-codes.ts';
+import { combinedExitCode } from '../../rig/cli/run-duts.ts';
+import { chiprig, readResults, tmp } from '../support/spawn.ts';
 
 const THREE = new URL('../../fixtures/stations/emulated-three.yaml', import.meta.url).pathname;
 /** The HID suite waits on the device (silences, frame timeouts) as a real bench does. */

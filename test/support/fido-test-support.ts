@@ -1,10 +1,11 @@
 /** Test support: an emulated MitID chip over BLE with the real U2F core (not a test file). */
-import { BleTransport, type BleTransportOptions } from '../../transport/ble/ble-transport.ts';
-import { Authenticator } from '../authenticator.ts';
-import { PresenceSource } from '../presence.ts';
-import { attestationCertificate, attestationKey } from '../test-attestation.ts';
-import { connectDirect } from './direct-link.ts';
-import { FidoBlePeripheral, type FidoBlePeripheralOptions } from './fido-peripheral.ts';
+
+import { Authenticator } from '../../rig/emulator/authenticator.ts';
+import { connectDirect } from '../../rig/emulator/ble/direct-link.ts';
+import { FidoBlePeripheral, type FidoBlePeripheralOptions } from '../../rig/emulator/ble/fido-peripheral.ts';
+import { PresenceSource } from '../../rig/emulator/presence.ts';
+import { attestationCertificate, attestationKey } from '../../rig/emulator/test-attestation.ts';
+import { BleTransport, type BleTransportOptions } from '../../rig/transport/ble/ble-transport.ts';
 
 /** Short timings so the whole BLE test set stays well under 10 s. */
 export const FAST = { keepaliveMs: 50, presenceTimeoutMs: 1500, requestTimeoutMs: 300 } as const;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RecordedMeasurement } from '../measure/run-record.ts';
-import { EXIT } from './exit-codes.ts';
-import { chiprig, tmp } from './spawn-support.ts';
+import { EXIT } from '../../rig/cli/exit-codes.ts';
+import type { RecordedMeasurement } from '../../rig/measure/run-record.ts';
+import { chiprig, tmp } from '../support/spawn.ts';
 
 const TIMED = new URL('../../fixtures/stations/emulated-timed.yaml', import.meta.url).pathname;
 

@@ -4,8 +4,8 @@ import { createPrivateKey, KeyObject, webcrypto } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { EXIT } from './exit-codes.ts';
-import { chiprig, FIXTURES, stationCopy as station, tmp } from './spawn-support.ts';
+import { EXIT } from '../../rig/cli/exit-codes.ts';
+import { chiprig, FIXTURES, stationCopy as station, tmp } from '../support/spawn.ts';
 
 /** Every byte a run left behind: its output and each file in its results folder. */
 function everything(r: { stdout: string; stderr: string }, dir: string): string {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXIT } from './exit-codes.ts';
-import { chiprig, tmp } from './spawn-support.ts';
+import { EXIT } from '../../rig/cli/exit-codes.ts';
+import { chiprig, tmp } from '../support/spawn.ts';
 
 interface Outcomes {
   tests: { id: string | null; transport: string | null; title: string; outcome: string; message?: string }[];

@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeFifoMessage, FIFO_CMD, QUIT_MODE, u32lePayload } from '../transport/hid/fifo-protocol.ts';
-import { EXIT } from './exit-codes.ts';
-import { chiprig, emulateProcess, FIXTURES, readResults, tmp } from './spawn-support.ts';
+import { EXIT } from '../../rig/cli/exit-codes.ts';
+import {
+  encodeFifoMessage,
+  FIFO_CMD,
+  QUIT_MODE,
+  u32lePayload,
+} from '../../rig/transport/hid/fifo-protocol.ts';
+import { chiprig, emulateProcess, FIXTURES, readResults, tmp } from '../support/spawn.ts';
 
 /**
  * Issue 10, interoperability: the emulated chip served to outside tools over the FIFO

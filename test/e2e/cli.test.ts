@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { socatAvailable } from '../emulator/ble/hci-pty.ts';
-import { type DeviceFaultName, FAULTS } from '../emulator/faults.ts';
-import { requirements } from '../requirements/requirements.ts';
-import { EXIT } from './exit-codes.ts';
-import { chiprig, stationCopy, tmp } from './spawn-support.ts';
+import { EXIT } from '../../rig/cli/exit-codes.ts';
+import { socatAvailable } from '../../rig/emulator/ble/hci-pty.ts';
+import { type DeviceFaultName, FAULTS } from '../../rig/emulator/faults.ts';
+import { requirements } from '../../rig/requirements/requirements.ts';
+import { chiprig, stationCopy, tmp } from '../support/spawn.ts';
 
 describe('chiprig CLI (end to end, spawned)', function () {
   this.timeout(300_000);

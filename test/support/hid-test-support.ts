@@ -1,14 +1,14 @@
 /** Raw-report helpers for the emulated HID device's unit tests (not a public API). */
 import assert from 'node:assert/strict';
-import { concat, hex, readU32be } from '../../bytes.ts';
-import type { HidConnection } from '../../transport/hid/connection.ts';
+import { concat, hex, readU32be } from '../../rig/bytes.ts';
+import type { HidConnection } from '../../rig/transport/hid/connection.ts';
 import {
   BROADCAST_CID,
   CTAPHID,
   initPacket,
   MessageAssembler,
   parsePacket,
-} from '../../transport/hid/framing.ts';
+} from '../../rig/transport/hid/framing.ts';
 
 /** The fake authenticator core: echoes the APDU followed by SW 9000. */
 export const echoApdu = async (apdu: Uint8Array): Promise<Uint8Array> =>

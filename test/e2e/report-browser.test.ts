@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
-import { EXIT } from '../cli/exit-codes.ts';
-import { chiprig, readResults, tmp } from '../cli/spawn-support.ts';
+import { EXIT } from '../../rig/cli/exit-codes.ts';
+import { chiprig, readResults, tmp } from '../support/spawn.ts';
 
 /**
  * The single-file HTML report that `chiprig run` writes (Allure 3, "awesome" UI), opened

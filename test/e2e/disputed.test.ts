@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { EMULATOR_DISPUTED } from '../emulator/disputed.ts';
-import { EXIT } from './exit-codes.ts';
-import { chiprig, FIXTURES, readResults, tmp } from './spawn-support.ts';
+import { EXIT } from '../../rig/cli/exit-codes.ts';
+import { EMULATOR_DISPUTED } from '../../rig/emulator/disputed.ts';
+import { chiprig, FIXTURES, readResults, tmp } from '../support/spawn.ts';
 
 /**
  * Fairness on disputed points (fixtures/requirements.yaml, strength disputed): the default

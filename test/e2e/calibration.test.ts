@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chiprig, emulateProcess, readResults, stationCopy, tmp } from './spawn-support.ts';
+import { chiprig, emulateProcess, readResults, stationCopy, tmp } from '../support/spawn.ts';
 
 /**
  * Calibration against U2F implementations written elsewhere (docs/calibration.md):

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pcscUnavailableReason } from '../transport/nfc/nfc-pcsc.ts';
-import { EXIT } from './exit-codes.ts';
-import { chiprig, emulateProcess } from './spawn-support.ts';
+import { EXIT } from '../../rig/cli/exit-codes.ts';
+import { pcscUnavailableReason } from '../../rig/transport/nfc/nfc-pcsc.ts';
+import { chiprig, emulateProcess } from '../support/spawn.ts';
 
 /**
  * The NFC path through the real stack: chiprig run -> nfc-pcsc -> pcscd -> vpcd ->

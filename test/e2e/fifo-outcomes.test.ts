@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import {
-  type FifoShim,
-  runDevccHost,
-  type ShimOrder,
-  startFifoShim,
-} from '../transport/hid/fifo-device-shim.ts';
-import { makeFifos } from '../transport/hid/fifo-protocol.ts';
-import { EXIT } from './exit-codes.ts';
-import { chiprig, emulateProcess, readResults, tmp } from './spawn-support.ts';
+import { EXIT } from '../../rig/cli/exit-codes.ts';
+import { makeFifos } from '../../rig/transport/hid/fifo-protocol.ts';
+import { type FifoShim, runDevccHost, type ShimOrder, startFifoShim } from '../support/fifo-device-shim.ts';
+import { chiprig, emulateProcess, readResults, tmp } from '../support/spawn.ts';
 
 /**
  * `fifo:PATH` against device shims that open their FIFOs each a different way, and against
