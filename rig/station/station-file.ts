@@ -1,5 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { packagePath } from '../paths.ts';
 import { readYamlFile } from './yaml-file.ts';
 
 export const PresenceModeSchema = z.enum(['actuator', 'prompt', 'auto']);
@@ -261,7 +262,7 @@ export const StationFileSchema = z.strictObject({
 export type StationFile = z.output<typeof StationFileSchema> & { path: string; dir: string };
 export type EmulatorConfig = z.output<typeof EmulatorSchema>;
 
-export const DEFAULT_STATION = new URL('../../fixtures/stations/emulated.yaml', import.meta.url).pathname;
+export const DEFAULT_STATION = packagePath('fixtures/stations/emulated.yaml');
 
 export function loadStationFile(path: string = DEFAULT_STATION): StationFile {
   const abs = resolve(path);

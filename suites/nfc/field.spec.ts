@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { concat } from '../../rig/bytes.ts';
 import { TransportError } from '../../rig/errors.ts';
+import { packagePath } from '../../rig/paths.ts';
 import { isMovableCard, type MovableCard } from '../../rig/transport/nfc/connection.ts';
 import { encodeExtended, INS, SW, swName } from '../../rig/u2f/apdu.ts';
 import { encodeRegister } from '../../rig/u2f/messages.ts';
@@ -11,7 +12,7 @@ import { getStation } from '../support/context.ts';
 import { authenticate, random32, register } from '../support/u2f.ts';
 
 const station = await getStation();
-const CROSSCHECK = new URL('../../scripts/fido2-crosscheck.py', import.meta.url).pathname;
+const CROSSCHECK = packagePath('scripts/fido2-crosscheck.py');
 const PYTHON = '/usr/bin/python3';
 
 if (station.transports.includes('nfc')) {
