@@ -14,10 +14,7 @@ export async function benchStartup(): Promise<string[]> {
   const pkg = await packAndInstall();
   try {
     const rows: [string, number[]][] = [
-      [
-        'development checkout (tsx, TypeScript sources)',
-        versionStartMs(join(CHECKOUT, 'bin/chiprig.js'), RUNS),
-      ],
+      ['checkout (tsx, TypeScript sources)', versionStartMs(join(CHECKOUT, 'bin/chiprig.js'), RUNS)],
       ['installed package (built JavaScript)', versionStartMs(pkg.bin, RUNS)],
     ];
     const dev = median(rows[0]![1]);
