@@ -7,13 +7,17 @@
  *  2. the rig's own cost per exchange: framing an AUTHENTICATE and parsing its answer on
  *     each transport, no device (scripts/bench-codecs.ts), and its share of one signature;
  *  3. NFC exchange latency p50/p99, in process and through pcscd + vpcd (scripts/bench-nfc.ts);
- *  4. BLE exchange latency p50/p99, in-process noble and noble's HCI stack on a pty (scripts/bench-ble.ts).
+ *  4. BLE exchange latency p50/p99, in-process noble and noble's HCI stack on a pty (scripts/bench-ble.ts);
+ *  5. `chiprig --version` start-up, median of five: the development checkout (tsx) beside the
+ *     package installed from `npm pack`'s tarball (built JavaScript), and their ratio
+ *     (scripts/bench-startup.ts; it packs and installs into a temp prefix first).
  * BENCH_TIME_MS (per task and round), BENCH_ROUNDS, BENCH_NFC_SAMPLES and BENCH_BLE_SAMPLES
  * shorten or lengthen it.
  */
 import { benchBle } from './bench-ble.ts';
 import { benchCodecs } from './bench-codecs.ts';
 import { benchNfc } from './bench-nfc.ts';
+import { benchStartup } from './bench-startup.ts';
 import { benchThroughput, median, RAW_SIGN } from './bench-throughput.ts';
 
 const TIME_MS = Number(process.env.BENCH_TIME_MS ?? 400);
@@ -63,6 +67,8 @@ console.log('');
 for (const line of await benchNfc(Number(process.env.BENCH_NFC_SAMPLES ?? 1000))) console.log(line);
 console.log('');
 for (const line of await benchBle(Number(process.env.BENCH_BLE_SAMPLES ?? 300))) console.log(line);
+console.log('');
+for (const line of await benchStartup()) console.log(line);
 if (t.verified !== t.collected) {
   console.error('some signatures did not verify: the figures above do not count');
   process.exitCode = 1;

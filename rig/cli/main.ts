@@ -2,12 +2,14 @@ import { Command, CommanderError, Option } from 'commander';
 import { ChiprigError, ConfigError } from '../errors.ts';
 import { chiprigVersion } from '../run/environment.ts';
 import { SUITES } from '../run/suites.ts';
-import { devices } from './devices.ts';
-import { emulate } from './emulate.ts';
 import { EXIT } from './exit-codes.ts';
-import { repeatRun } from './repeat.ts';
-import { report } from './report.ts';
-import { run } from './run.ts';
+
+// Each command's module (with mocha, Allure, the transports and the emulator behind it) is
+// imported when that command runs, so `chiprig --version` and `--help` load none of them.
+// These are ESM imports of the same files the suites import later, done before mocha loads
+// any spec, so there is one copy of each module (rig/errors.ts among them) and the
+// `instanceof` checks below and in the rig hold (see the note in rig/station/links.ts,
+// which is about mocha's CommonJS loading under `mocha --import tsx`, not this).
 
 const program = new Command('chiprig')
   .description('Hardware-in-the-loop conformance rig for FIDO U2F authenticators (MitID chip)')
@@ -65,6 +67,7 @@ program
   .exitOverride()
   .action(async (opts) => {
     if (opts.repeat !== undefined) {
+      const { repeatRun } = await import('./repeat.ts');
       const at = process.argv.indexOf('run');
       process.exitCode = await repeatRun({
         ...opts,
@@ -73,6 +76,7 @@ program
       });
       return;
     }
+    const { run } = await import('./run.ts');
     process.exitCode = await run({ ...opts, html: opts.html !== false });
   });
 
@@ -84,6 +88,7 @@ program
   .option('--history <file>', 'Allure 3 history file kept across runs')
   .exitOverride()
   .action(async (dirs: string[], opts) => {
+    const { report } = await import('./report.ts');
     process.exitCode = await report(dirs, opts);
   });
 
@@ -101,6 +106,7 @@ program
   .option('--fault <name>', 'serve the chip with a deliberate non-conformance')
   .exitOverride()
   .action(async (opts) => {
+    const { emulate } = await import('./emulate.ts');
     process.exitCode = await emulate(opts);
   });
 
@@ -113,6 +119,7 @@ program
   .option('--hci <uart:PATH[@BAUD]>', 'Bluetooth controller to scan with (default: the host adapter)')
   .exitOverride()
   .action(async (opts) => {
+    const { devices } = await import('./devices.ts');
     process.exitCode = await devices(opts);
   });
 

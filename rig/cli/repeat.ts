@@ -9,13 +9,13 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
+import { CHIPRIG_BIN } from '../paths.ts';
 import type { Outcome } from '../report/console.ts';
 import { formatMs } from '../report/console.ts';
 import { generateHtmlReport } from '../report/html.ts';
 import { EXIT } from './exit-codes.ts';
 import { combinedExitCode } from './run-duts.ts';
 
-const BIN = new URL('../../bin/chiprig.js', import.meta.url).pathname;
 export const FLAKE_REPORT_FILE = 'flake-report.json';
 const OUTCOMES_FILE = 'chiprig-outcomes.json';
 const OUTCOMES: readonly Outcome[] = ['passed', 'failed', 'broken', 'skipped', 'advisory'];
@@ -132,7 +132,7 @@ export async function repeatRun(opts: RepeatOptions): Promise<number> {
 /** One `chiprig run`, its output passed through as it comes; a run that cannot start or is killed is broken. */
 function child(args: string[]): Promise<number> {
   return new Promise((resolveCode) => {
-    const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const proc = spawn(process.execPath, [CHIPRIG_BIN, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
     proc.on('error', (error) => {
       process.stderr.write(`chiprig: cannot start a run: ${error.message}\n`);
       resolveCode(EXIT.BROKEN);

@@ -1,12 +1,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { CHIPRIG_BIN } from '../paths.ts';
 import { formatMs } from '../report/console.ts';
 import { generateHtmlReport } from '../report/html.ts';
 import type { StationFile } from '../station/station-file.ts';
 import { EXIT } from './exit-codes.ts';
-
-const BIN = new URL('../../bin/chiprig.js', import.meta.url).pathname;
 
 export interface DutRunOptions {
   suite?: string;
@@ -53,7 +52,7 @@ export async function runDuts(file: StationFile, opts: DutRunOptions): Promise<n
       const dir = join(resultsDir, dut.id);
       rmSync(dir, { recursive: true, force: true });
       const args = [
-        BIN,
+        CHIPRIG_BIN,
         'run',
         '--station',
         file.path,

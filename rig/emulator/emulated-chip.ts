@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { toBytes } from '../bytes.ts';
 import { ConfigError } from '../errors.ts';
+import { packagePath } from '../paths.ts';
 import type { HidDeviceInfo } from '../transport/hid/connection.ts';
 import { Authenticator, type CounterMode } from './authenticator.ts';
 import { BatteryModel } from './battery.ts';
@@ -369,8 +370,7 @@ function faultyAttestation(faults: readonly FaultName[]): { certificate: string;
       ? 'p384'
       : undefined;
   if (!name) return undefined;
-  const file = (part: string) =>
-    new URL(`../../fixtures/attestation/faults/${name}-${part}.pem`, import.meta.url).pathname;
+  const file = (part: string) => packagePath(`fixtures/attestation/faults/${name}-${part}.pem`);
   return { certificate: file('cert'), key: file('key') };
 }
 

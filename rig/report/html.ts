@@ -3,8 +3,9 @@ import { copyFileSync, existsSync, linkSync, mkdtempSync, readdirSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { packagePath } from '../paths.ts';
 
-const CONFIG = fileURLToPath(new URL('../../allurerc.mjs', import.meta.url));
+const CONFIG = packagePath('allurerc.mjs');
 
 /**
  * Builds the single-file HTML report with Allure 3 (no Java). Runs the `allure` CLI of

@@ -5,9 +5,9 @@
  * the one observed; `advisory` breaches are shown apart and change the exit code only under
  * `--strict`.
  */
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { deviceFault } from '../errors.ts';
+import { packagePath } from '../paths.ts';
 import { readYamlFile } from '../yaml-file.ts';
 
 export const STRENGTHS = ['required', 'security', 'disputed', 'advisory'] as const;
@@ -51,7 +51,7 @@ export const RequirementsSchema = z
 export type Requirement = z.output<typeof RequirementSchema>;
 export type Sanctioned = z.output<typeof SanctionedSchema>;
 
-export const REQUIREMENTS_FILE = fileURLToPath(new URL('../../fixtures/requirements.yaml', import.meta.url));
+export const REQUIREMENTS_FILE = packagePath('fixtures/requirements.yaml');
 
 /** The requirements, indexed by ID. */
 export class Requirements {

@@ -1,10 +1,10 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { packagePath } from '../paths.ts';
 import type { Station } from '../station/station.ts';
 
-const CHIPRIG_VERSION = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+const CHIPRIG_VERSION = (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string })
+  .version;
 
 export function chiprigVersion(): string {
   return CHIPRIG_VERSION;

@@ -1,6 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.ts';
+import { MODULE_EXT } from '../paths.ts';
 import type { TransportKind } from '../transport/transport.ts';
 
 /**
@@ -44,10 +46,12 @@ export const NOT_REPLAYED: Record<string, string> = {
   perf: 'its verdicts are timings and its loops run for a time, not a count',
 };
 
-export const SUITES_ROOT = new URL('../../suites/', import.meta.url).pathname;
+/** The suites' spec files, beside the running rig: suites/ (sources) or dist/suites/ (built). */
+export const SUITES_ROOT = fileURLToPath(new URL('../../suites/', import.meta.url));
+const SPEC_EXT = `.spec${MODULE_EXT}`;
 
 /** The spec that runs scenario files (chiprig run --scenario). */
-export const SCENARIO_SPEC = join(SUITES_ROOT, 'scenarios', 'scenarios.spec.ts');
+export const SCENARIO_SPEC = join(SUITES_ROOT, 'scenarios', `scenarios${SPEC_EXT}`);
 
 export function parseSuiteList(list: string | undefined): string[] | undefined {
   if (list === undefined) return undefined;
@@ -68,12 +72,12 @@ export function specFiles(suite: string): string[] {
   const dir = join(SUITES_ROOT, SUITES[suite]!.dir);
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
-    .filter((f) => f.endsWith('.spec.ts'))
+    .filter((f) => f.endsWith(SPEC_EXT))
     .sort()
     .map((f) => join(dir, f));
 }
 
-/** The suite a spec file belongs to (suites/<suite>/*.spec.ts), if it is one. */
+/** The suite a spec file belongs to (suites/<suite>/*.spec.ts, or .js built), if it is one. */
 export function suiteOf(file: string | undefined): string | undefined {
   return file ? /[\\/]suites[\\/]([^\\/]+)[\\/][^\\/]+$/.exec(file)?.[1] : undefined;
 }

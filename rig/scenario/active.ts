@@ -1,10 +1,11 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
+import { packagePath } from '../paths.ts';
 import { type LoadedScenario, loadScenario } from './load.ts';
 
 /** The worked examples that ship with chiprig (README, "Scenario files"). */
-export const EXAMPLES_DIR = new URL('../../scenarios/', import.meta.url).pathname;
+export const EXAMPLES_DIR = packagePath('scenarios/');
 
 /** CHIPRIG_SCENARIOS (comma-separated files or folders), what plain mocha runs; undefined when unset. */
 export function activeScenarioFiles(env: NodeJS.ProcessEnv = process.env): string[] | undefined {

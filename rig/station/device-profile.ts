@@ -1,8 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import { packagePath } from '../paths.ts';
 import { requirements } from '../requirements/requirements.ts';
 import { type TransportKind, transportKindSchema } from '../transport/kinds.ts';
 import { readYamlFile } from '../yaml-file.ts';
@@ -236,7 +236,7 @@ export function loadDeviceProfile(path: string): DeviceProfile {
 }
 
 /** The profiles chiprig ships (fixtures/devices/NAME.yaml), for --profile NAME. */
-export const PROFILES_DIR = fileURLToPath(new URL('../../fixtures/devices/', import.meta.url));
+export const PROFILES_DIR = packagePath('fixtures/devices/');
 
 /** The profile for a device its station does not identify as its own. */
 export const GENERIC_PROFILE = 'generic-u2f';

@@ -1,5 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { packagePath } from '../paths.ts';
 import { transportKindSchema } from '../transport/kinds.ts';
 import { PRESENCE_MODES } from '../u2f/presence.ts';
 import { readYamlFile } from '../yaml-file.ts';
@@ -257,7 +258,7 @@ export const StationFileSchema = z.strictObject({
 export type StationFile = z.output<typeof StationFileSchema> & { path: string; dir: string };
 export type EmulatorConfig = z.output<typeof EmulatorSchema>;
 
-export const DEFAULT_STATION = new URL('../../fixtures/stations/emulated.yaml', import.meta.url).pathname;
+export const DEFAULT_STATION = packagePath('fixtures/stations/emulated.yaml');
 
 export function loadStationFile(path: string = DEFAULT_STATION): StationFile {
   const abs = resolve(path);

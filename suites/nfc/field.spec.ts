@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { concat } from '../../rig/bytes.ts';
 import { TransportError } from '../../rig/errors.ts';
+import { packagePath } from '../../rig/paths.ts';
 import { encodeExtended, SW, swName } from '../../rig/transport/nfc/apdu.ts';
 import { isMovableCard, type MovableCard } from '../../rig/transport/nfc/connection.ts';
 import { INS } from '../../rig/u2f/apdu.ts';
@@ -12,7 +13,7 @@ import { getStation } from '../support/context.ts';
 import { authenticate, random32, register } from '../support/u2f.ts';
 
 const station = await getStation();
-const CROSSCHECK = new URL('../../scripts/fido2-crosscheck.py', import.meta.url).pathname;
+const CROSSCHECK = packagePath('scripts/fido2-crosscheck.py');
 const PYTHON = '/usr/bin/python3';
 
 if (station.transports.includes('nfc')) {

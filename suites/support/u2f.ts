@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hex } from '../../rig/bytes.ts';
+import { packagePath } from '../../rig/paths.ts';
 import { hostRandomBytes } from '../../rig/random.ts';
 import type { PresenceMode } from '../../rig/station/station-file.ts';
 import { SW, swName } from '../../rig/transport/nfc/apdu.ts';
@@ -17,9 +18,7 @@ import { parseDerSignature } from '../../rig/u2f/verify.ts';
 import { CannotStage } from './conformance.ts';
 
 /** The U2F spec's test vectors (catalogue §3): requests, answers, keys made by another device. */
-export const specVectors = JSON.parse(
-  readFileSync(new URL('../../fixtures/vectors/u2f-spec.json', import.meta.url), 'utf8'),
-);
+export const specVectors = JSON.parse(readFileSync(packagePath('fixtures/vectors/u2f-spec.json'), 'utf8'));
 
 export const random32 = (): Uint8Array => hostRandomBytes(32);
 export const appParamOf = (appId: string): Uint8Array =>
