@@ -1,0 +1,69 @@
+/**
+ * `npm test` after the quick checks: the test groups, the independent ones side by side.
+ * Each group is its own mocha run; its output is printed whole when it ends (mocha's own
+ * "N passing / N failing" lines included), so groups never interleave, and a line says when
+ * each starts and ends. Every group has a time limit: one that overruns is killed and
+ * counts as failed. Exit code: 0 when every group passed, else 1.
+ *
+ * Phases run one after the other; the groups of a phase run at once. The suites and the
+ * end-to-end tests that judge timings run in a phase of their own, on a quiet machine.
+ */
+import { spawn } from 'node:child_process';
+
+interface Group {
+  name: string;
+  args: string[];
+  env?: Record<string, string>;
+}
+
+const mocha = (...args: string[]) => ['node_modules/mocha/bin/mocha.js', ...args];
+
+const PHASES: Group[][] = [
+  [
+    { name: 'unit', args: mocha('--config', '.mocharc.unit.json') },
+    { name: 'e2e', args: mocha('--config', '.mocharc.e2e.json') },
+  ],
+  [{ name: 'suites', args: mocha('--config', '.mocharc.suites.json'), env: { CHIPRIG_STRICT: '1' } }],
+  // The end-to-end tests whose verdicts rest on measured time or power.
+  [{ name: 'e2e (timed)', args: mocha('--config', '.mocharc.timed.json') }],
+];
+
+const LIMIT_MS = 20 * 60_000;
+
+function runGroup(group: Group): Promise<{ name: string; ok: boolean; ms: number }> {
+  const started = performance.now();
+  process.stdout.write(`test group ${group.name}: started\n`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, group.args, {
+      env: { ...process.env, ...group.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => chunks.push(d));
+    child.stderr.on('data', (d: Buffer) => chunks.push(d));
+    const timer = setTimeout(() => {
+      chunks.push(Buffer.from(`\ntest group ${group.name}: killed after ${LIMIT_MS / 60_000} min\n`));
+      child.kill('SIGKILL');
+    }, LIMIT_MS);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const ms = performance.now() - started;
+      process.stdout.write(`\n===== test group ${group.name} =====\n`);
+      process.stdout.write(Buffer.concat(chunks));
+      const ok = code === 0;
+      process.stdout.write(
+        `test group ${group.name}: ${ok ? 'passed' : `FAILED (${signal ?? `exit ${code}`})`} in ${(ms / 1000).toFixed(0)} s\n`,
+      );
+      resolve({ name: group.name, ok, ms });
+    });
+  });
+}
+
+const started = performance.now();
+const outcomes: { name: string; ok: boolean; ms: number }[] = [];
+for (const phase of PHASES) outcomes.push(...(await Promise.all(phase.map(runGroup))));
+const failed = outcomes.filter((o) => !o.ok);
+process.stdout.write(
+  `\ntest groups: ${outcomes.map((o) => `${o.name} ${o.ok ? 'passed' : 'FAILED'} (${(o.ms / 1000).toFixed(0)} s)`).join(', ')}; ${((performance.now() - started) / 1000).toFixed(0)} s in all\n`,
+);
+process.exitCode = failed.length > 0 ? 1 : 0;
