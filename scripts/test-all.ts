@@ -1,12 +1,13 @@
 /**
- * `npm test` after the quick checks: the test groups, the independent ones side by side.
+ * `npm test`: the typecheck, the lint and the test groups, the independent ones side by side.
  * Each group is its own mocha run; its output is printed whole when it ends (mocha's own
  * "N passing / N failing" lines included), so groups never interleave, and a line says when
  * each starts and ends. Every group has a time limit: one that overruns is killed and
  * counts as failed. Exit code: 0 when every group passed, else 1.
  *
- * Phases run one after the other; the groups of a phase run at once. The suites and the
- * end-to-end tests that judge timings run in a phase of their own, on a quiet machine.
+ * Phases run one after the other; the groups of a phase run at once (the end-to-end group
+ * runs its files six at a time: they mostly wait on the processes they spawn). The suites,
+ * and the end-to-end tests that judge timings, run in phases of their own, on a quiet machine.
  */
 import { spawn } from 'node:child_process';
 
@@ -18,14 +19,19 @@ interface Group {
 
 const mocha = (...args: string[]) => ['node_modules/mocha/bin/mocha.js', ...args];
 
+const bin = (name: string, ...args: string[]) => [`node_modules/${name}`, ...args];
+
 const PHASES: Group[][] = [
   [
+    { name: 'typecheck', args: bin('typescript/bin/tsc', '--noEmit') },
+    { name: 'lint', args: bin('@biomejs/biome/bin/biome', 'check', '--error-on-warnings', '.') },
     { name: 'unit', args: mocha('--config', '.mocharc.unit.json') },
     { name: 'e2e', args: mocha('--config', '.mocharc.e2e.json') },
   ],
   [{ name: 'suites', args: mocha('--config', '.mocharc.suites.json'), env: { CHIPRIG_STRICT: '1' } }],
-  // The end-to-end tests whose verdicts rest on measured time or power.
-  [{ name: 'e2e (timed)', args: mocha('--config', '.mocharc.timed.json') }],
+  // The end-to-end tests that must run alone: their verdicts rest on measured time or power,
+  // or they use pcscd's one vpcd reader (so do unit tests, in the first phase).
+  [{ name: 'e2e (alone)', args: mocha('--config', '.mocharc.alone.json') }],
 ];
 
 const LIMIT_MS = 20 * 60_000;
