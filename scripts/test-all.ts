@@ -25,10 +25,13 @@ const STRICT = { CHIPRIG_STRICT: '1' };
 const bin = (name: string, ...args: string[]) => [`node_modules/${name}`, ...args];
 
 const PHASES: Group[][] = [
+  // Unit tests with only the (light) lint beside them: a few check timings of their own.
   [
-    { name: 'typecheck', args: bin('typescript/bin/tsc', '--noEmit') },
     { name: 'lint', args: bin('@biomejs/biome/bin/biome', 'check', '--error-on-warnings', '.') },
     { name: 'unit', args: mocha('--config', '.mocharc.unit.json') },
+  ],
+  [
+    { name: 'typecheck', args: bin('typescript/bin/tsc', '--noEmit') },
     { name: 'e2e', args: mocha('--config', '.mocharc.e2e.json') },
     {
       name: 'suites',
