@@ -6,7 +6,7 @@
  * counts as failed. Exit code: 0 when every group passed, else 1.
  *
  * Phases run one after the other; the groups of a phase run at once (the end-to-end group
- * runs its files six at a time: they mostly wait on the processes they spawn). The suites
+ * runs its files four at a time: they mostly wait on the processes they spawn). The suites
  * and end-to-end tests that judge timings run in phases of their own, on a quiet machine.
  */
 import { spawn } from 'node:child_process';
@@ -49,7 +49,8 @@ const PHASES: Group[][] = [
   // The suites whose verdicts are measured time, power or temperature.
   [{ name: 'suites (timed)', args: mocha('--config', '.mocharc.suites-timed.json'), env: STRICT }],
   // The end-to-end tests that must run alone: their verdicts rest on measured time or power,
-  // or they use pcscd's one vpcd reader (so do unit tests, in the first phase).
+  // or they use pcscd's one vpcd reader (so do unit tests, in the first phase), or noble's HCI
+  // stack, whose link timers a loaded machine trips.
   [{ name: 'e2e (alone)', args: mocha('--config', '.mocharc.alone.json') }],
 ];
 

@@ -7,10 +7,7 @@ import { chiprig, tmp } from '../support/spawn.ts';
 describe('chiprig CLI over Bluetooth LE (end to end, spawned)', function () {
   this.timeout(300_000);
 
-  for (const [station, what] of [
-    ['emulated-ble.yaml', 'noble with in-process bindings'],
-    ['emulated-ble-hci.yaml', "noble's HCI stack over a pty to the emulated controller"],
-  ] as const) {
+  for (const [station, what] of [['emulated-ble.yaml', 'noble with in-process bindings']] as const) {
     it(`runs the BLE and U2F suites over BLE: ${what}`, async function () {
       if (station.includes('hci') && !socatAvailable()) {
         process.stdout.write('      skipped: socat is not installed (apt-get install socat)\n');
