@@ -25,5 +25,11 @@ export function packagePath(path: string): string {
   return join(PACKAGE_ROOT, path);
 }
 
-/** The `chiprig` command, which starts the child runs (per-device workers, repeats). */
-export const CHIPRIG_BIN = packagePath('bin/chiprig.js');
+/**
+ * The `chiprig` command, which starts the child runs (per-device workers, repeats): the
+ * same code as the running process, so a built run's children run the built code too
+ * (bin/chiprig.js in a checkout would run the sources through tsx).
+ */
+export const CHIPRIG_BIN = BUILT
+  ? fileURLToPath(new URL('./cli/main.js', import.meta.url))
+  : packagePath('bin/chiprig.js');

@@ -3,9 +3,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT } from '../../rig/cli/exit-codes.ts';
-import { chiprig, readResults, stationCopy, tmp } from '../support/spawn.ts';
-
-const BIN = new URL('../../bin/chiprig.js', import.meta.url).pathname;
+import { CHIPRIG_ENTRY as BIN, chiprig, readResults, stationCopy, tmp } from '../support/spawn.ts';
 
 function results(dir: string): { name: string; status: string; message?: string }[] {
   return readResults(dir).map((r) => ({

@@ -1,20 +1,36 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
-const BIN = new URL('../../bin/chiprig.js', import.meta.url).pathname;
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** The checkout's own `chiprig` command (bin/chiprig.js: the sources, through tsx). */
+export const SOURCE_BIN = join(ROOT, 'bin/chiprig.js');
+
+/**
+ * The chiprig command the end-to-end tests spawn: bin/chiprig.js (the sources, through
+ * tsx), or, where CHIPRIG_TEST_ENTRY names one, a build of the same sources (npm test
+ * builds one into dist-e2e/ first: a spawned run then starts in half the CPU time).
+ */
+export const CHIPRIG_ENTRY = process.env.CHIPRIG_TEST_ENTRY
+  ? resolve(ROOT, process.env.CHIPRIG_TEST_ENTRY)
+  : SOURCE_BIN;
+if (!existsSync(CHIPRIG_ENTRY))
+  throw new Error(`CHIPRIG_TEST_ENTRY: no ${CHIPRIG_ENTRY}; build it (npm test does) or unset the variable`);
+const BIN = CHIPRIG_ENTRY;
 
 /** Runs the chiprig CLI in a child process, as a lab script would. */
 export function chiprig(
   args: string[],
   timeoutMs = 240_000,
   env: NodeJS.ProcessEnv = {},
+  entry = BIN,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [BIN, ...args],
+      [entry, ...args],
       { timeout: timeoutMs, env: { ...process.env, CHIPRIG_QUIET_SKIPS: '1', ...env }, maxBuffer: 32 << 20 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
