@@ -36,15 +36,15 @@ const E2E_BUILD = 'dist-e2e';
 const E2E = { CHIPRIG_TEST_ENTRY: `${E2E_BUILD}/rig/cli/main.js` };
 
 const PHASES: Group[][] = [
-  // Unit tests with only the (light) lint and the build beside them: a few check timings of
-  // their own.
+  // Unit tests (one core; a few check timings of their own, with margins for a busy machine)
+  // beside the lint, the typecheck and the build.
   [
     { name: 'lint', args: bin('@biomejs/biome/bin/biome', 'check', '--error-on-warnings', '.') },
     { name: 'build', args: bin('typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', E2E_BUILD) },
+    { name: 'typecheck', args: bin('typescript/bin/tsc', '--noEmit') },
     { name: 'unit', args: mocha('--config', '.mocharc.unit.json') },
   ],
   [
-    { name: 'typecheck', args: bin('typescript/bin/tsc', '--noEmit') },
     { name: 'e2e', args: mocha('--config', '.mocharc.e2e.json'), env: E2E },
     {
       name: 'suites',
@@ -59,11 +59,12 @@ const PHASES: Group[][] = [
       env: STRICT,
     },
   ],
-  // The suites whose verdicts are measured time, power or temperature (one core), beside the
+  // The env suite, whose verdicts are measured power and temperature (one core), beside the
   // BLE run through noble's HCI stack: its link timers trip on a loaded machine (it broke with
-  // six end-to-end files at once), but it needs little CPU itself.
+  // six end-to-end files at once), but it needs little CPU itself. (The perf suite runs in
+  // the last phase, spawned with --strict by test/e2e/perf.test.ts.)
   [
-    { name: 'suites (timed)', args: mocha('--config', '.mocharc.suites-timed.json'), env: STRICT },
+    { name: 'suites (env)', args: mocha('--config', '.mocharc.suites-env.json'), env: STRICT },
     {
       name: 'e2e (BLE HCI)',
       args: mocha('--import=tsx', '--timeout', '20000', 'test/e2e/ble-hci.test.ts'),

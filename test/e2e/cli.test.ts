@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT } from '../../rig/cli/exit-codes.ts';
 import { requirements } from '../../rig/requirements/requirements.ts';
-import { CHIPRIG_ENTRY, chiprig, SOURCE_BIN, stationCopy, tmp } from '../support/spawn.ts';
+import { CHIPRIG_ENTRY, chiprig, SOURCE_BIN, specPathAsRun, stationCopy, tmp } from '../support/spawn.ts';
 
 describe('chiprig CLI (end to end, spawned)', function () {
   this.timeout(300_000);
@@ -84,8 +84,7 @@ describe('chiprig CLI (end to end, spawned)', function () {
   it('selects tests by Allure test plan (ALLURE_TESTPLAN_PATH): requirement IDs and full names; a missing plan is exit 2', async () => {
     const dir = tmp();
     const plan = join(dir, 'testplan.json');
-    const selector =
-      'chiprig:suites/hid/init-cid.spec.ts: USB HID · CTAPHID INIT > HID-INIT-01 broadcast INIT allocates a new channel';
+    const selector = `chiprig:${specPathAsRun('suites/hid/init-cid.spec.ts')}: USB HID · CTAPHID INIT > HID-INIT-01 broadcast INIT allocates a new channel`;
     writeFileSync(plan, JSON.stringify({ version: '1.0', tests: [{ id: 'U2F-REG-04' }, { selector }] }));
     const results = join(dir, 'results');
     const r = await chiprig(['run', '--suite', 'u2f,hid', '--results', results, '--no-html'], 120_000, {

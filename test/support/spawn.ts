@@ -1,7 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -19,6 +19,16 @@ export const CHIPRIG_ENTRY = process.env.CHIPRIG_TEST_ENTRY
 if (!existsSync(CHIPRIG_ENTRY))
   throw new Error(`CHIPRIG_TEST_ENTRY: no ${CHIPRIG_ENTRY}; build it (npm test does) or unset the variable`);
 const BIN = CHIPRIG_ENTRY;
+
+/**
+ * A suite file's path as the spawned CLI names it (relative to the checkout, in Allure
+ * full names and test plan selectors): `suites/x.spec.ts`, or in a build the compiled file.
+ */
+export function specPathAsRun(source: string): string {
+  if (CHIPRIG_ENTRY === SOURCE_BIN) return source;
+  const build = relative(ROOT, CHIPRIG_ENTRY.replace(/rig\/cli\/main\.js$/, ''));
+  return join(build, source).replace(/\.ts$/, '.js');
+}
 
 /** Runs the chiprig CLI in a child process, as a lab script would. */
 export function chiprig(
