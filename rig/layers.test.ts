@@ -41,6 +41,7 @@ const LAYERS: Record<string, number> = {
   u2f: 2,
   emulator: 3,
   instruments: 3,
+  metadata: 3,
   tape: 4,
   requirements: 5,
   station: 6,

@@ -55,6 +55,10 @@ program
     '--profile <name|file>',
     "device profile: a shipped one (mitid-chip, generic-u2f) or a YAML file; default: the station's for its own device, generic-u2f for any other",
   )
+  .option(
+    '--metadata <file>',
+    "the device's FIDO metadata for the metadata suite: its vendor's statement (.json) or an MDS3 BLOB (JWT); default: the station's for its own device",
+  )
   .option('--strict', 'advisory breaches (stricter than every official tool) fail the run (exit 1)')
   .option(
     '--record <file>',

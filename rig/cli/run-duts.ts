@@ -21,6 +21,7 @@ export interface DutRunOptions {
   html: boolean;
   history?: string;
   profile?: string;
+  metadata?: string;
   /** Advisory breaches fail (--strict), in every worker. */
   strict?: boolean;
 }
@@ -69,6 +70,7 @@ export async function runDuts(file: StationFile, opts: DutRunOptions): Promise<n
         ...(opts.presence ? ['--presence', opts.presence] : []),
         ...(opts.platform ? ['--platform', opts.platform] : []),
         ...(opts.profile ? ['--profile', opts.profile] : []),
+        ...(opts.metadata ? ['--metadata', resolve(opts.metadata)] : []),
         ...(opts.scenario ? ['--scenario', ...opts.scenario] : []),
         ...(opts.strict ? ['--strict'] : []),
         '--results',

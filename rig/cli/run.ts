@@ -33,6 +33,8 @@ export interface RunOptions {
   scenario?: string[];
   /** Device profile, a shipped name (mitid-chip, generic-u2f) or a file. */
   profile?: string;
+  /** The device's metadata statement or MDS3 BLOB. */
+  metadata?: string;
   /** Advisory breaches fail (exit 1) instead of being shown apart. */
   strict?: boolean;
   results: string;
@@ -77,6 +79,7 @@ export async function run(opts: RunOptions): Promise<number> {
       ...(opts.platform ? { platform: opts.platform } : {}),
       ...(opts.history ? { history: opts.history } : {}),
       ...(opts.profile ? { profile: opts.profile } : {}),
+      ...(opts.metadata ? { metadata: opts.metadata } : {}),
       ...(scenarios ? { scenario: scenarios.map((s) => s.file) } : {}),
       strict,
       results: opts.results,
@@ -99,6 +102,7 @@ export async function run(opts: RunOptions): Promise<number> {
           ...(presence ? { presence } : {}),
           ...(opts.platform ? { platform: opts.platform } : {}),
           ...(opts.profile ? { profile: opts.profile } : {}),
+          ...(opts.metadata ? { metadata: opts.metadata } : {}),
           ...(opts.hci ? { hci: opts.hci } : {}),
           ...(soakMs !== undefined ? { soakMs } : {}),
           ...(opts.transport !== undefined ? { transports: parseTransports(opts.transport) } : {}),

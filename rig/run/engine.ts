@@ -134,6 +134,8 @@ export async function runSuites(
     }
     const grep = request.grep ?? (replay?.header.grep ? new RegExp(replay.header.grep) : undefined);
     const suites = chooseSuites(station, request, note);
+    // A BLOB whose chain, signature or nextUpdate fails is refused before anything runs.
+    if (suites.includes('metadata')) await station.metadata();
     const resultsDir = resolve(request.resultsDir);
     clearResults(resultsDir);
     const strict = request.strict ?? false;

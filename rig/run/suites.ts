@@ -17,6 +17,11 @@ export const SUITES: Record<string, { dir: string; needs: TransportKind[]; what:
     needs: [],
     what: 'nonce reuse, counter monotonicity, key-handle binding and tamper, fresh keys, attestation chain, presence (SEC-*)',
   },
+  metadata: {
+    dir: 'metadata',
+    needs: [],
+    what: "the device's FIDO metadata statement or MDS3 BLOB entry against the device: key identifier, roots, protocol, algorithms, attestation type, transports, status (MDS-*)",
+  },
   hid: { dir: 'hid', needs: ['hid'], what: 'CTAPHID framing and channels (HID-*)' },
   ble: {
     dir: 'ble',

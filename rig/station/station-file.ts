@@ -251,8 +251,21 @@ export const StationFileSchema = z.strictObject({
    * that a device's attestation chain must end in (SEC-ATT-01).
    */
   trust: z
-    .strictObject({ attestationRoots: z.array(z.string().min(1)).default([]) })
-    .default({ attestationRoots: [] }),
+    .strictObject({
+      attestationRoots: z.array(z.string().min(1)).default([]),
+      /**
+       * Roots an MDS3 BLOB's x5c chain may end at (PEM): the FIDO Metadata Service's root
+       * for the real service, a test root for the emulated chip.
+       */
+      metadataRoots: z.array(z.string().min(1)).default([]),
+    })
+    .default({ attestationRoots: [], metadataRoots: [] }),
+  /**
+   * The station's own device's FIDO metadata (the metadata suite, MDS-*): its vendor's
+   * metadata statement (.json) or an MDS3 BLOB (a JWT; the entry is found by the attestation
+   * certificate's key identifier). Relative to this file. `chiprig run --metadata` overrides it.
+   */
+  metadata: z.string().min(1).optional(),
 });
 
 export type StationFile = z.output<typeof StationFileSchema> & { path: string; dir: string };

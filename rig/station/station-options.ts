@@ -23,4 +23,6 @@ export interface StationOptions {
   platform?: string;
   /** The device profile (chiprig run --profile NAME|FILE); default: see `chooseProfile`. */
   profile?: string;
+  /** The device's metadata statement or MDS3 BLOB (chiprig run --metadata FILE). */
+  metadata?: string;
 }

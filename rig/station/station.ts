@@ -1,5 +1,7 @@
+import { resolve } from 'node:path';
 import type { EmulatedChip } from '../emulator/emulated-chip.ts';
 import { ConfigError } from '../errors.ts';
+import { loadMetadata, type Metadata } from '../metadata/metadata.ts';
 import type { Tape } from '../tape/recorder.ts';
 import { Replayer } from '../tape/replayer.ts';
 import { TrafficLog } from '../traffic.ts';
@@ -56,6 +58,7 @@ export class Station {
   /** Why the device cannot be tested over a transport any more, and since when. */
   readonly #trouble = new Map<TransportKind, DeviceTrouble>();
   #roots: AttestationRoot[] | undefined;
+  #metadata: Promise<Metadata | undefined> | undefined;
 
   private constructor(
     readonly file: StationFile,
@@ -227,6 +230,33 @@ export class Station {
   attestationRoots(): AttestationRoot[] {
     this.#roots ??= attestationRootsFor(this.file, this.profile, this.profileChoice);
     return this.#roots;
+  }
+
+  /**
+   * Where the device's FIDO metadata comes from: --metadata, else the station file's for
+   * its own device (a device named by hand is another product); undefined: none named.
+   */
+  get metadataSource(): { path: string; from: string } | undefined {
+    if (this.opts.metadata) return { path: resolve(this.opts.metadata), from: '--metadata' };
+    if (this.file.metadata && this.profileChoice.ownDevice) {
+      return { path: resolve(this.file.dir, this.file.metadata), from: `${this.file.path}: metadata` };
+    }
+    return undefined;
+  }
+
+  /**
+   * The device's metadata statement or verified MDS3 BLOB, read on first use. A BLOB whose
+   * chain, signature or nextUpdate fails is a ConfigError naming the field.
+   */
+  metadata(): Promise<Metadata | undefined> {
+    const source = this.metadataSource;
+    this.#metadata ??= source
+      ? loadMetadata(
+          source.path,
+          this.file.trust.metadataRoots.map((p) => resolve(this.file.dir, p)),
+        )
+      : Promise.resolve(undefined);
+    return this.#metadata;
   }
 
   get canPowerCycle(): boolean {
