@@ -59,20 +59,12 @@ const PHASES: Group[][] = [
       env: STRICT,
     },
   ],
-  // The env suite, whose verdicts are measured power and temperature (one core), beside the
-  // BLE run through noble's HCI stack: its link timers trip on a loaded machine (it broke with
-  // six end-to-end files at once), but it needs little CPU itself. (The perf suite runs in
-  // the last phase, spawned with --strict by test/e2e/perf.test.ts.)
-  [
-    { name: 'suites (env)', args: mocha('--config', '.mocharc.suites-env.json'), env: STRICT },
-    {
-      name: 'e2e (BLE HCI)',
-      args: mocha('--import=tsx', '--timeout', '20000', 'test/e2e/ble-hci.test.ts'),
-      env: E2E,
-    },
-  ],
+  // The env suite, whose verdicts are measured power and temperature (one core), alone. (The
+  // perf suite runs in the last phase, spawned with --strict by test/e2e/perf.test.ts.)
+  [{ name: 'suites (env)', args: mocha('--config', '.mocharc.suites-env.json'), env: STRICT }],
   // The end-to-end tests that must run alone: their verdicts rest on measured time or power,
-  // or they use pcscd's one vpcd reader (so do unit tests, in the first phase).
+  // or they use pcscd's one vpcd reader (so do unit tests, in the first phase), or, like the
+  // BLE run through noble's HCI stack, their link timers trip on a loaded machine.
   [{ name: 'e2e (alone)', args: mocha('--config', '.mocharc.alone.json'), env: E2E }],
 ];
 
