@@ -5,9 +5,8 @@
  * each starts and ends. Every group has a time limit: one that overruns is killed and
  * counts as failed. Exit code: 0 when every group passed, else 1.
  *
- * Phases run one after the other; the groups of a phase run at once (the end-to-end group
- * runs its files four at a time: they mostly wait on the processes they spawn). The suites
- * and end-to-end tests that judge timings run in phases of their own, on a quiet machine.
+ * Each group starts when the groups it waits for have ended (GROUPS). The suites and
+ * end-to-end tests that judge timings run at the end, alone, on a quiet machine.
  */
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -35,37 +34,68 @@ const bin = (name: string, ...args: string[]) => [`node_modules/${name}`, ...arg
 const E2E_BUILD = 'dist-e2e';
 const E2E = { CHIPRIG_TEST_ENTRY: `${E2E_BUILD}/rig/cli/main.js` };
 
-const PHASES: Group[][] = [
-  // Unit tests (one core; a few check timings of their own, with margins for a busy machine)
-  // beside the lint, the typecheck and the build.
-  [
-    { name: 'lint', args: bin('@biomejs/biome/bin/biome', 'check', '--error-on-warnings', '.') },
-    { name: 'build', args: bin('typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', E2E_BUILD) },
-    { name: 'typecheck', args: bin('typescript/bin/tsc', '--noEmit') },
-    { name: 'unit', args: mocha('--config', '.mocharc.unit.json') },
-  ],
-  [
-    { name: 'e2e', args: mocha('--config', '.mocharc.e2e.json'), env: E2E },
-    {
-      name: 'suites',
-      args: mocha(
-        '--config',
-        '.mocharc.suites.json',
-        '--ignore',
-        'suites/perf/**',
-        '--ignore',
-        'suites/env/**',
-      ),
-      env: STRICT,
-    },
-  ],
+const LINT = { name: 'lint', args: bin('@biomejs/biome/bin/biome', 'check', '--error-on-warnings', '.') };
+const BUILD = {
+  name: 'build',
+  args: bin('typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', E2E_BUILD),
+};
+const TYPECHECK = { name: 'typecheck', args: bin('typescript/bin/tsc', '--noEmit') };
+// Unit tests: one core; a few check timings of their own, with margins for a busy machine.
+const UNIT = { name: 'unit', args: mocha('--config', '.mocharc.unit.json') };
+
+/**
+ * The longest end-to-end file (a run recorded, then replayed in its recorded time): it starts
+ * as soon as the build is there, beside the unit tests, and runs on through the next phase.
+ */
+const RECORDING = {
+  name: 'e2e (recording)',
+  args: mocha('--import=tsx', '--timeout', '20000', 'test/e2e/recording.test.ts'),
+  env: E2E,
+};
+
+/**
+ * Each group starts once the groups it names have ended; groups whose turn has come run at
+ * once (the end-to-end group runs its files four at a time: they mostly wait on the
+ * processes they spawn).
+ */
+const GROUPS: (Group & { after: string[] })[] = [
+  { ...LINT, after: [] },
+  { ...BUILD, after: [] },
+  { ...TYPECHECK, after: [] },
+  { ...UNIT, after: [] },
+  { ...RECORDING, after: ['build'] },
+  {
+    name: 'e2e',
+    args: mocha('--config', '.mocharc.e2e.json'),
+    env: E2E,
+    after: ['lint', 'build', 'typecheck', 'unit'],
+  },
+  {
+    name: 'suites',
+    args: mocha(
+      '--config',
+      '.mocharc.suites.json',
+      '--ignore',
+      'suites/perf/**',
+      '--ignore',
+      'suites/env/**',
+    ),
+    env: STRICT,
+    after: ['lint', 'build', 'typecheck', 'unit'],
+  },
   // The env suite, whose verdicts are measured power and temperature (one core), alone. (The
-  // perf suite runs in the last phase, spawned with --strict by test/e2e/perf.test.ts.)
-  [{ name: 'suites (env)', args: mocha('--config', '.mocharc.suites-env.json'), env: STRICT }],
-  // The end-to-end tests that must run alone: their verdicts rest on measured time or power,
-  // or they use pcscd's one vpcd reader (so do unit tests, in the first phase), or, like the
-  // BLE run through noble's HCI stack, their link timers trip on a loaded machine.
-  [{ name: 'e2e (alone)', args: mocha('--config', '.mocharc.alone.json'), env: E2E }],
+  // perf suite runs in the last group, spawned with --strict by test/e2e/perf.test.ts.)
+  {
+    name: 'suites (env)',
+    args: mocha('--config', '.mocharc.suites-env.json'),
+    env: STRICT,
+    after: ['e2e', 'suites', 'e2e (recording)'],
+  },
+  // The end-to-end tests that must run alone, one after the other: their verdicts rest on
+  // measured time or power, or they use pcscd's one vpcd reader (so do unit tests, which end
+  // before), or, like the BLE run through noble's HCI stack, their link timers trip on a
+  // loaded machine.
+  { name: 'e2e (alone)', args: mocha('--config', '.mocharc.alone.json'), env: E2E, after: ['suites (env)'] },
 ];
 
 const LIMIT_MS = 20 * 60_000;
@@ -102,7 +132,21 @@ function runGroup(group: Group): Promise<{ name: string; ok: boolean; ms: number
 const started = performance.now();
 rmSync(E2E_BUILD, { recursive: true, force: true });
 const outcomes: { name: string; ok: boolean; ms: number }[] = [];
-for (const phase of PHASES) outcomes.push(...(await Promise.all(phase.map(runGroup))));
+const ended = new Map<string, Promise<void>>();
+for (const group of GROUPS) {
+  const before = group.after.map((name) => {
+    const done = ended.get(name);
+    if (!done) throw new Error(`test group ${group.name}: "${name}" is not an earlier group`);
+    return done;
+  });
+  ended.set(
+    group.name,
+    Promise.all(before).then(async () => {
+      outcomes.push(await runGroup(group));
+    }),
+  );
+}
+await Promise.all(ended.values());
 const failed = outcomes.filter((o) => !o.ok);
 process.stdout.write(
   `\ntest groups: ${outcomes.map((o) => `${o.name} ${o.ok ? 'passed' : 'FAILED'} (${(o.ms / 1000).toFixed(0)} s)`).join(', ')}; ${((performance.now() - started) / 1000).toFixed(0)} s in all\n`,

@@ -24,6 +24,11 @@ export interface EmulatedChipOptions {
   manufacturer: string;
   product: string;
   serialNumber: string;
+  /** bcdDevice (0x0100: release 1.00). */
+  release?: number;
+  /** The Device Information strings over BLE (firmware and hardware revision). */
+  firmwareRevision?: string;
+  hardwareRevision?: string;
   counter: CounterMode;
   channelRules: 'legacy' | 'strict';
   presenceWindowMs: number;
@@ -169,6 +174,7 @@ export class EmulatedChip {
       manufacturer: opts.manufacturer,
       product: opts.product,
       serialNumber: opts.serialNumber,
+      ...(opts.release === undefined ? {} : { release: opts.release }),
       usagePage: 0xf1d0,
       usage: 0x01,
     };
@@ -281,7 +287,9 @@ export class EmulatedChip {
       deviceInfo: {
         manufacturer: this.hidInfo.manufacturer ?? 'chiprig',
         model: this.hidInfo.product ?? 'Emulated MitID chip',
-        firmware: '1.0.0',
+        serial: this.hidInfo.serialNumber ?? 'EMU-0001',
+        firmware: this.#opts.firmwareRevision ?? '1.0.0',
+        ...(this.#opts.hardwareRevision === undefined ? {} : { hardware: this.#opts.hardwareRevision }),
       },
       battery: () => this.battery.level,
       ...(this.timing?.ble ? { maxMtu: this.timing.ble.mtu } : {}),

@@ -21,6 +21,8 @@ export interface RunInfo {
   device: string;
   host: string;
   startedAt: string;
+  /** Which device (rig/station/identity.ts). */
+  identity?: Record<string, string>;
 }
 
 export interface TestOf {

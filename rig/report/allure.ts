@@ -20,6 +20,11 @@ export interface TestLabels {
   /** The requirement's strength (fixtures/requirements.yaml): required, security, disputed, advisory. */
   strength?: string;
   parameters?: Record<string, string>;
+  /**
+   * Which device (rig/station/identity.ts): parameters kept out of the history ID, so a new
+   * firmware or another serial keeps the test's history and trend.
+   */
+  identity?: Record<string, string>;
   description?: string;
 }
 
@@ -34,6 +39,9 @@ export async function labelTest(t: TestLabels): Promise<void> {
     await allure.tag(t.strength);
   }
   for (const [name, value] of Object.entries(t.parameters ?? {})) await allure.parameter(name, value);
+  for (const [name, value] of Object.entries(t.identity ?? {})) {
+    await allure.parameter(name, value, { excluded: true });
+  }
   if (t.description) await allure.description(t.description);
 }
 

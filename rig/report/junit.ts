@@ -10,13 +10,24 @@ import type { TestRecord } from './console.ts';
 // ES default export, which TypeScript's node16 resolution reads as the module itself.
 const junit = junitModule as unknown as Builder;
 
-export function writeJunit(path: string, records: readonly TestRecord[], suiteName: string): void {
+/**
+ * `identity`: which device (rig/station/identity.ts), as properties of every test suite
+ * and of every test case (lab tools read either), names prefixed "device: ".
+ */
+export function writeJunit(
+  path: string,
+  records: readonly TestRecord[],
+  suiteName: string,
+  identity: Record<string, string> = {},
+): void {
   const builder = junit.newBuilder();
   const suites = new Map<string, ReturnType<typeof builder.testSuite>>();
+  const properties = Object.entries(identity).map(([k, v]) => [`device: ${k}`, v] as const);
   for (const r of records) {
     let suite = suites.get(r.area);
     if (!suite) {
       suite = builder.testSuite().name(`${suiteName}: ${r.area}`);
+      for (const [k, v] of properties) suite.property(k, v);
       suites.set(r.area, suite);
     }
     const test = suite
@@ -24,6 +35,7 @@ export function writeJunit(path: string, records: readonly TestRecord[], suiteNa
       .className(r.area)
       .name(r.title)
       .time(r.durationMs / 1000);
+    for (const [k, v] of properties) test.property(k, v);
     if (r.outcome === 'failed') test.failure(r.message ?? 'failed', 'device failure');
     else if (r.outcome === 'broken') test.error(r.message ?? 'broken', 'rig, link or instrument fault');
     else if (r.outcome === 'advisory') {

@@ -59,6 +59,8 @@ export interface RunStart {
 export interface RunOutcome {
   station: string;
   device: string;
+  /** Which device was tested (rig/station/identity.ts). */
+  identity: Record<string, string>;
   suites: string[];
   resultsDir: string;
   records: TestRecord[];
@@ -149,6 +151,7 @@ export async function runSuites(
           device: station.deviceSpec.text,
           host: `${hostname()} (${process.platform} ${process.arch}, Node ${process.version})`,
           startedAt: new Date().toISOString(),
+          identity: station.identity,
         },
       },
       strict,
@@ -168,6 +171,7 @@ export async function runSuites(
       grep: grep?.source ?? null,
       platform: station.platform.name,
       profile: recordedProfile(station.profileChoice.path),
+      identity: station.identity,
     });
     const start: RunStart = {
       station,
@@ -204,6 +208,7 @@ export async function runSuites(
     const outcome: RunOutcome = {
       station: station.name,
       device: station.deviceSpec.text,
+      identity: station.identity,
       suites,
       resultsDir,
       records,

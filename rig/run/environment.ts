@@ -1,4 +1,3 @@
-import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { packagePath } from '../paths.ts';
 import type { Station } from '../station/station.ts';
@@ -24,10 +23,6 @@ export async function environmentInfo(station: Station, strict: boolean): Promis
     host: `${process.platform} ${process.arch}`,
     'host platform': `${station.platform.name} (${station.platform.source})`,
   };
-  if (station.emulator) {
-    env['attestation certificate subject'] = new X509Certificate(
-      station.emulator.attestationCertificate,
-    ).subject.replace(/\n/g, ', ');
-  }
-  return { ...env, ...(await station.deviceFacts()) };
+  // Which device: its descriptors, attestation certificate and the station file's identity.
+  return { ...env, ...station.identity, ...(await station.deviceFacts()) };
 }

@@ -1,7 +1,6 @@
 import { appendFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { attachGlobal, fillSkipReasons, writeEnvironment } from '../report/allure.ts';
-import type { TestRecord } from '../report/console.ts';
 import { writeJunit } from '../report/junit.ts';
 import { conformanceMatrix, matrixMarkdown, requirementOf } from '../report/matrix.ts';
 import type { RunListener, RunOutcome, RunStart } from './engine.ts';
@@ -48,18 +47,19 @@ export function resultFiles(): RunListener {
         const summaryFile = process.env.GITHUB_STEP_SUMMARY;
         if (summaryFile) appendFileSync(summaryFile, `${md}\n\n`);
       }
-      writeJunit(join(dir, JUNIT_FILE), o.records, `chiprig ${o.station}`);
-      writeOutcomes(join(dir, OUTCOMES_FILE), o.records);
+      writeJunit(join(dir, JUNIT_FILE), o.records, `chiprig ${o.station}`, o.identity);
+      writeOutcomes(join(dir, OUTCOMES_FILE), o);
     },
   };
 }
 
 /**
- * `chiprig-outcomes.json`: each test's requirement ID and transport (as in the matrix), its
- * title and outcome, and the message of a test that did not pass.
+ * `chiprig-outcomes.json`: the run (station, device spec, device identity, start, suites),
+ * and each test's requirement ID and transport (as in the matrix), its title and outcome,
+ * and the message of a test that did not pass.
  */
-function writeOutcomes(path: string, records: readonly TestRecord[]): void {
-  const tests = records.map((r) => {
+function writeOutcomes(path: string, o: RunOutcome): void {
+  const tests = o.records.map((r) => {
     const req = requirementOf(r);
     return {
       id: req?.id ?? null,
@@ -70,7 +70,14 @@ function writeOutcomes(path: string, records: readonly TestRecord[]): void {
       ...(r.message && r.outcome !== 'passed' ? { message: r.message } : {}),
     };
   });
-  writeFileSync(path, `${JSON.stringify({ format: 'chiprig-outcomes/1', tests }, null, 2)}\n`);
+  const run = {
+    station: o.station,
+    device: o.device,
+    identity: o.identity,
+    suites: o.suites,
+    durationMs: Math.round(o.durationMs),
+  };
+  writeFileSync(path, `${JSON.stringify({ format: 'chiprig-outcomes/1', run, tests }, null, 2)}\n`);
 }
 
 /**

@@ -55,14 +55,25 @@ const TimingSchema = z.strictObject({
     .optional(),
 });
 
+const IdentitySchema = z.strictObject({
+  batch: z.string().min(1).optional(),
+  hardwareRevision: z.string().min(1).optional(),
+  firmwareBuild: z.string().min(1).optional(),
+});
+
 const EmulatorSchema = z.strictObject({
   usb: z.strictObject({
     vendorId: z.number().int().min(0).max(0xffff),
     productId: z.number().int().min(0).max(0xffff),
+    /** bcdDevice: 0x0100 is release 1.00. */
+    release: z.number().int().min(0).max(0xffff).default(0x0100),
   }),
   manufacturer: z.string().default('chiprig'),
   product: z.string().default('Emulated MitID chip'),
   serialNumber: z.string().default('EMU-0001'),
+  /** The BLE Device Information firmware and hardware revision strings. */
+  firmwareRevision: z.string().default('1.0.0'),
+  hardwareRevision: z.string().default('A'),
   counter: z.enum(['global', 'per-credential']).default('global'),
   channelRules: z.enum(['legacy', 'strict']).default('legacy'),
   /**
@@ -222,6 +233,7 @@ export const StationFileSchema = z.strictObject({
         id: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only'),
         device: z.string().min(1),
         transports: z.array(transportKindSchema).min(1).optional(),
+        identity: IdentitySchema.optional(),
       }),
     )
     .min(1)
@@ -266,6 +278,12 @@ export const StationFileSchema = z.strictObject({
    * certificate's key identifier). Relative to this file. `chiprig run --metadata` overrides it.
    */
   metadata: z.string().min(1).optional(),
+  /**
+   * What the lab knows of the station's own device that no descriptor carries: its batch,
+   * hardware revision and firmware build. Recorded with every result (the device identity).
+   * Each DUT of a multi-device station may have its own.
+   */
+  identity: IdentitySchema.optional(),
 });
 
 export type StationFile = z.output<typeof StationFileSchema> & { path: string; dir: string };

@@ -2,11 +2,13 @@ import { resolve } from 'node:path';
 import type { EmulatedChip } from '../emulator/emulated-chip.ts';
 import { ConfigError } from '../errors.ts';
 import { loadMetadata, type Metadata } from '../metadata/metadata.ts';
+import { hostRandomBytes } from '../random.ts';
 import type { Tape } from '../tape/recorder.ts';
 import { Replayer } from '../tape/replayer.ts';
 import { TrafficLog } from '../traffic.ts';
 import type { BleTransport } from '../transport/ble/ble-transport.ts';
 import type { Advertisement, GattLink } from '../transport/ble/connection.ts';
+import { UUID } from '../transport/ble/gatt-uuids.ts';
 import type { HidTransport } from '../transport/hid/hid-transport.ts';
 import type { CardConnection } from '../transport/nfc/connection.ts';
 import type { NfcTransport } from '../transport/nfc/nfc-transport.ts';
@@ -17,6 +19,13 @@ import { deviceText } from '../untrusted.ts';
 import { type DeviceProfile, loadDeviceProfile } from './device-profile.ts';
 import { type DeviceSpec, parseDeviceSpec } from './device-spec.ts';
 import { makeEmulator } from './emulated.ts';
+import {
+  type DeclaredIdentity,
+  type DeviceIdentity,
+  describeIdentity,
+  IDENTITY_FIELDS,
+  type IdentitySources,
+} from './identity.ts';
 import { InstrumentSet } from './instrument-set.ts';
 import type { StationInstruments } from './instruments.ts';
 import { type FidoBleLink, nobleSource } from './links/ble.ts';
@@ -59,6 +68,7 @@ export class Station {
   readonly #trouble = new Map<TransportKind, DeviceTrouble>();
   #roots: AttestationRoot[] | undefined;
   #metadata: Promise<Metadata | undefined> | undefined;
+  #identity: DeviceIdentity = {};
 
   private constructor(
     readonly file: StationFile,
@@ -131,6 +141,7 @@ export class Station {
           if (!station.#trouble.has(kind)) throw error;
         });
       }
+      station.#identity = await station.#readIdentity();
     } catch (error) {
       await station.close();
       throw error;
@@ -312,6 +323,94 @@ export class Station {
     const link = this.#links.get(kind);
     await (link?.drop ? link.drop() : link?.close());
     await this.#use(kind);
+  }
+
+  /**
+   * Which device this is (rig/station/identity.ts): read when the station opened, the same
+   * on a replay (its exchanges replayed, the rest from the recording's header).
+   */
+  get identity(): DeviceIdentity {
+    return this.#identity;
+  }
+
+  /**
+   * Reads the identity through the open links: the USB descriptors, the BLE Device
+   * Information strings, the attestation certificate (the emulated chip's own; a real
+   * device's from one registration, when the rig can give the press itself), and the
+   * station file's `identity:`. Nothing here fails the run: a field that cannot be read
+   * says why or is left out.
+   */
+  async #readIdentity(): Promise<DeviceIdentity> {
+    const usable = (kind: TransportKind) =>
+      this.transports.includes(kind) && !this.unsupported(kind) && !this.#trouble.has(kind);
+    const sources: IdentitySources = {};
+    if (usable('hid')) {
+      sources.usb = await this.#link<HidLink>('hid', false)
+        .then((l) => l.raw())
+        .then((c) => c.info)
+        .catch(() => undefined);
+    }
+    if (usable('ble')) sources.dis = await this.#readDeviceInformation().catch(() => undefined);
+    const recorded = this.replay?.header.identity;
+    if (this.emulator) sources.attestation = this.emulator.attestationCertificate;
+    else if (!this.replay?.header.emulated) sources.attestation = await this.#readAttestation();
+    if (!this.replay) sources.declared = this.#declaredIdentity();
+    const read = describeIdentity(sources);
+    if (!recorded) return read;
+    // A replay: what it read again through the recording, the rest as recorded.
+    const merged: DeviceIdentity = {};
+    for (const field of IDENTITY_FIELDS) {
+      const value = read[field] ?? recorded[field];
+      if (value !== undefined) merged[field] = value;
+    }
+    return merged;
+  }
+
+  /** The station file's `identity:` for this device: a DUT's own, or the file's for its `device`. */
+  #declaredIdentity(): DeclaredIdentity | undefined {
+    const dut = process.env.CHIPRIG_DUT;
+    if (dut) return this.file.duts?.find((d) => d.id === dut)?.identity;
+    return this.profileChoice.ownDevice ? this.file.identity : undefined;
+  }
+
+  async #readDeviceInformation(): Promise<IdentitySources['dis']> {
+    const link = await this.bleLink();
+    const services = await link.services();
+    const dis = services.find((s) => s.uuid === UUID.DEVICE_INFORMATION);
+    if (!dis) return undefined;
+    const read = async (uuid: string) => {
+      if (!dis.characteristics.some((c) => c.uuid === uuid)) return undefined;
+      const bytes = await link.read(UUID.DEVICE_INFORMATION, uuid);
+      return new TextDecoder('utf-8', { fatal: false }).decode(bytes).replace(/\0+$/, '');
+    };
+    return {
+      manufacturer: await read(UUID.MANUFACTURER_NAME),
+      model: await read(UUID.MODEL_NUMBER),
+      serial: await read(UUID.SERIAL_NUMBER),
+      firmware: await read(UUID.FIRMWARE_REVISION),
+      hardware: await read(UUID.HARDWARE_REVISION),
+    };
+  }
+
+  /**
+   * A real device's attestation certificate, from one registration over the first
+   * transport under a throwaway application parameter. Only where the rig gives the press
+   * itself (an actuator, or a device that approves by itself): an operator is not asked.
+   */
+  async #readAttestation(): Promise<IdentitySources['attestation']> {
+    const kind = this.transports[0]!;
+    if (this.presence.mode === 'prompt' && !linkKind(kind).presenceIsTap) {
+      return { notRead: 'presence is by an operator; the U2F suite shows the certificate' };
+    }
+    if (this.unsupported(kind) || this.#trouble.has(kind))
+      return { notRead: `the ${kind} link is not usable` };
+    try {
+      const u2f = await this.u2fOver(kind);
+      const registration = await u2f.register(hostRandomBytes(32), hostRandomBytes(32));
+      return registration.certificate;
+    } catch (error) {
+      return { notRead: `a registration over ${kind} failed: ${(error as Error).message}` };
+    }
   }
 
   /** What the report's environment shows about the device. */

@@ -47,6 +47,8 @@ export const HeaderSchema = z.strictObject({
   platform: z.string().optional(),
   /** The device profile the run was judged by (a shipped name or a file); a replay uses it too. */
   profile: z.string().optional(),
+  /** Which device was recorded (rig/station/identity.ts); a replay shows the same. */
+  identity: z.record(z.string(), z.string()).optional(),
 });
 export type RecordingHeader = z.infer<typeof HeaderSchema>;
 

@@ -68,7 +68,7 @@ function gather(skip: (reason: string) => never): Promise<Facts> {
           )
         : undefined;
     const statement = metadata.kind === 'statement' ? metadata.statement : entry?.metadataStatement;
-    station.facts['metadata'] =
+    station.facts.metadata =
       metadata.kind === 'blob'
         ? `${metadata.path} (MDS3 BLOB no ${metadata.blob.no}, next update ${metadata.blob.nextUpdate}, signed by "${metadata.blob.signer}")`
         : `${metadata.path} (metadata statement)`;

@@ -17,6 +17,7 @@ import { judgeDisputed, REQUIREMENTS_FILE, requirements } from '../../rig/requir
 import { activeRun } from '../../rig/run/context.ts';
 import { suiteOf } from '../../rig/run/suites.ts';
 import { deviceUnavailable, judgeDeviceAfterCase } from '../../rig/station/hid-health.ts';
+import { identityParameters } from '../../rig/station/identity.ts';
 import type { Station } from '../../rig/station/station.ts';
 import type { TrafficEntry } from '../../rig/traffic.ts';
 import {
@@ -87,6 +88,7 @@ export function area(station: Station, transport: TransportKind, feature: string
           platform: station.platform.name,
           ...(process.env.CHIPRIG_DUT ? { dut: process.env.CHIPRIG_DUT } : {}),
         },
+        identity: identityParameters(station.identity),
         ...(opts.description ? { description: opts.description } : {}),
       });
       const test = { id, title, transport };

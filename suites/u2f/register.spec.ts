@@ -74,7 +74,9 @@ for (const kind of station.transports) {
           'certificate must be DER 30 81 xx or 30 82 xx xx',
         );
         const cert = parseAttestationCertificate(reg.certificate);
-        station.facts['attestation certificate subject'] = cert.subject;
+        // Where the identity could not read it at the start (presence by an operator).
+        if (!station.identity['attestation key id'])
+          station.facts['attestation certificate subject'] = cert.subject;
         ctx.observe(`attestation subject "${cert.subject}", key handle ${reg.keyHandle.length} bytes`);
       },
       { severity: 'blocker' },

@@ -43,7 +43,7 @@ describe('rig security (end to end, spawned)', function () {
     assert.doesNotMatch(env, /(?!\n)[\p{Cc}\u202e]/u);
     assert.doesNotMatch(env, /^status=/m, 'a device string forged a line of environment.properties');
     // Shown escaped (\u{a}), then written by the .properties rules (\\ and \=).
-    assert.match(env, /device product=Evil\\\\u\{a\}status\\=passed\\\\u\{1b\}\[2J/);
+    assert.match(env, /USB product=Evil\\\\u\{a\}status\\=passed\\\\u\{1b\}\[2J/);
   });
 
   it('the emulator refuses an attestation certificate not marked as a test one (exit 2)', async () => {

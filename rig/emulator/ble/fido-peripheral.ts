@@ -35,7 +35,13 @@ export interface FidoBlePeripheralOptions {
   maxMessageLength?: number;
   /** Battery level in percent (Battery Service 0x2A19). */
   battery?: () => number;
-  deviceInfo?: { manufacturer?: string; model?: string; firmware?: string };
+  deviceInfo?: {
+    manufacturer?: string;
+    model?: string;
+    serial?: string;
+    firmware?: string;
+    hardware?: string;
+  };
   maxMtu?: number;
   faults?: FidoBleFaults;
   disputed?: FidoBleDisputed;
@@ -82,7 +88,13 @@ export class FidoBlePeripheral implements VirtualPeripheral {
   selectedRevision = 0;
   readonly #controlPointLength: number;
   readonly #battery: () => number;
-  readonly #info: { manufacturer: string; model: string; firmware: string };
+  readonly #info: {
+    manufacturer: string;
+    model: string;
+    serial?: string;
+    firmware: string;
+    hardware?: string;
+  };
   readonly #controlPoint: FidoControlPoint;
   readonly #faults: FidoBleFaults;
   readonly #disputed: FidoBleDisputed;
@@ -260,7 +272,9 @@ export class FidoBlePeripheral implements VirtualPeripheral {
       characteristics: [
         readOnly(UUID.MANUFACTURER_NAME, this.#info.manufacturer),
         readOnly(UUID.MODEL_NUMBER, this.#info.model),
+        ...(this.#info.serial === undefined ? [] : [readOnly(UUID.SERIAL_NUMBER, this.#info.serial)]),
         readOnly(UUID.FIRMWARE_REVISION, this.#info.firmware),
+        ...(this.#info.hardware === undefined ? [] : [readOnly(UUID.HARDWARE_REVISION, this.#info.hardware)]),
       ],
     };
   }

@@ -131,14 +131,8 @@ export class HidLink implements Link {
   }
 
   facts(): Record<string, string> {
-    if (!this.#transport) return {};
-    const info = this.#transport.connection.info;
-    const h = (n: number) => n.toString(16).padStart(4, '0');
-    return {
-      'device vendor': `${info.manufacturer ?? '?'} (${h(info.vendorId)})`,
-      'device product': `${info.product ?? '?'} (${h(info.productId)})`,
-      'device serial': info.serialNumber ?? '(none)',
-    };
+    // The descriptors are part of the device identity (rig/station/identity.ts).
+    return {};
   }
 }
 
