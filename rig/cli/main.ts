@@ -15,6 +15,9 @@ const program = new Command('chiprig')
   .description('Hardware-in-the-loop conformance rig for FIDO U2F authenticators (MitID chip)')
   .version(chiprigVersion())
   .exitOverride()
+  // A subcommand's options are its own (needed by "bundle verify --key", whose parent has
+  // --key too); chiprig's own (--version, --help) come before the command.
+  .enablePositionalOptions()
   .showHelpAfterError('(run "chiprig --help" for usage)');
 
 program
@@ -97,6 +100,56 @@ program
   });
 
 program
+  .command('compare')
+  .description(
+    'what changed from run A to run B: verdicts, measurements beyond noise, limits crossed, device identity; exit 1 when B regressed',
+  )
+  .argument(
+    '<a>',
+    'results folder, its chiprig-outcomes.json, or an Allure history file (FILE.jsonl, FILE.jsonl#N)',
+  )
+  .argument('<b>', 'the same for the run to judge against A')
+  .option('--json <file>', 'also write the comparison as JSON (chiprig-compare/1)')
+  .option('--markdown <file>', 'also write it as Markdown (also the GitHub job summary, where set)')
+  .exitOverride()
+  .action(async (a: string, b: string, opts) => {
+    const { compare } = await import('./compare.ts');
+    process.exitCode = compare(a, b, opts);
+  });
+
+const bundleCommand = program
+  .command('bundle')
+  .description(
+    'pack a run into a signed evidence bundle (report, matrix, JUnit, requirements, profile, station, metadata, identity, recordings); "bundle verify FILE" checks one',
+  )
+  .argument('<results>', 'results folder of a finished chiprig run')
+  .option('--out <file>', 'the bundle to write (a gzipped tar, e.g. evidence.tar.gz); required')
+  .option('--station <file>', "station file whose signing key signs (default: the run's)")
+  .option('--key <file>', "Ed25519 private key (PKCS#8 PEM) instead of the station's")
+  .option('--report <dir>', 'an HTML report already made from these results (default: one is made)')
+  .option('--recording <file>', "a recording to include besides the run's own (repeatable)", collect, [])
+  // "bundle verify FILE --key K": --key is verify's own, not bundle's.
+  .enablePositionalOptions()
+  .exitOverride()
+  .action(async (results: string, opts) => {
+    const { bundle } = await import('./bundle.ts');
+    process.exitCode = await bundle(results, opts);
+  });
+bundleCommand
+  .command('verify')
+  .description(
+    'check a bundle: the signature with a trusted key, then every file against its digest; exit 1 naming what changed',
+  )
+  .argument('<file>', 'the bundle')
+  .option('--key <file>', "the key to trust (public or private PEM; default: the station's signing key)")
+  .option('--station <file>', 'station file whose signing key to trust (default: the built-in station)')
+  .exitOverride()
+  .action(async (file: string, opts) => {
+    const { verify } = await import('./bundle.ts');
+    process.exitCode = await verify(file, opts);
+  });
+
+program
   .command('emulate')
   .description('serve the emulated MitID chip to outside tools until stopped')
   .requiredOption(
@@ -126,6 +179,10 @@ program
     const { devices } = await import('./devices.ts');
     process.exitCode = await devices(opts);
   });
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 try {
   await program.parseAsync(process.argv);

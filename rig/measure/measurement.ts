@@ -33,6 +33,12 @@ export interface MeasurementSpec {
   /** Which way is better, for trends (Allure performance metrics). */
   better?: 'lower' | 'higher';
   description?: string;
+  /**
+   * The rig's own accuracy for this figure, from its calibration: the larger of `abs` (in
+   * the unit) and `rel` × the value. A change between two runs within it is not the
+   * device's (chiprig compare).
+   */
+  accuracy?: { abs?: number; rel?: number };
 }
 
 /** The interval a figure measured from samples was graded on (stats.ts). */
@@ -42,6 +48,8 @@ export interface MeasuredInterval {
   confidence: number;
   n: number;
   method: string;
+  /** The samples' spread as a standard deviation (stats.ts Estimate.spread). */
+  spread?: number;
 }
 
 export interface MeasuredValue extends MeasurementSpec {
@@ -239,6 +247,9 @@ export class Measurements {
         confidence: estimate.confidence,
         n: estimate.n,
         method: estimate.method,
+        ...(estimate.spread !== undefined && Number.isFinite(estimate.spread)
+          ? { spread: estimate.spread }
+          : {}),
       },
       at: new Date().toISOString(),
     };

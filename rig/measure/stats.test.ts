@@ -295,3 +295,19 @@ describe('emulated power model: a power cut ends the signatures in flight', () =
     assert.equal(p.currentUa(), p.table.idleUa);
   });
 });
+
+describe('stats: the samples’ spread', () => {
+  it('is the standard deviation for a mean, IQR / 1.349 for a percentile, and follows mapEstimate', () => {
+    const xs = [2, 4, 4, 4, 5, 5, 7, 9];
+    const m = meanInterval(xs);
+    assert.ok(Math.abs(m.spread! - Math.sqrt(32 / 7)) < 1e-12);
+    const q = quantileInterval(
+      Array.from({ length: 100 }, (_, i) => i + 1),
+      0.5,
+    );
+    assert.equal(q.spread, (75 - 25) / 1.349);
+    const inv = mapEstimate(m, (x) => 100 / x);
+    assert.ok(Math.abs(inv.spread! - Math.abs(100 / (m.value + m.spread!) - 100 / m.value)) < 1e-12);
+    assert.equal(meanInterval([3]).spread, undefined, 'one sample has no spread');
+  });
+});

@@ -30,6 +30,12 @@ export interface Estimate {
   n: number;
   /** How the interval was made, e.g. "t interval of the mean", "order statistics (p99)". */
   method: string;
+  /**
+   * The samples' own spread, as a standard deviation: theirs (a mean), or the interquartile
+   * range / 1.349 (a percentile: the normal-equivalent, robust to outliers). How much one
+   * sample varies, where the interval says how well the estimate is known.
+   */
+  spread?: number;
 }
 
 export type Decision = 'pass' | 'fail' | 'inconclusive';
@@ -146,7 +152,15 @@ export function meanInterval(xs: readonly number[], confidence = CONFIDENCE): Es
   if (n === 1) return { value: mean, lo: -Infinity, hi: Infinity, confidence, n, method };
   const variance = xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1);
   const half = tQuantile(1 - (1 - confidence) / 2, n - 1) * Math.sqrt(variance / n);
-  return { value: mean, lo: mean - half, hi: mean + half, confidence, n, method };
+  return {
+    value: mean,
+    lo: mean - half,
+    hi: mean + half,
+    confidence,
+    n,
+    method,
+    spread: Math.sqrt(variance),
+  };
 }
 
 /**
@@ -207,13 +221,15 @@ export function quantileFromRanks(
   confidence = CONFIDENCE,
 ): Estimate {
   const { l, u } = quantileRanks(n, q, confidence);
+  const at = (p: number) => valueAt(Math.min(n, Math.max(1, Math.ceil(p * n))));
   return {
-    value: valueAt(Math.min(n, Math.max(1, Math.ceil(q * n)))),
+    value: at(q),
     lo: l >= 1 ? valueAt(l) : -Infinity,
     hi: u <= n ? valueAt(u) : Infinity,
     confidence,
     n,
     method: `order statistics of the ${quantileName(q)}, distribution-free`,
+    spread: (at(0.75) - at(0.25)) / 1.349,
   };
 }
 
@@ -248,12 +264,17 @@ function quantileName(q: number): string {
 export function mapEstimate(e: Estimate, f: (x: number) => number, method?: string): Estimate {
   const a = f(e.lo);
   const b = f(e.hi);
+  const value = f(e.value);
+  // The spread carried to first order: what one spread does to the value.
+  const spread = e.spread === undefined ? undefined : Math.abs(f(e.value + e.spread) - value);
+  const { spread: _, ...rest } = e;
   return {
-    ...e,
-    value: f(e.value),
+    ...rest,
+    value,
     lo: Math.min(a, b),
     hi: Math.max(a, b),
     method: method ?? e.method,
+    ...(spread !== undefined && Number.isFinite(spread) ? { spread } : {}),
   };
 }
 

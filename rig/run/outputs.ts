@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { attachGlobal, fillSkipReasons, writeEnvironment } from '../report/allure.ts';
 import { writeJunit } from '../report/junit.ts';
 import { conformanceMatrix, matrixMarkdown, requirementOf } from '../report/matrix.ts';
+import type { Station } from '../station/station.ts';
 import type { RunListener, RunOutcome, RunStart } from './engine.ts';
 import { environmentInfo } from './environment.ts';
 
@@ -48,7 +49,7 @@ export function resultFiles(): RunListener {
         if (summaryFile) appendFileSync(summaryFile, `${md}\n\n`);
       }
       writeJunit(join(dir, JUNIT_FILE), o.records, `chiprig ${o.station}`, o.identity);
-      writeOutcomes(join(dir, OUTCOMES_FILE), o);
+      writeOutcomes(join(dir, OUTCOMES_FILE), o, start.station);
     },
   };
 }
@@ -58,7 +59,7 @@ export function resultFiles(): RunListener {
  * and each test's requirement ID and transport (as in the matrix), its title and outcome,
  * and the message of a test that did not pass.
  */
-function writeOutcomes(path: string, o: RunOutcome): void {
+function writeOutcomes(path: string, o: RunOutcome, station: Station): void {
   const tests = o.records.map((r) => {
     const req = requirementOf(r);
     return {
@@ -76,6 +77,13 @@ function writeOutcomes(path: string, o: RunOutcome): void {
     identity: o.identity,
     suites: o.suites,
     durationMs: Math.round(o.durationMs),
+    // The files the run was judged by (chiprig bundle packs them).
+    files: {
+      station: station.file.path,
+      profile: station.profileChoice.path,
+      metadata: station.metadataSource?.path ?? null,
+      recording: o.recording?.path ?? null,
+    },
   };
   writeFileSync(path, `${JSON.stringify({ format: 'chiprig-outcomes/1', run, tests }, null, 2)}\n`);
 }

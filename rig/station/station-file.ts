@@ -284,6 +284,11 @@ export const StationFileSchema = z.strictObject({
    * Each DUT of a multi-device station may have its own.
    */
   identity: IdentitySchema.optional(),
+  /**
+   * The station's signing key (Ed25519, PKCS#8 PEM, relative to this file): `chiprig bundle`
+   * signs an evidence bundle's manifest with it.
+   */
+  signing: z.strictObject({ key: z.string().min(1) }).optional(),
 });
 
 export type StationFile = z.output<typeof StationFileSchema> & { path: string; dir: string };

@@ -48,7 +48,7 @@ for (const kind of station.transports) {
             minN: samples,
             maxN: maxSamples,
           });
-          recordLatency(measure, 'device', device, run.estimate);
+          recordLatency(measure, 'device', device, run.estimate, run.samples);
           if (c.press) recordLatency(measure, 'actuation', actuation);
           observe(
             `device time p99 ${formatEstimate(run.estimate, 'ms')}${limit ? `, limit ${limit.max} ms: ${run.decision}` : ''}`,

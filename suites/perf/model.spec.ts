@@ -15,7 +15,7 @@ import { AUTH_P1 } from '../../rig/u2f/apdu.ts';
 import { encodeAuthenticate, encodeVersion } from '../../rig/u2f/messages.ts';
 import { area, TRANSPORT_NAMES } from '../support/conformance.ts';
 import { getStation } from '../support/context.ts';
-import { PING_BYTES } from '../support/perf.ts';
+import { LATENCY_ACCURACY, PING_BYTES } from '../support/perf.ts';
 import { random32, register } from '../support/u2f.ts';
 
 const station = await getStation();
@@ -31,8 +31,8 @@ const MAX_SAMPLES = 168;
  * has not compiled yet and take longer on the host side, as a lab warms up an instrument.
  */
 const WARMUP = 5;
-/** The accuracy the issue asks of the rig: max(2 %, 0.2 ms). */
-const tolerance = (modelledMs: number) => Math.max(0.02 * modelledMs, 0.2);
+/** The accuracy the rig claims for device time: max(2 %, 0.2 ms). */
+const tolerance = (modelledMs: number) => Math.max(LATENCY_ACCURACY.rel * modelledMs, LATENCY_ACCURACY.abs);
 
 interface Probe {
   op: Operation;

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { verify } from 'node:crypto';
 import type { LatencyHistogram } from '../../rig/measure/histogram.ts';
 import { type Measurements, profileLimit } from '../../rig/measure/measurement.ts';
-import type { Estimate } from '../../rig/measure/stats.ts';
+import { type Estimate, quantileInterval } from '../../rig/measure/stats.ts';
 import { histogramSvg } from '../../rig/measure/svg.ts';
 import { attachSvg } from '../../rig/report/allure.ts';
 import type { Station } from '../../rig/station/station.ts';
@@ -179,6 +179,13 @@ export async function sendPressed(
   }
 }
 
+/**
+ * The rig's accuracy for device time: max(2 %, 0.2 ms), as PERF-MODEL-01 checks it against
+ * the emulated links' timing models. A latency changing less than this between two runs is
+ * not a change of the device (chiprig compare).
+ */
+export const LATENCY_ACCURACY = { abs: 0.2, rel: 0.02 } as const;
+
 /** Declares p50/p90/p99/max/count of a distribution; the p99 carries the limit. */
 export function declareLatency(
   measure: Measurements,
@@ -192,6 +199,7 @@ export function declareLatency(
       unit: 'ms',
       better: 'lower',
       description: `${what} ${stat}`,
+      accuracy: LATENCY_ACCURACY,
       ...(stat === 'p99' && limit ? profileLimit(limit, limit.source) : {}),
     });
   }
@@ -200,17 +208,25 @@ export function declareLatency(
 
 /**
  * Records a distribution's figures; the p99 (which carries the limit) from `p99` when given:
- * the order-statistics interval of the samples, graded on the whole interval.
+ * the order-statistics interval of the samples, graded on the whole interval. With the
+ * samples, the p50 and p90 carry their intervals too (chiprig compare judges a change
+ * between runs by them, not by a fixed percentage).
  */
 export function recordLatency(
   measure: Measurements,
   prefix: string,
   h: LatencyHistogram,
   p99?: Estimate,
+  samples?: readonly number[],
 ): void {
   const s = h.summary();
-  measure.record(`${prefix}.p50`, s.p50Ms);
-  measure.record(`${prefix}.p90`, s.p90Ms);
+  if (samples && samples.length > 0) {
+    measure.recordEstimate(`${prefix}.p50`, quantileInterval(samples, 0.5));
+    measure.recordEstimate(`${prefix}.p90`, quantileInterval(samples, 0.9));
+  } else {
+    measure.record(`${prefix}.p50`, s.p50Ms);
+    measure.record(`${prefix}.p90`, s.p90Ms);
+  }
   if (p99) measure.recordEstimate(`${prefix}.p99`, p99);
   else measure.record(`${prefix}.p99`, s.p99Ms);
   measure.record(`${prefix}.max`, s.maxMs);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT } from '../../rig/cli/exit-codes.ts';
 import type { RecordedMeasurement } from '../../rig/measure/run-record.ts';
@@ -72,6 +72,57 @@ describe('perf suite (end to end, spawned)', function () {
     const svg = readdirSync(results).filter((f) => f.endsWith('.svg'));
     assert.ok(svg.length >= 6, `${svg.length} SVG attachments`);
     assert.match(r.stdout, /skipped|SKIP/); // the soak without --duration says why
+  });
+
+  it('EVD-03 chiprig compare judges latency by its samples: two clean runs flag nothing (exit 0); a chip 2 ms slower is flagged worse beyond noise (exit 1)', async () => {
+    const dir = tmp();
+    // The timed station's chip; a copy of it whose check-only AUTHENTICATE takes 2 ms more,
+    // far inside every limit (a firmware getting slower, no verdict changing).
+    const slower = join(dir, 'slower.yaml');
+    const timed = readFileSync(TIMED, 'utf8').replaceAll('../', `${join(TIMED, '../../')}`);
+    assert.match(timed, /check-only: 2,/);
+    writeFileSync(slower, timed.replace('check-only: 2,', 'check-only: 4,'));
+    const run = (station: string, results: string) =>
+      chiprig([
+        'run',
+        '--station',
+        station,
+        '--suite',
+        'perf',
+        '--transport',
+        'hid',
+        '--grep',
+        'PERF-LAT-0[14]',
+        '--results',
+        join(dir, results),
+        '--no-html',
+      ]);
+    for (const [station, results] of [
+      [TIMED, 'a'],
+      [TIMED, 'b'],
+      [slower, 'slow'],
+    ] as const) {
+      const r = await run(station, results);
+      assert.equal(r.code, EXIT.PASSED, `${results}: exit ${r.code}\n${r.stdout.slice(-2000)}\n${r.stderr}`);
+    }
+    const json = join(dir, 'c.json');
+    const same = await chiprig(['compare', join(dir, 'a'), join(dir, 'b'), '--json', json]);
+    assert.equal(same.code, EXIT.PASSED, same.stdout + same.stderr);
+    const c = JSON.parse(readFileSync(json, 'utf8'));
+    assert.deepEqual(c.measurementChanges, [], 'two clean runs: no latency beyond noise');
+    assert.ok(c.measurements.compared - c.measurements.unjudged >= 6, JSON.stringify(c.measurements));
+    const slow = await chiprig(['compare', join(dir, 'a'), join(dir, 'slow'), '--json', json]);
+    assert.equal(slow.code, EXIT.FAILED, slow.stdout + slow.stderr);
+    const s = JSON.parse(readFileSync(json, 'utf8'));
+    const keys = s.measurementChanges.map(
+      (m: { key: string; direction: string }) => `${m.key} ${m.direction}`,
+    );
+    assert.ok(keys.includes('PERF-LAT-04 hid device.p50 worse'), keys.join('; '));
+    assert.ok(
+      keys.every((k: string) => k.startsWith('PERF-LAT-04')),
+      `only the slower operation: ${keys.join('; ')}`,
+    );
+    assert.deepEqual(s.newFailures, [], 'no verdict changed');
   });
 
   it('soak: --duration runs AUTHENTICATE for that long with live figures', async () => {
