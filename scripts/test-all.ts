@@ -103,7 +103,8 @@ const GROUPS: (Group & { after: string[] })[] = [
       'suites/env/**',
     ),
     env: STRICT,
-    after: ['lint', 'build', 'typecheck', 'unit'],
+    // They judge no timing and use no vpcd reader: they start beside the unit tests.
+    after: ['build'],
   },
   // The env suite, whose verdicts are measured power and temperature (one core), alone. (The
   // perf suite runs in the last group, spawned with --strict by test/e2e/perf.test.ts.)
