@@ -68,7 +68,7 @@ function consoleText(c: Comparison): string {
   measurements('measurements changed beyond noise', c.measurementChanges);
   out.push(
     '',
-    `${c.a.cells.size} and ${c.b.cells.size} requirement × transport cells; ${c.newFailures.length} new failures, ${c.fixes.length} fixes, ${c.newSkips.length} new skips; ${c.compared} measurements compared, ${c.measurementChanges.length} beyond noise, ${c.unjudged} without a sample interval (not judged)`,
+    `${c.a.cells.size} and ${c.b.cells.size} requirement × transport cells; ${c.newFailures.length} new failures, ${c.fixes.length} fixes, ${c.newSkips.length} new skips; ${c.compared} measurements compared, ${c.measurementChanges.length} beyond noise; not judged: ${c.unjudged} without a sample interval, ${c.tails} tail percentiles`,
     c.regressed
       ? `B REGRESSED against A: ${c.reasons.length} reason${c.reasons.length === 1 ? '' : 's'}`
       : 'no regression',

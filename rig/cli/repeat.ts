@@ -123,7 +123,7 @@ export async function repeatRun(opts: RepeatOptions): Promise<number> {
       resolve(opts.report),
       {},
     );
-    if (html.ok) out(`report: ${html.index} (all runs)`);
+    if (html.ok) out(`report: ${html.index} (all runs)${html.note}`);
     else process.stderr.write(`chiprig: the HTML report was not generated: ${html.error}\n`);
   }
   return report.exit;

@@ -23,7 +23,7 @@ export async function report(dirs: string[], opts: { report: string; history?: s
     return EXIT.BROKEN;
   }
   process.stdout.write(
-    `report: ${done.index} (from ${dirs.length} results folder${dirs.length === 1 ? '' : 's'})\n`,
+    `report: ${done.index} (from ${dirs.length} results folder${dirs.length === 1 ? '' : 's'})${done.note}\n`,
   );
   return EXIT.PASSED;
 }

@@ -102,7 +102,7 @@ export async function runDuts(file: StationFile, opts: DutRunOptions): Promise<n
       resolve(opts.report),
       opts.history ? { historyPath: opts.history } : {},
     );
-    if (report.ok) out(`report: ${report.index} (all devices)`);
+    if (report.ok) out(`report: ${report.index} (all devices)${report.note}`);
     else process.stderr.write(`chiprig: the HTML report was not generated: ${report.error}\n`);
   }
   return combinedExitCode(outcomes.map((o) => o.code));

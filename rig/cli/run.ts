@@ -127,7 +127,7 @@ export async function run(opts: RunOptions): Promise<number> {
     const report = await generateHtmlReport(outcome.resultsDir, resolve(opts.report), {
       ...(opts.history ? { historyPath: opts.history } : {}),
     });
-    if (report.ok) out(`report: ${report.index}`);
+    if (report.ok) out(`report: ${report.index}${report.note}`);
     else process.stderr.write(`chiprig: the HTML report was not generated: ${report.error}\n`);
   }
   if (outcome.recording)

@@ -14,8 +14,10 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -125,7 +127,11 @@ export async function makeBundle(req: BundleRequest): Promise<BundleDone> {
     } else {
       const made = await generateHtmlReport(results, join(stage, '.report'));
       if (!made.ok) throw new ConfigError(`the report could not be made from ${req.results}: ${made.error}`);
-      put('report/index.html', made.index);
+      // One file, or (results too large for one) the whole folder report.
+      for (const name of readdirSync(join(stage, '.report'), { recursive: true, encoding: 'utf8' })) {
+        const from = join(stage, '.report', name);
+        if (statSync(from).isFile()) put(`report/${name}`, from);
+      }
       rmSync(join(stage, '.report'), { recursive: true, force: true });
     }
     for (const f of RESULT_FILES) if (existsSync(join(results, f))) put(`results/${f}`, join(results, f));

@@ -128,6 +128,24 @@ describe('chiprig compare', () => {
       loadRun(results([], [m(2.0, 1.5, null)])),
     );
     assert.equal(wide.measurementChanges.length, 0);
+    // A tail percentile moves between runs more than one run's interval says: not judged.
+    const tail = (v: number, lo: number, hi: number) =>
+      m(v, lo, hi, {
+        name: 'device.p99',
+        interval: {
+          lo,
+          hi,
+          confidence: 0.95,
+          n: 640,
+          method: 'order statistics of the p99, distribution-free',
+        },
+      });
+    const tails = compareRuns(
+      loadRun(results([], [tail(0.5, 0.4, 0.6)])),
+      loadRun(results([], [tail(4, 1, 10)])),
+    );
+    assert.equal(tails.measurementChanges.length, 0);
+    assert.equal(tails.tails, 1);
     // No interval on one side: compared, not judged.
     const bare = { ...m(1, 0, 0), interval: undefined };
     const unjudged = compareRuns(loadRun(results([], [bare])), loadRun(results([], [{ ...bare, value: 9 }])));

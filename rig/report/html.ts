@@ -12,24 +12,66 @@ const CONFIG = packagePath('allurerc.mjs');
  * the installed package in a child process with a time limit, so a stuck generator
  * never hangs the run.
  */
+export type ReportOutcome =
+  | {
+      ok: true;
+      index: string;
+      /** What to say after the path: '' for one file; how to open a folder report. */
+      note: string;
+      singleFile: boolean;
+    }
+  | { ok: false; error: string };
+
+/** What Allure 3 prints when the report's data do not fit in one file (a JavaScript string). */
+export const TOO_LARGE = 'too large to be generated in the single file mode';
+
+/**
+ * The single-file report; when the results are too large for one file (many runs with
+ * their traffic: --repeat 20 holds some 450 MB), a folder report in the same place instead,
+ * which a browser opens through a web server.
+ */
 export async function generateHtmlReport(
   resultsDir: string | readonly string[],
   reportDir: string,
-  opts: { timeoutMs?: number; historyPath?: string } = {},
-): Promise<{ ok: true; index: string } | { ok: false; error: string }> {
+  opts: { timeoutMs?: number; historyPath?: string; singleFile?: false } = {},
+): Promise<ReportOutcome> {
+  const first = await generateOnce(resultsDir, reportDir, { ...opts, singleFile: opts.singleFile ?? true });
+  if (first.ok || !first.error.includes(TOO_LARGE)) return first;
+  rmSync(reportDir, { recursive: true, force: true });
+  const folder = await generateOnce(resultsDir, reportDir, { ...opts, singleFile: false });
+  if (!folder.ok) return folder;
+  return {
+    ...folder,
+    note: ` (too large for one file: a folder report; open it through a web server, e.g. npx allure open ${reportDir})`,
+  };
+}
+
+async function generateOnce(
+  resultsDir: string | readonly string[],
+  reportDir: string,
+  opts: { timeoutMs?: number; historyPath?: string; singleFile: boolean },
+): Promise<ReportOutcome> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const cli = join(dirname(fileURLToPath(import.meta.resolve('allure'))), '..', 'cli.js');
   if (!existsSync(cli)) return { ok: false, error: `Allure CLI not found at ${cli} (run npm ci)` };
-  // History (Allure 3 historyPath, a JSON Lines file that grows a line per report) is a
-  // config option, not a flag: a small config extends ours with it.
+  // History (Allure 3 historyPath, a JSON Lines file that grows a line per report) and a
+  // folder report are config options, not flags: a small config extends ours with them.
   let config = CONFIG;
   let tempDir: string | undefined;
-  if (opts.historyPath) {
+  if (opts.historyPath || !opts.singleFile) {
     tempDir = mkdtempSync(join(tmpdir(), 'chiprig-allurerc-'));
     config = join(tempDir, 'allurerc.mjs');
+    const extra = [
+      ...(opts.historyPath ? [`historyPath: ${JSON.stringify(resolvePath(opts.historyPath))}`] : []),
+      ...(opts.singleFile
+        ? []
+        : [
+            'plugins: { ...base.plugins, awesome: { ...base.plugins.awesome, options: { ...base.plugins.awesome.options, singleFile: false } } }',
+          ]),
+    ];
     writeFileSync(
       config,
-      `import base from ${JSON.stringify(pathToFileURL(CONFIG).href)};\nexport default { ...base, historyPath: ${JSON.stringify(resolvePath(opts.historyPath))} };\n`,
+      `import base from ${JSON.stringify(pathToFileURL(CONFIG).href)};\nexport default { ...base, ${extra.join(', ')} };\n`,
     );
   }
   // Allure 3 also reads any JUnit XML it finds: junit.xml beside the results would put every
@@ -62,7 +104,8 @@ export async function generateHtmlReport(
       clearTimeout(timer);
       cleanup();
       const index = join(reportDir, 'index.html');
-      if (code === 0 && existsSync(index)) resolve({ ok: true, index });
+      if (code === 0 && existsSync(index))
+        resolve({ ok: true, index, note: '', singleFile: opts.singleFile });
       else
         resolve({
           ok: false,
