@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chiprig, emulateProcess, readResults, stationCopy, tmp } from '../support/spawn.ts';
+import { chiprig, emulateProcess, FIXTURES, readResults, stationCopy, tmp } from '../support/spawn.ts';
 
 /**
  * Calibration against U2F implementations written elsewhere (docs/calibration.md):
@@ -296,7 +296,7 @@ describe('calibration against u2f-ref-code and libu2f-emu (docs/calibration.md)'
 
   describe('chiprig run --device fifo:PATH against libu2f-emu (scripts/outside bridge)', () => {
     needing({ bridge: true });
-    it('CAL-04 U2F and security suites: the documented verdict for every case', async () => {
+    it('CAL-04 U2F, security and metadata suites: the documented verdict for every case; its identity read from it', async () => {
       const dir = tmp();
       const path = join(dir, 'emu-');
       const bridge = await startBridge(path);
@@ -312,13 +312,33 @@ describe('calibration against u2f-ref-code and libu2f-emu (docs/calibration.md)'
           '--presence',
           'auto',
           '--suite',
-          'u2f,security',
+          'u2f,security,metadata',
+          '--metadata',
+          `${FIXTURES}metadata/mitid-chip-statement.json`,
           '--no-html',
           '--results',
           join(dir, 'results'),
         ]);
         assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
         const got = verdicts(join(dir, 'results'));
+        // The MitID chip's statement does not describe libu2f-emu: its batch certificate
+        // ("CN=U2F emulated") is neither listed nor chained; the rest of the statement fits
+        // any U2F key. Its identity is read from it (one registration at the start).
+        assert.deepEqual(
+          ['KEYID', 'ROOT', 'PROTO', 'ALG', 'ATT', 'HINT'].map((k) => `MDS-${k}-01 ${got[`MDS-${k}-01`]}`),
+          [
+            'MDS-KEYID-01 failed',
+            'MDS-ROOT-01 failed',
+            'MDS-PROTO-01 passed',
+            'MDS-ALG-01 passed',
+            'MDS-ATT-01 passed',
+            'MDS-HINT-01 passed',
+          ],
+        );
+        assert.match(
+          readFileSync(join(dir, 'results', 'environment.properties'), 'utf8'),
+          /^attestation subject=CN\\=U2F emulated$/m,
+        );
         const diff = Object.entries(LIBU2F_EMU_U2F)
           .filter(([id, want]) => got[id] !== want)
           .map(([id, want]) => `${id}: documented ${want}, got ${got[id] ?? 'no result'}`);
