@@ -168,6 +168,36 @@ program
   });
 
 program
+  .command('fuzz')
+  .description(
+    'fuzz one link of a device: seeded malformed input per layer, liveness probe, canary and protocol rules; each finding minimized and saved as a replay file',
+  )
+  .option('--station <file>', 'station file (default: the built-in emulated station)')
+  .option('--device <spec>', 'device under test (as for run; e.g. emulator:FAULT, fifo:PATH, pcsc:READER)')
+  .option('--transport <kind>', "the link to fuzz: hid, nfc or ble (default: the device's first)")
+  .option('--layer <list>', 'only these layers: ctaphid, u2f (hid); iso7816, u2f (nfc); ble, u2f (ble)')
+  .option('--seed <n>', 'seed of the case generator (default: from the clock; printed and saved)')
+  .option('--cases <n>', 'stop after this many cases')
+  .option('--duration <time>', 'stop after this long (e.g. 60s, 10m)')
+  .option('--timeout <ms>', 'how long the device may stay silent before it counts as hung', '1000')
+  .option('--canary-every <n>', 'REGISTER + AUTHENTICATE check every N cases (0: none)', '500')
+  .option('--corpus <files...>', 'recordings (chiprig run --record) whose traffic is mutated as well')
+  .option('--out <dir>', 'where findings, the summary and the report go', 'reports/fuzz')
+  .option('--no-html', 'skip the HTML report')
+  .option('--no-minimize', 'keep each finding as found (still confirmed from a clean start)')
+  .option('--stop-at-first', 'end the campaign at the first finding')
+  .option('--coverage', "print V8 coverage of the emulated chip's code (rig/emulator/) the campaign reached")
+  .option(
+    '--replay <file>',
+    'run one finding file again instead of a campaign; exit 1 when it shows a finding',
+  )
+  .exitOverride()
+  .action(async (opts) => {
+    const { fuzz } = await import('./fuzz.ts');
+    process.exitCode = await fuzz(opts);
+  });
+
+program
   .command('devices')
   .description(
     'list FIDO HID devices, PC/SC readers and FIDO BLE advertisers, with the --device string for each',
