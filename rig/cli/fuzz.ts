@@ -4,6 +4,7 @@
  * (or the replay showed nothing), 1 a confirmed finding (or the replay showed one), 2 usage,
  * 3 the rig could not finish (device unreachable, or findings that did not reproduce).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
@@ -65,11 +66,16 @@ function wholeNumber(text: string, flag: string, min: number, max: number): numb
   return n;
 }
 
+/** One key-wrapping key per fuzz process: every emulated chip it opens is the same device. */
+const MASTER_KEY = new Uint8Array(randomBytes(32));
+
 function stationOptions(
-  opts: { station?: string; device?: string },
+  opts: { station?: string; device?: string; timeout?: string },
   transport?: FuzzTransport,
 ): StationOptions {
   return {
+    emulatorMasterKey: MASTER_KEY,
+    ...(opts.timeout ? { exchangeTimeoutMs: Math.max(Number(opts.timeout), 50) } : {}),
     ...(opts.station ? { stationFile: opts.station } : {}),
     ...(opts.device ? { device: opts.device } : {}),
     ...(transport ? { transports: [transport] } : {}),
@@ -139,6 +145,7 @@ async function campaign(opts: FuzzOptions): Promise<number> {
       station: station.name,
       identity: identityOf(station),
       timeoutMs,
+      ...(station.emulator ? { emulatorKey: Buffer.from(MASTER_KEY).toString('hex') } : {}),
       transport,
       seed,
     };
@@ -282,6 +289,7 @@ async function printCoverage(probe: CoverageProbe, path: string): Promise<void> 
 async function replay(path: string, opts: FuzzOptions): Promise<number> {
   const file = readFindingFile(path);
   const device = opts.device ?? file.device;
+  if (file.emulatorKey) MASTER_KEY.set(Buffer.from(file.emulatorKey, 'hex'));
   const station = await openStation(stationOptions({ ...opts, device }, file.transport));
   try {
     say(

@@ -9,7 +9,10 @@ import {
 import { allocBytes, concat, hex, writeU32be } from '../bytes.ts';
 import { parseCommandApdu, SW } from '../transport/nfc/apdu.ts';
 import { AUTH_P1, INS } from '../u2f/apdu.ts';
-import type { DeviceFaultName as FaultName } from './faults.ts';
+import type { DeviceFaultName, FuzzFaultName } from './faults.ts';
+
+type FaultName = DeviceFaultName | FuzzFaultName;
+
 import { REUSED_NONCE, signWithNonce } from './fixed-nonce-sign.ts';
 import { KEY_HANDLE_LENGTH, KeyStore, type UnwrappedKey } from './key-store.ts';
 import type { PresenceLike, PresenceSource } from './presence.ts';
@@ -222,6 +225,11 @@ export class Authenticator {
       flags = 0x00;
     } else {
       // Undefined control byte (catalogue U2F-AUTH-11): refuse, never sign.
+      if (this.#fault('counter-reset-by-bad-p1')) {
+        this.#counter = 0;
+        this.#persisted = 0;
+        this.#counters.clear();
+      }
       return status(SW.WRONG_DATA);
     }
     const next = this.#nextCounter(credential.d);

@@ -5,11 +5,12 @@ import { toBytes } from '../bytes.ts';
 import { ConfigError } from '../errors.ts';
 import { packagePath } from '../paths.ts';
 import type { HidDeviceInfo } from '../transport/hid/connection.ts';
+import { parseCommandApdu } from '../transport/nfc/apdu.ts';
 import { Authenticator, type CounterMode } from './authenticator.ts';
 import { BatteryModel } from './battery.ts';
 import { FidoBlePeripheral } from './ble/fido-peripheral.ts';
 import type { DisputedChoices } from './disputed.ts';
-import { type DeviceFaultName, type FaultName, isLinkFault } from './faults.ts';
+import { type DeviceFaultName, type FaultName, type FuzzFaultName, isLinkFault } from './faults.ts';
 import { EmulatedHidDevice } from './front-ends/hid.ts';
 import { EmulatedCardConnection, NfcFrontEnd } from './front-ends/nfc.ts';
 import { type CurrentTable, PowerModel } from './power-model.ts';
@@ -165,7 +166,7 @@ export class EmulatedChip {
       },
       condition: () => (this.thermal.working ? 'ok' : this.thermal.failure),
       ...(persistCounterEvery ? { persistCounterEvery } : {}),
-      faults: (opts.faults ?? []).filter((f): f is DeviceFaultName => !isLinkFault(f)),
+      faults: (opts.faults ?? []).filter((f): f is DeviceFaultName | FuzzFaultName => !isLinkFault(f)),
     });
     this.hidInfo = {
       path: 'emulator',
@@ -232,13 +233,32 @@ export class EmulatedChip {
     // U2F-VER-07 (disputed): a short-form VERSION over USB may be a length error.
     if (this.#opts.disputed?.['U2F-VER-07'] === 'length-error' && isShortVersion(apdu))
       return Promise.resolve(Uint8Array.of(0x67, 0x00));
-    return Promise.resolve(this.authenticator.process(apdu));
+    const answer = this.#core(apdu);
+    return answer ? Promise.resolve(answer) : new Promise(() => undefined);
   }
 
   /** unplugged-mid-run: the chip stays off whatever the power switch says. */
   #unplugged = false;
   /** dies-on-oversized-init and wedges-busy-after-bad-seq: firmware state across USB handles. */
-  readonly #firmware = { dead: false, wedged: false };
+  readonly #firmware = { dead: false, wedged: false, crashed: false };
+
+  /**
+   * The U2F core as every link calls it, with crashes-on-short-key-handle: an AUTHENTICATE
+   * whose key-handle length byte promises more than the message carries crashes the chip
+   * (undefined: no answer, on this link or any other, until the power is cut).
+   */
+  #core(apdu: Uint8Array, presence?: Parameters<Authenticator['process']>[1]): Uint8Array | undefined {
+    if (this.#firmware.crashed) return undefined;
+    if (this.#has('crashes-on-short-key-handle') && apdu[0] === 0x00 && apdu[1] === 0x02) {
+      const parsed = parseCommandApdu(apdu);
+      const data = parsed.ok ? parsed.apdu.data : undefined;
+      if (data && data.length >= 65 && data[64]! > data.length - 65) {
+        this.#firmware.crashed = true;
+        return undefined;
+      }
+    }
+    return this.authenticator.process(apdu, presence);
+  }
 
   /**
    * Cuts power and restores it: the USB link drops (open transports see DISCONNECTED),
@@ -264,6 +284,7 @@ export class EmulatedChip {
     this.#powered = on;
     if (!on) {
       this.#firmware.wedged = false; // RAM state; a dead chip stays dead
+      this.#firmware.crashed = false;
       this.#hid?.disconnect();
       this.presence.clear();
       this.authenticator.powerLost();
@@ -281,7 +302,7 @@ export class EmulatedChip {
     opts: { controlPointLength?: number; keepaliveMs?: number; presenceTimeoutMs?: number } = {},
   ) {
     this.#ble ??= new FidoBlePeripheral({
-      core: (apdu, presence) => this.#onBattery(() => this.authenticator.process(apdu, presence)),
+      core: (apdu, presence) => this.#onBattery(() => this.#core(apdu, presence) ?? new Uint8Array(0)),
       presence: this.presence,
       name: 'MitID chip',
       deviceInfo: {
@@ -299,6 +320,8 @@ export class EmulatedChip {
         continuationsOutOfOrder: this.#has('ble-fragments-out-of-order'),
         silentUnknownCommand: this.#has('ble-silent-unknown-cmd'),
         silentStrayContinuation: this.#has('ble-silent-stray-cont'),
+        crashesOnLongInit: this.#has('ble-crash-on-long-init'),
+        firmware: this.#firmware,
         ...(this.#has('ble-cpl-10') ? { controlPointLengthReads: 10 } : {}),
         ...(this.#has('ble-revision-0') ? { revisionBitfieldReads: 0 } : {}),
       },
@@ -314,8 +337,9 @@ export class EmulatedChip {
   /** The chip as a contactless card (one card: the in-process reader and vpcd share it). */
   nfcCard(): NfcFrontEnd {
     this.#card ??= new NfcFrontEnd({
-      core: (apdu, presence) => this.authenticator.process(apdu, presence),
+      core: (apdu, presence) => this.#core(apdu, presence) ?? new Uint8Array(0),
       button: this.presence,
+      firmware: this.#firmware,
       disputed: {
         nineByteAid: this.#opts.disputed?.['NFC-SEL-03'],
         beforeSelect: this.#opts.disputed?.['NFC-SEL-05'],
@@ -324,6 +348,7 @@ export class EmulatedChip {
       faults: {
         selectAnswersFido2: this.#has('select-wrong-version'),
         getResponseRepeats: this.#has('get-response-broken'),
+        muteOnStrayGetResponse: this.#has('nfc-mute-on-stray-get-response'),
       },
     });
     return this.#card;

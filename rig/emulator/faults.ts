@@ -199,14 +199,45 @@ export const LINK_FAULTS = {
 } as const;
 
 export type LinkFaultName = keyof typeof LINK_FAULTS;
-export type FaultName = DeviceFaultName | LinkFaultName;
+
+/**
+ * Parser bugs that only malformed input reaches: no suite case sends it, the fuzzer finds
+ * them (`chiprig fuzz`). `finding` is what a campaign must report; `transports`, the links
+ * it shows on. With FAULTS' dies-on-oversized-init and wedges-busy-after-bad-seq (USB HID)
+ * they give every link a crash or a hang to find.
+ */
+export const FUZZ_FAULTS = {
+  'crashes-on-short-key-handle': {
+    what: 'an AUTHENTICATE whose key-handle length byte is larger than the key handle it carries makes the firmware read past its buffer and crash: silent on every link until its power is cut (over NFC the field is its power)',
+    finding: 'crash',
+    transports: ['hid', 'ble'],
+  },
+  'counter-reset-by-bad-p1': {
+    what: 'an AUTHENTICATE with an undefined control byte (P1 not 03, 07 or 08) is refused 6A80, as it must be, but sets the signature counter back to 0',
+    finding: 'corruption',
+    transports: ['hid', 'nfc', 'ble'],
+  },
+  'nfc-mute-on-stray-get-response': {
+    what: 'a GET RESPONSE with no answer pending sends the card into a loop: mute until the field goes off',
+    finding: 'hang',
+    transports: ['nfc'],
+  },
+  'ble-crash-on-long-init': {
+    what: 'a FIDO BLE initial fragment announcing more than 1024 bytes overruns the receive buffer: the chip crashes, silent until its power is cut',
+    finding: 'crash',
+    transports: ['ble'],
+  },
+} as const;
+
+export type FuzzFaultName = keyof typeof FUZZ_FAULTS;
+export type FaultName = DeviceFaultName | LinkFaultName | FuzzFaultName;
 
 export function isLinkFault(name: FaultName): name is LinkFaultName {
   return name in LINK_FAULTS;
 }
 
 export function parseFault(name: string, where: string): FaultName {
-  if (name in FAULTS || name in LINK_FAULTS) return name as FaultName;
-  const known = [...Object.keys(FAULTS), ...Object.keys(LINK_FAULTS)].join(', ');
+  if (name in FAULTS || name in LINK_FAULTS || name in FUZZ_FAULTS) return name as FaultName;
+  const known = [...Object.keys(FAULTS), ...Object.keys(LINK_FAULTS), ...Object.keys(FUZZ_FAULTS)].join(', ');
   throw new ConfigError(`${where}: unknown emulator fault "${name}" (known: ${known})`);
 }

@@ -177,6 +177,11 @@ class VpcdLink implements VpcdServer {
       log?.note('vpcd', `card threw: ${(error as Error).message}; answered 6F00`);
       response = Uint8Array.of(0x6f, 0x00);
     }
+    // A mute card (crashed, looping) sends nothing: pcscd's transmit times out.
+    if (response.length === 0) {
+      log?.note('vpcd', 'the card is mute: no R-APDU');
+      return;
+    }
     log?.record('send', 'vpcd', response, 'R-APDU');
     this.#send(response);
   }

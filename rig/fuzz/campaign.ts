@@ -136,6 +136,7 @@ export async function runCampaign(station: Station, opts: CampaignOptions): Prom
   let lastProgress = started;
   /** Cases since the last good canary (the sequence a state corruption came from). */
   let since: FuzzCase[] = [];
+  const keep = Math.max(64, opts.canaryEvery);
   let cases = 0;
   const progress = (): CampaignProgress => {
     const elapsedMs = performance.now() - started;
@@ -200,7 +201,8 @@ export async function runCampaign(station: Station, opts: CampaignOptions): Prom
       hit.add(`${fuzzCase.rule}:${variant}`);
       cases++;
       since.push(fuzzCase);
-      if (since.length > 64) since = since.slice(-64);
+      // Every case since the last good canary (a state corruption came from one of them).
+      if (since.length > keep) since = since.slice(-keep);
       const run = await driver.run(fuzzCase);
       if (run.outcome === 'refused') {
         refused++;
@@ -213,7 +215,7 @@ export async function runCampaign(station: Station, opts: CampaignOptions): Prom
           : await driver.probe();
       if (live.state !== 'alive') {
         const verdict = await classify(driver, live, run, log);
-        const sequence = since.flatMap((c) => c.steps);
+        const sequence = casesAsSequence(since);
         const recovered = verdict.recovered ? verdict.recovery : await recover(station, driver, log);
         await record(verdict.kind, fuzzCase, verdict.detail, [...run.units, ...probeUnits], recovered, [
           fuzzCase.steps,
@@ -253,7 +255,7 @@ export async function runCampaign(station: Station, opts: CampaignOptions): Prom
             `canary after case ${cases}: ${failure}`,
             run.units,
             'none needed',
-            [since.flatMap((c) => c.steps)],
+            [casesAsSequence(since)],
           );
           // Start again from a device that signs: a power cycle where there is one, and a new credential.
           await recover(station, driver, log, true);
@@ -290,7 +292,7 @@ export async function runCampaign(station: Station, opts: CampaignOptions): Prom
 function titleOf(kind: FindingKind, rule: string, requirement?: string): string {
   if (kind === 'crash') return `the device crashed on a ${rule} case`;
   if (kind === 'hang') return `the device hung on a ${rule} case`;
-  if (kind === 'corruption') return `the canary failed after ${rule} and the cases before it`;
+  if (kind === 'corruption') return 'the device state was corrupted: the canary failed';
   return `${requirement} broken by a ${rule} case`;
 }
 
@@ -406,30 +408,48 @@ export async function trial(
   const checkCanary = want.kind === 'corruption' || want.kind === undefined;
   const canary = checkCanary ? new Canary(station, transport) : undefined;
   if (canary) await canary.setup();
-  const c: FuzzCase = { rule: 'replay', layer: layerOf(transport, steps), steps };
-  const run = await driver.run(c);
-  const live =
-    run.outcome === 'gone'
-      ? ({ state: 'gone', detail: run.detail ?? 'gone' } as const)
-      : await driver.probe();
-  if (live.state !== 'alive') {
-    const v = await classify(driver, live, run, () => undefined);
-    return { kind: v.kind, detail: v.detail, traffic: run.units };
+  const traffic: Unit[] = [];
+  let c: FuzzCase | undefined;
+  let run: CaseRun | undefined;
+  for (const group of caseGroups(steps)) {
+    c = { rule: 'replay', layer: layerOf(transport, group), steps: group };
+    run = await driver.run(c);
+    traffic.push(...run.units);
+    const live =
+      run.outcome === 'gone'
+        ? ({ state: 'gone', detail: run.detail ?? 'gone' } as const)
+        : await driver.probe();
+    if (live.state !== 'alive') {
+      const v = await classify(driver, live, run, () => undefined);
+      return { kind: v.kind, detail: v.detail, traffic };
+    }
   }
-  const violation = checkRules(transport, c, run, requirements());
+  const violation = c && run ? checkRules(transport, c, run, requirements()) : undefined;
   if (violation && (want.kind === 'violation' || want.kind === undefined)) {
-    return {
-      kind: 'violation',
-      requirement: violation.requirement,
-      detail: violation.what,
-      traffic: run.units,
-    };
+    return { kind: 'violation', requirement: violation.requirement, detail: violation.what, traffic };
   }
   if (canary) {
     const failure = await canary.check();
-    if (failure) return { kind: 'corruption', detail: `canary: ${failure}`, traffic: run.units };
+    if (failure) return { kind: 'corruption', detail: `canary: ${failure}`, traffic };
   }
-  return { kind: undefined, detail: 'the device answered the probe and the canary', traffic: run.units };
+  return { kind: undefined, detail: 'the device answered the probe and the canary', traffic };
+}
+
+/** Several cases as one sequence, each step marked with its case. */
+function casesAsSequence(cases: readonly FuzzCase[]): Step[] {
+  return cases.flatMap((c, i) => c.steps.map((s) => ({ ...s, case: i })));
+}
+
+/** A sequence split back into its cases (consecutive steps with the same mark), marks removed. */
+export function caseGroups(steps: readonly Step[]): Step[][] {
+  const groups: Step[][] = [];
+  let mark: number | undefined | null = null;
+  for (const { case: n, ...step } of steps) {
+    if (groups.length === 0 || n !== mark) groups.push([]);
+    groups[groups.length - 1]!.push(step as Step);
+    mark = n;
+  }
+  return groups;
 }
 
 /** The layer a replayed sequence belongs to: the link's own, or U2F where every unit is one U2F message. */

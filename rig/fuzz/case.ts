@@ -25,13 +25,19 @@ const HEX = z.string().regex(/^([0-9a-f]{2})*$/, 'lowercase hex');
 const CID = z.union([z.enum(['A', 'B', 'broadcast']), z.number().int().min(0).max(0xffffffff)]);
 export type SymbolicCid = z.infer<typeof CID>;
 
+/**
+ * In a sequence of several cases (what a state corruption came from), the case a step
+ * belongs to: the liveness probe runs between cases, as it did in the campaign.
+ */
+const CASE = z.number().int().min(0).optional();
+
 export const StepSchema = z.discriminatedUnion('kind', [
   /** One HID output report: its channel, then the 60 bytes after the CID (zero-padded). */
-  z.strictObject({ kind: z.literal('report'), cid: CID, data: HEX }),
+  z.strictObject({ kind: z.literal('report'), cid: CID, data: HEX, case: CASE }),
   /** One C-APDU to the card, exactly these bytes. */
-  z.strictObject({ kind: z.literal('apdu'), data: HEX }),
+  z.strictObject({ kind: z.literal('apdu'), data: HEX, case: CASE }),
   /** One write to the FIDO BLE control point. */
-  z.strictObject({ kind: z.literal('fragment'), data: HEX }),
+  z.strictObject({ kind: z.literal('fragment'), data: HEX, case: CASE }),
 ]);
 export type Step = z.infer<typeof StepSchema>;
 

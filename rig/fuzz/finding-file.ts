@@ -39,6 +39,14 @@ export const FindingFileSchema = z.strictObject({
   confirmed: z.boolean(),
   recovery: z.string(),
   timeoutMs: z.number().int().positive(),
+  /**
+   * The emulated chip's key-wrapping key (hex), for a replay against the emulator: key
+   * handles in the steps open only on the chip that issued them. A TEST key, never a device's.
+   */
+  emulatorKey: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
   found: z.string(),
   chiprig: z.string(),
 });
@@ -49,6 +57,7 @@ export interface CampaignInfo {
   station: string;
   identity: Record<string, string>;
   timeoutMs: number;
+  emulatorKey?: string;
 }
 
 export function findingFile(f: Finding, info: CampaignInfo): FindingFile {
@@ -75,6 +84,7 @@ export function findingFile(f: Finding, info: CampaignInfo): FindingFile {
     confirmed: f.confirmed,
     recovery: f.recovery,
     timeoutMs: info.timeoutMs,
+    ...(info.emulatorKey ? { emulatorKey: info.emulatorKey } : {}),
     found: new Date().toISOString(),
     chiprig: chiprigVersion(),
   };

@@ -14,7 +14,11 @@ import { ConfigError } from '../errors.ts';
 import type { StationFile } from './station-file.ts';
 
 /** The emulated chip a station file describes (also what `chiprig emulate` serves). */
-export function makeEmulator(file: StationFile, fault: FaultName | undefined): EmulatedChip {
+export function makeEmulator(
+  file: StationFile,
+  fault: FaultName | undefined,
+  masterKey?: Uint8Array,
+): EmulatedChip {
   const e = file.emulator;
   if (!e) {
     throw new ConfigError(`station file ${file.path}: device "emulator" needs an "emulator" section`);
@@ -51,6 +55,7 @@ export function makeEmulator(file: StationFile, fault: FaultName | undefined): E
     attestationCertificatePath: resolve(file.dir, e.attestation.certificate),
     attestationKeyPath: resolve(file.dir, e.attestation.key),
     ...(fault ? { faults: [fault] } : {}),
+    ...(masterKey ? { masterKey } : {}),
     ...(e.timing ? { timing: e.timing } : {}),
     ...(e.thermal ? { thermal: withoutUndefined(e.thermal) } : {}),
     ...(e.persistCounterEvery ? { persistCounterEvery: e.persistCounterEvery } : {}),

@@ -25,4 +25,12 @@ export interface StationOptions {
   profile?: string;
   /** The device's metadata statement or MDS3 BLOB (chiprig run --metadata FILE). */
   metadata?: string;
+  /**
+   * The emulated chip's key-wrapping key (32 bytes); default random. chiprig fuzz gives every
+   * chip of a campaign the same one, so a fresh chip for a clean start is the same device:
+   * key handles the campaign's chip issued open on it too.
+   */
+  emulatorMasterKey?: Uint8Array;
+  /** Overrides the station file's timeouts.exchangeMs (chiprig fuzz --timeout). */
+  exchangeTimeoutMs?: number;
 }

@@ -123,12 +123,16 @@ export class Station {
 
   /** Loads and checks the configuration (ConfigError), then opens the device (TransportError). */
   static async open(opts: StationOptions = {}): Promise<Station> {
-    const file = loadStationFile(opts.stationFile);
+    const loaded = loadStationFile(opts.stationFile);
+    const file = opts.exchangeTimeoutMs
+      ? { ...loaded, timeouts: { ...loaded.timeouts, exchangeMs: opts.exchangeTimeoutMs } }
+      : loaded;
     const spec = parseDeviceSpec(
       opts.device ?? file.device,
       opts.device ? '--device' : `${file.path}: field "device"`,
     );
-    const emulator = spec.kind === 'emulator' ? makeEmulator(file, spec.fault) : undefined;
+    const emulator =
+      spec.kind === 'emulator' ? makeEmulator(file, spec.fault, opts.emulatorMasterKey) : undefined;
     const replay = spec.kind === 'replay' ? Replayer.load(spec.path) : undefined;
     const station = new Station(file, spec, emulator, replay, opts);
     try {

@@ -25,6 +25,10 @@ export interface ControlPointFaults {
   silentUnknownCommand?: boolean;
   /** A continuation with no message open gets no answer, not ERR_INVALID_SEQ (BLE-FRAG-03). */
   silentStrayContinuation?: boolean;
+  /** An initial fragment announcing more than 1024 bytes crashes the chip (ble-crash-on-long-init). */
+  crashesOnLongInit?: boolean;
+  /** The chip's firmware state: while it has crashed, nothing written is answered. */
+  firmware?: { crashed?: boolean };
 }
 
 /**
@@ -80,6 +84,19 @@ export class FidoControlPoint {
 
   /** One GATT write to fidoControlPoint (after the write response went out). */
   write(raw: Uint8Array): void {
+    const { firmware, crashesOnLongInit } = this.#opts.faults;
+    if (firmware?.crashed) return;
+    if (
+      crashesOnLongInit &&
+      firmware &&
+      raw.length >= 3 &&
+      raw[0]! & 0x80 &&
+      ((raw[1]! << 8) | raw[2]!) > 1024
+    ) {
+      firmware.crashed = true;
+      this.reset();
+      return;
+    }
     const result = this.#accept(raw);
     if (result === 'more') this.#armRequestTimer();
     else if (result === 'complete') {
@@ -178,6 +195,7 @@ export class FidoControlPoint {
   }
 
   #send(cmd: number, payload: Uint8Array): void {
+    if (this.#opts.faults.firmware?.crashed) return;
     const frames = fragment(cmd, payload, this.#opts.controlPointLength());
     if (this.#opts.faults.wrongContinuationSeq) {
       for (let i = 1; i < frames.length; i++) frames[i]![0] = i & 0x7f; // SEQ 1, 2, … instead of 0, 1, …

@@ -83,6 +83,8 @@ export interface CtaphidFaults {
 export interface FirmwareState {
   dead: boolean;
   wedged: boolean;
+  /** Crashed (a fuzz fault, e.g. crashes-on-short-key-handle): silent on every link until power is cut. */
+  crashed?: boolean;
 }
 
 /** The INS a U2F core knows: REGISTER, AUTHENTICATE, VERSION. */
@@ -148,7 +150,7 @@ export class CtaphidDevice {
   /** One output report from the host. Malformed (short) reports throw RangeError. */
   receive(report: Uint8Array): void {
     const firmware = this.#faults.firmware;
-    if (firmware?.dead) return;
+    if (firmware?.dead || firmware?.crashed) return;
     if (firmware?.wedged) {
       if (!isContReport(report)) this.#error(parsePacket(report).cid, ERR.CHANNEL_BUSY);
       return;

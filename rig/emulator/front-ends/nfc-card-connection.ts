@@ -82,7 +82,8 @@ export class EmulatedCardConnection implements CardConnection {
       return Promise.resolve().then(() => {
         const lost = this.#gone();
         if (lost) throw lost;
-        return this.card.process(command);
+        const answer = this.card.process(command);
+        return answer.length === 0 ? this.#mute(timeoutMs) : answer;
       });
     }
     return new Promise<Uint8Array>((resolve, reject) => {
@@ -97,9 +98,26 @@ export class EmulatedCardConnection implements CardConnection {
         () => entry.reject(new TransportError('TIMEOUT', `${this.reader}: no answer within ${timeoutMs} ms`)),
         timeoutMs,
       );
-      const work = setTimeout(() => settle(() => resolve(this.card.process(command))), this.delayMs);
+      const work = setTimeout(
+        () =>
+          settle(() => {
+            const answer = this.card.process(command);
+            resolve(answer.length === 0 ? this.#mute(timeoutMs) : answer);
+          }),
+        this.delayMs,
+      );
       this.#inFlight.add(entry);
     });
+  }
+
+  /** A mute card: nothing comes back; the transmit times out as a reader's would. */
+  #mute(timeoutMs: number): Promise<Uint8Array> {
+    return new Promise((_, reject) =>
+      setTimeout(
+        () => reject(new TransportError('TIMEOUT', `${this.reader}: no answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      ),
+    );
   }
 
   /**
@@ -115,6 +133,7 @@ export class EmulatedCardConnection implements CardConnection {
     } catch (error) {
       return Promise.reject(error);
     }
+    if (response.length === 0) return this.#mute(timeoutMs);
     const at = pacer.answerAt(sentAt, command, response, classifyApdu(command));
     return new Promise<Uint8Array>((resolve, reject) => {
       let done = false;

@@ -70,8 +70,15 @@ export interface NfcFrontEndOptions {
     selectAnswersFido2?: boolean;
     /** The first GET RESPONSE of a long answer repeats the first chunk (get-response-broken). */
     getResponseRepeats?: boolean;
+    /** A GET RESPONSE with nothing pending makes the card mute until the field goes off (nfc-mute-on-stray-get-response). */
+    muteOnStrayGetResponse?: boolean;
   };
+  /** The chip's firmware state: while it has crashed the card is mute; the field going off clears it (the field is its power). */
+  firmware?: { crashed?: boolean };
 }
+
+/** What the card "answers" when it sends nothing: the reader times out (VirtualCard.process). */
+export const MUTE = new Uint8Array(0);
 
 export const DEFAULT_ATR = fromHex('3B 80 80 01 01');
 const U2F_V2 = new TextEncoder().encode('U2F_V2');
@@ -119,6 +126,9 @@ export class NfcFrontEnd implements VirtualCard {
   readonly #disputed: NonNullable<NfcFrontEndOptions['disputed']>;
   /** get-response-broken: the first chunk of the answer being fetched, until repeated once. */
   #firstChunk: Uint8Array | undefined;
+  /** nfc-mute-on-stray-get-response: looping, until the field goes off. */
+  #mute = false;
+  readonly #firmware: { crashed?: boolean } | undefined;
 
   constructor(options: NfcFrontEndOptions) {
     if (typeof options?.core !== 'function') throw new TypeError('options.core: must be a function');
@@ -130,6 +140,7 @@ export class NfcFrontEnd implements VirtualCard {
     }
     this.#core = options.core;
     this.#faults = options.faults ?? {};
+    this.#firmware = options.firmware;
     this.#disputed = options.disputed ?? {};
     this.atr = Uint8Array.from(options.atr ?? DEFAULT_ATR);
     this.#unsubscribe = options.button?.onPress(() => this.#onButton()) ?? (() => {});
@@ -154,6 +165,8 @@ export class NfcFrontEnd implements VirtualCard {
 
   powerOff(): void {
     this.#powered = false;
+    this.#mute = false;
+    if (this.#firmware) this.#firmware.crashed = false;
     this.#blocked = false;
     this.reset();
   }
@@ -184,6 +197,7 @@ export class NfcFrontEnd implements VirtualCard {
   }
 
   #process(apdu: Uint8Array): Uint8Array {
+    if (this.#mute || this.#firmware?.crashed) return MUTE;
     if (!this.#powered || this.#blocked) return statusBytes(SW.CONDITIONS_NOT_SATISFIED);
     if (!(apdu instanceof Uint8Array) || apdu.length < 4) return this.#abandon(SW.WRONG_LENGTH);
     const cla = apdu[0]!;
@@ -229,7 +243,13 @@ export class NfcFrontEnd implements VirtualCard {
     if (p1 !== 0 || p2 !== 0) return statusBytes(INCORRECT_P1P2);
     const pending = this.#pending;
     // ISO 7816-4: GET RESPONSE with nothing to get is "conditions of use not satisfied".
-    if (pending === undefined) return statusBytes(SW.CONDITIONS_NOT_SATISFIED);
+    if (pending === undefined) {
+      if (this.#faults.muteOnStrayGetResponse) {
+        this.#mute = true;
+        return MUTE;
+      }
+      return statusBytes(SW.CONDITIONS_NOT_SATISFIED);
+    }
     const repeat = this.#firstChunk;
     this.#firstChunk = undefined;
     if (repeat) return repeat;
@@ -289,7 +309,7 @@ export class NfcFrontEnd implements VirtualCard {
 
   /** Short requests are split at Ne; extended ones get everything at once. */
   #answer(answer: Uint8Array, ne: number | undefined): Uint8Array {
-    if (ne === undefined) return answer;
+    if (ne === undefined || answer.length === 0) return answer; // empty: the core went mute
     const chunk = firstChunk(answer, ne);
     this.#pending = chunk.pending;
     this.#firstChunk = this.#faults.getResponseRepeats && chunk.pending ? chunk.rApdu : undefined;

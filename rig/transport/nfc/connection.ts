@@ -37,7 +37,10 @@ export interface VirtualCard {
   powerOff(): void;
   /** Warm reset. */
   reset(): void;
-  /** One C-APDU in, one R-APDU out. Never throws for card-side input. */
+  /**
+   * One C-APDU in, one R-APDU out. Never throws for card-side input. An empty answer means
+   * the card stays mute (a crashed or looping chip): the reader gets nothing and times out.
+   */
   process(apdu: Uint8Array): Uint8Array;
 }
 
