@@ -27,6 +27,8 @@ import ts from 'typescript';
  *  8 report           Allure, console, HTML, conformance matrix, test plan.
  *  9 scenario         scenario files and their runner.
  * 10 lab              HIL matrix across stations and devices.
+ * 10 fuzz             fuzz campaigns: generators per layer, drivers below the transports,
+ *                     oracles (probe, canary, protocol rules), minimizer, finding files.
  * 11 run              the run engine: one run's context, the mocha driver, the result files.
  *                     It loads the suites' spec files by path, never imports them; the spec
  *                     files reach their run (activeRun) from above.
@@ -49,6 +51,7 @@ const LAYERS: Record<string, number> = {
   report: 8,
   scenario: 9,
   lab: 10,
+  fuzz: 10,
   run: 11,
   suites: 12,
   cli: 13,

@@ -31,6 +31,7 @@ import {
 import { freshSeed } from '../fuzz/prng.ts';
 import { formatMs } from '../report/console.ts';
 import { generateHtmlReport } from '../report/html.ts';
+import { chiprigVersion } from '../run/environment.ts';
 import { Station } from '../station/station.ts';
 import type { StationOptions } from '../station/station-options.ts';
 import { deviceText } from '../untrusted.ts';
@@ -145,6 +146,7 @@ async function campaign(opts: FuzzOptions): Promise<number> {
       station: station.name,
       identity: identityOf(station),
       timeoutMs,
+      chiprig: chiprigVersion(),
       ...(station.emulator ? { emulatorKey: Buffer.from(MASTER_KEY).toString('hex') } : {}),
       transport,
       seed,

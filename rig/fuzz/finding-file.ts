@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { hex } from '../bytes.ts';
 import { ConfigError } from '../errors.ts';
-import { chiprigVersion } from '../run/environment.ts';
 import { deviceText } from '../untrusted.ts';
 import type { CampaignResult, Finding } from './campaign.ts';
 import { describeStep, FUZZ_TRANSPORTS, StepSchema } from './case.ts';
@@ -58,6 +57,8 @@ export interface CampaignInfo {
   identity: Record<string, string>;
   timeoutMs: number;
   emulatorKey?: string;
+  /** chiprig's version, for the file. */
+  chiprig: string;
 }
 
 export function findingFile(f: Finding, info: CampaignInfo): FindingFile {
@@ -86,7 +87,7 @@ export function findingFile(f: Finding, info: CampaignInfo): FindingFile {
     timeoutMs: info.timeoutMs,
     ...(info.emulatorKey ? { emulatorKey: info.emulatorKey } : {}),
     found: new Date().toISOString(),
-    chiprig: chiprigVersion(),
+    chiprig: info.chiprig,
   };
 }
 
