@@ -274,16 +274,25 @@ function printResult(result: CampaignResult, files: Map<string, string>): void {
 
 async function printCoverage(probe: CoverageProbe, path: string): Promise<void> {
   const files = await probe.take(`${join('rig', 'emulator')}/`);
-  const lines = files.reduce((n, f) => n + f.lines, 0);
-  const covered = files.reduce((n, f) => n + f.covered, 0);
-  writeFileSync(path, `${JSON.stringify({ lines, covered, files }, null, 2)}\n`);
+  const sum = (pick: (f: (typeof files)[number]) => number) => files.reduce((n, f) => n + pick(f), 0);
+  const pct = (a: number, b: number) => `${((100 * a) / Math.max(1, b)).toFixed(1)} %`;
+  const [bytes, covered, fns, run] = [
+    sum((f) => f.bytes),
+    sum((f) => f.covered),
+    sum((f) => f.functions),
+    sum((f) => f.functionsRun),
+  ];
+  writeFileSync(
+    path,
+    `${JSON.stringify({ bytes, covered, functions: fns, functionsRun: run, files }, null, 2)}\n`,
+  );
   process.stdout.write(
-    `fuzz: V8 coverage of rig/emulator/ (modules loaded): ${covered} of ${lines} lines (${((100 * covered) / Math.max(1, lines)).toFixed(1)} %)\n`,
+    `fuzz: V8 coverage of rig/emulator/ (the ${files.length} modules loaded): ${pct(covered, bytes)} of the code, ${run} of ${fns} functions (${pct(run, fns)})\n`,
   );
   for (const f of files) {
     const rel = f.file.slice(f.file.indexOf(join('rig', 'emulator')));
     process.stdout.write(
-      `  ${rel.padEnd(48)} ${String(f.covered).padStart(5)} / ${String(f.lines).padEnd(5)} ${((100 * f.covered) / Math.max(1, f.lines)).toFixed(0).padStart(3)} %\n`,
+      `  ${rel.padEnd(46)} ${pct(f.covered, f.bytes).padStart(8)} of the code, ${f.functionsRun}/${f.functions} functions\n`,
     );
   }
 }

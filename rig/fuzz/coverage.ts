@@ -3,13 +3,17 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * V8's precise (block) coverage of this process, for the fuzzer's reach into the emulated
- * chip: which of `rig/emulator/`'s code its cases made run. Lines are those of the modules
- * as V8 ran them (tsx strips the types but keeps the line layout close to the source).
+ * chip: which of `rig/emulator/`'s code its cases made run, as the share of each module's
+ * code (non-blank characters, as V8 ran it after tsx stripped the types) inside blocks
+ * that ran, and of its functions called.
  */
 export interface FileCoverage {
   file: string;
-  lines: number;
+  /** Non-blank characters of the module's code, and how many of them ran. */
+  bytes: number;
   covered: number;
+  functions: number;
+  functionsRun: number;
 }
 
 export class CoverageProbe {
@@ -43,26 +47,25 @@ export class CoverageProbe {
         .flatMap((f) => f.ranges)
         .sort((a, b) => a.startOffset - b.startOffset || b.endOffset - a.endOffset);
       for (const r of ranges) counts.fill(r.count, r.startOffset, Math.min(r.endOffset, counts.length));
-      let lines = 0;
+      // The code part of the module as V8 ran it (tsx appends an inline source map).
+      const end = scriptSource.lastIndexOf('//# sourceMappingURL=');
+      const code = end > 0 ? scriptSource.slice(0, end) : scriptSource;
+      let bytes = 0;
       let covered = 0;
-      let offset = 0;
-      for (const line of scriptSource.split('\n')) {
-        const text = line.trim();
-        const first = offset + line.length - line.trimStart().length;
-        offset += line.length + 1;
-        if (
-          !text ||
-          text.startsWith('//') ||
-          text.startsWith('*') ||
-          text.startsWith('/*') ||
-          /^[})\];,]+$/.test(text) ||
-          text.startsWith('import ')
-        )
-          continue;
-        lines++;
-        if ((counts[first] ?? 0) > 0) covered++;
+      for (let i = 0; i < code.length; i++) {
+        const ch = code.charCodeAt(i);
+        if (ch === 32 || ch === 10 || ch === 9 || ch === 13) continue;
+        bytes++;
+        if ((counts[i] ?? 0) > 0) covered++;
       }
-      out.push({ file, lines, covered });
+      const fns = script.functions.filter((f) => f.functionName !== '' || f.ranges[0]!.startOffset !== 0);
+      out.push({
+        file,
+        bytes,
+        covered,
+        functions: fns.length,
+        functionsRun: fns.filter((f) => f.ranges[0]!.count > 0).length,
+      });
     }
     return out.sort((a, b) => a.file.localeCompare(b.file));
   }

@@ -242,12 +242,19 @@ class HidDriver implements FuzzDriver {
       if (answer.state !== 'alive') return answer;
     }
     // A LOCK the case took is released, so the canary's channel is not kept busy.
-    const locked = this.#lastCase?.steps.some((s) => s.kind === 'report' && s.data.startsWith('84'));
-    if (locked) {
-      for (const ch of channels) {
-        const frame = initPacket(this.#cids[ch], CTAPHID.LOCK, 1, Uint8Array.of(0));
-        await this.#conn!.write(frame);
-        await this.#conn!.read(this.timeoutMs);
+    // (on whatever channel it named: a device may grant a lock to a CID it never allocated).
+    const locked = new Set(
+      (this.#lastCase?.steps ?? []).flatMap((s) =>
+        s.kind === 'report' && s.data.startsWith('84') ? [this.#cid(s.cid)] : [],
+      ),
+    );
+    for (const cid of locked) {
+      if (cid === BROADCAST_CID || cid === 0) continue;
+      const frame = initPacket(cid, CTAPHID.LOCK, 1, Uint8Array.of(0));
+      await this.#conn!.write(frame);
+      for (;;) {
+        const r = await this.#conn!.read(this.timeoutMs);
+        if (!r || (readCid(r) === cid && r[4]! & 0x80)) break;
       }
     }
     return { state: 'alive' };

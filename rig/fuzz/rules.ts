@@ -245,6 +245,11 @@ export function checkRules(
   const units = ownUnits(run);
   const sent = messages(transport, units, 'send');
   const answers = messages(transport, units, 'recv');
+  // A device that is busy (another channel's message, a LOCK) may refuse anything: not judged.
+  const busy = answers.some(
+    (a) => (a.cmd === CTAPHID.ERROR || a.cmd === BLE_CMD.ERROR) && a.payload[0] === ERR.CHANNEL_BUSY,
+  );
+  if (busy && transport === 'hid') return undefined;
   for (const rule of RULES) {
     if (!rule.transports.includes(transport)) continue;
     const req = requirements.get(rule.requirement);
