@@ -14,23 +14,26 @@ import { chiprig, tmp } from '../support/spawn.ts';
  * least, and a state corruption): each is found by a short seeded campaign, confirmed and
  * minimized to at most three messages from a clean start; the clean chip gives nothing.
  */
-const TIMEOUT_MS = 200;
+// Short, so a crash costs little; the clean chip gets a second, so a busy host is never a hang.
+const TIMEOUT_MS = 300;
+const CLEAN_TIMEOUT_MS = 1000;
 
 async function campaign(
   device: string,
   transport: FuzzTransport,
   seed: number,
   cases: number,
+  timeoutMs = TIMEOUT_MS,
 ): Promise<CampaignResult> {
   const emulatorMasterKey = new Uint8Array(randomBytes(32));
-  const options = { device, transports: [transport], emulatorMasterKey, exchangeTimeoutMs: TIMEOUT_MS };
+  const options = { device, transports: [transport], emulatorMasterKey, exchangeTimeoutMs: timeoutMs };
   const station = await Station.open(options);
   try {
     return await runCampaign(station, {
       transport,
       seed,
       maxCases: cases,
-      timeoutMs: TIMEOUT_MS,
+      timeoutMs,
       canaryEvery: 100,
       stopAtFirst: true,
       cleanStart: async () => {
@@ -91,7 +94,7 @@ describe('chiprig fuzz: emulated chips with known bugs', function () {
 
   it('FUZZ-E2E-03 the clean chip: no finding over 3000 cases on each link', async () => {
     for (const transport of ['hid', 'nfc', 'ble'] as const) {
-      const result = await campaign('emulator', transport, 5, 3000);
+      const result = await campaign('emulator', transport, 5, 3000, CLEAN_TIMEOUT_MS);
       assert.deepEqual(
         result.findings.map((f) => `${f.id} ${f.detail}`),
         [],
