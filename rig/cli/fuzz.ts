@@ -28,6 +28,7 @@ import {
   writeAllureResults,
   writeFindingFile,
 } from '../fuzz/finding-file.ts';
+import { productionsFor } from '../fuzz/grammar.ts';
 import { freshSeed } from '../fuzz/prng.ts';
 import { formatMs } from '../report/console.ts';
 import { generateHtmlReport } from '../report/html.ts';
@@ -43,6 +44,7 @@ export interface FuzzOptions {
   device?: string;
   transport?: string;
   layer?: string;
+  rule?: string;
   seed?: string;
   cases?: string;
   duration?: string;
@@ -140,6 +142,17 @@ async function campaign(opts: FuzzOptions): Promise<number> {
   try {
     if (!transport) throw new ConfigError(`station "${station.name}": no transport chiprig can fuzz`);
     const layers = parseLayers(opts.layer, transport);
+    const only = opts.rule
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    if (only) {
+      try {
+        productionsFor(transport, layers, only);
+      } catch (error) {
+        throw new ConfigError(`--rule: ${(error as Error).message}`);
+      }
+    }
     if (corpus.length) corpusCheck(corpus, transport);
     const info: CampaignInfo & { transport: string; seed: number } = {
       device: station.deviceSpec.text,
@@ -165,6 +178,7 @@ async function campaign(opts: FuzzOptions): Promise<number> {
       timeoutMs,
       canaryEvery,
       ...(layers ? { layers } : {}),
+      ...(only ? { only } : {}),
       corpus,
       ...(opts.stopAtFirst ? { stopAtFirst: true } : {}),
       minimize: opts.minimize,
@@ -245,9 +259,16 @@ function cleanStartFor(station: Station, opts: FuzzOptions, transport: FuzzTrans
       return { station: fresh, release: () => fresh.close() };
     };
   }
-  if (!station.canPowerCycle && !station.file.instruments?.power) return undefined;
+  // A simulated power switch drives only the emulated chip: no clean start for another device.
+  const power = station.file.instruments?.power as { port?: string } | undefined;
+  if (!station.canPowerCycle && (!power || power.port === 'simulated')) return undefined;
   return async () => {
-    if (!(await powerCycle(station))) return undefined;
+    try {
+      if (!(await powerCycle(station))) return undefined;
+    } catch (error) {
+      say(`fuzz: no clean start: the power cycle failed: ${error instanceof Error ? error.message : error}`);
+      return undefined;
+    }
     return { station, release: async () => undefined };
   };
 }

@@ -176,6 +176,10 @@ program
   .option('--device <spec>', 'device under test (as for run; e.g. emulator:FAULT, fifo:PATH, pcsc:READER)')
   .option('--transport <kind>', "the link to fuzz: hid, nfc or ble (default: the device's first)")
   .option('--layer <list>', 'only these layers: ctaphid, u2f (hid); iso7816, u2f (nfc); ble, u2f (ble)')
+  .option(
+    '--rule <list>',
+    'only these productions or variants of the grammar, e.g. ctaphid/init-bcnt or ctaphid/init-bcnt:over-limit',
+  )
   .option('--seed <n>', 'seed of the case generator (default: from the clock; printed and saved)')
   .option('--cases <n>', 'stop after this many cases')
   .option('--duration <time>', 'stop after this long (e.g. 60s, 10m)')

@@ -65,6 +65,8 @@ export interface CampaignOptions {
   /** A canary every this many cases; 0: none (a station where presence needs a person). */
   canaryEvery: number;
   layers?: FuzzLayer[];
+  /** Only these productions ("ctaphid/init-bcnt") or variants ("ctaphid/init-bcnt:over-limit"). */
+  only?: string[];
   corpus?: Step[][];
   /** End at the first finding (the replay-file tests and a quick check). */
   stopAtFirst?: boolean;
@@ -111,7 +113,7 @@ export interface TrialVerdict {
 export async function runCampaign(station: Station, opts: CampaignOptions): Promise<CampaignResult> {
   const log = opts.log ?? (() => undefined);
   const rng = new Prng(opts.seed);
-  const productions = productionsFor(opts.transport, opts.layers);
+  const productions = productionsFor(opts.transport, opts.layers, opts.only);
   const pairs = new Set(productions.flatMap((p) => p.variants.map((v) => `${p.name}:${v}`)));
   const hit = new Set<string>();
   let driver = makeDriver(station, opts.transport, opts.timeoutMs);
@@ -354,7 +356,9 @@ export async function powerCycle(station: Station): Promise<boolean> {
     await station.powerCycle();
     return true;
   }
-  if (station.file.instruments?.power) {
+  // A simulated switch drives only the emulated chip (canPowerCycle above): none for another device.
+  const power = station.file.instruments?.power as { port?: string } | undefined;
+  if (power && power.port !== 'simulated') {
     await station.openInstruments();
     if (!station.instruments.power) return false;
     await station.setPower(false);

@@ -238,8 +238,20 @@ class HidDriver implements FuzzDriver {
     const used = new Set(this.#lastCase?.steps.flatMap((s) => (s.kind === 'report' ? [s.cid] : [])));
     const channels: ('A' | 'B')[] = used.has('B') ? ['B', 'A'] : ['A'];
     for (const ch of channels) {
-      const answer = await this.#init(this.#cids[ch], hostRandomBytes(INIT_NONCE_SIZE), units, deadline);
-      if (answer.state !== 'alive') return answer;
+      // Busy: the INIT is sent again, every other time on the other channel (a device with one
+      // transaction slot may free it only for a packet from another CID, as libu2f-emu does).
+      for (let turn = 0; ; turn++) {
+        const on = turn % 2 === 0 ? ch : ch === 'A' ? 'B' : 'A';
+        const until = Math.min(deadline, performance.now() + 250);
+        const answer = await this.#init(this.#cids[on], hostRandomBytes(INIT_NONCE_SIZE), units, until);
+        if (answer.state === 'alive' && on === ch) break;
+        if (answer.state === 'gone') return answer;
+        if (performance.now() >= deadline) {
+          return answer.state === 'busy'
+            ? { state: 'busy', detail: `INIT answered ERR_CHANNEL_BUSY for ${this.timeoutMs} ms` }
+            : { state: 'silent', detail: `no answer to INIT within ${this.timeoutMs} ms` };
+        }
+      }
     }
     // A LOCK the case took is released, so the canary's channel is not kept busy.
     // (on whatever channel it named: a device may grant a lock to a CID it never allocated).

@@ -549,7 +549,34 @@ const ble: Production[] = [
 export const PRODUCTIONS: readonly Production[] = [...ctaphid, ...u2f, ...iso7816, ...ble];
 
 /** What a campaign over `transport` draws from (optionally only some layers). */
-export function productionsFor(transport: FuzzTransport, layers?: readonly FuzzLayer[]): Production[] {
+export function productionsFor(
+  transport: FuzzTransport,
+  layers?: readonly FuzzLayer[],
+  only?: readonly string[],
+): Production[] {
+  const all = layerProductions(transport, layers);
+  if (!only?.length) return all;
+  // "production" or "production:variant": a campaign focused on part of the grammar.
+  const out: Production[] = [];
+  for (const p of all) {
+    const wanted = only.filter((o) => o === p.name || o.startsWith(`${p.name}:`));
+    if (wanted.length === 0) continue;
+    const variants = wanted.includes(p.name)
+      ? p.variants
+      : p.variants.filter((v) => wanted.includes(`${p.name}:${v}`));
+    if (variants.length) out.push({ ...p, variants });
+  }
+  const known = new Set(all.flatMap((p) => [p.name, ...p.variants.map((v) => `${p.name}:${v}`)]));
+  const unknown = only.filter((o) => !known.has(o));
+  if (unknown.length) {
+    throw new RangeError(
+      `${unknown.join(', ')}: not a production of the ${transport} grammar (${all.map((p) => `${p.name} [${p.variants.join(' ')}]`).join('; ')})`,
+    );
+  }
+  return out;
+}
+
+function layerProductions(transport: FuzzTransport, layers?: readonly FuzzLayer[]): Production[] {
   const carried: Record<FuzzTransport, readonly FuzzLayer[]> = {
     hid: ['ctaphid', 'u2f'],
     nfc: ['iso7816', 'u2f'],
