@@ -214,7 +214,7 @@ export async function runCampaign(station: Station, opts: CampaignOptions): Prom
       const live =
         run.outcome === 'gone'
           ? { state: 'gone' as const, detail: run.detail ?? 'gone' }
-          : await driver.probe();
+          : await driver.probe(probeUnits);
       if (live.state !== 'alive') {
         const verdict = await classify(driver, live, run, log);
         const sequence = casesAsSequence(since);
@@ -233,6 +233,11 @@ export async function runCampaign(station: Station, opts: CampaignOptions): Prom
         since = [];
         if (opts.stopAtFirst) break;
         continue;
+      }
+      const pv = probeViolation(driver);
+      if (pv) {
+        await record('violation', fuzzCase, pv.what, probeUnits, 'none needed', [pv.steps], pv.requirement);
+        if (opts.stopAtFirst) break;
       }
       const violation = checkRules(opts.transport, fuzzCase, run, requirements());
       if (violation) {
@@ -428,6 +433,10 @@ export async function trial(
       return { kind: v.kind, detail: v.detail, traffic };
     }
   }
+  const pv = probeViolation(driver);
+  if (pv && (want.kind === 'violation' || want.kind === undefined)) {
+    return { kind: 'violation', requirement: pv.requirement, detail: pv.what, traffic };
+  }
   const violation = c && run ? checkRules(transport, c, run, requirements()) : undefined;
   if (violation && (want.kind === 'violation' || want.kind === undefined)) {
     return { kind: 'violation', requirement: violation.requirement, detail: violation.what, traffic };
@@ -437,6 +446,13 @@ export async function trial(
     if (failure) return { kind: 'corruption', detail: `canary: ${failure}`, traffic };
   }
   return { kind: undefined, detail: 'the device answered the probe and the canary', traffic };
+}
+
+/** A rule the device broke answering the probe, while that rule's requirement is required. */
+function probeViolation(driver: FuzzDriver) {
+  const pv = driver.takeProbeViolation?.();
+  const strength = pv ? requirements().get(pv.requirement)?.strength : undefined;
+  return pv && (strength === 'required' || strength === 'security') ? pv : undefined;
 }
 
 /** Several cases as one sequence, each step marked with its case. */

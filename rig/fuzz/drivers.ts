@@ -17,7 +17,7 @@ import {
 } from '../transport/hid/framing.ts';
 import type { CardConnection } from '../transport/nfc/connection.ts';
 import { selectFido } from '../transport/nfc/iso7816.ts';
-import { type FuzzCase, type FuzzTransport, type Step, type SymbolicCid, stepBytes } from './case.ts';
+import { type FuzzCase, type FuzzTransport, report, type Step, type SymbolicCid, stepBytes } from './case.ts';
 
 /**
  * How the fuzzer talks to one link: below the rig's transports (no retries, no
@@ -52,10 +52,18 @@ export interface FuzzDriver {
   readonly controlPointLength: number;
   open(): Promise<void>;
   run(c: FuzzCase): Promise<CaseRun>;
-  /** The transport's liveness probe within the timeout (INIT, SELECT, PING). */
-  probe(): Promise<Liveness>;
+  /** The transport's liveness probe within the timeout (INIT, SELECT, PING); HID keeps its reports in `units`. */
+  probe(units?: Unit[]): Promise<Liveness>;
   /** Drops the link and opens it again (no power cycle). Rejects when the device is gone. */
   resetLink(): Promise<void>;
+  /** A rule the device broke in answering the probe itself, with the probe's own steps. */
+  takeProbeViolation?(): ProbeViolation | undefined;
+}
+
+export interface ProbeViolation {
+  requirement: string;
+  what: string;
+  steps: Step[];
 }
 
 const gone = (error: unknown) =>
@@ -78,6 +86,13 @@ export function makeDriver(station: Station, transport: FuzzTransport, timeoutMs
 class HidDriver implements FuzzDriver {
   readonly transport = 'hid';
   readonly controlPointLength = 0;
+  #probeViolation: ProbeViolation | undefined;
+
+  takeProbeViolation(): ProbeViolation | undefined {
+    const v = this.#probeViolation;
+    this.#probeViolation = undefined;
+    return v;
+  }
   #conn: HidConnection | undefined;
   #cids = { A: 0, B: 0 };
   #lastCase: FuzzCase | undefined;
@@ -128,7 +143,8 @@ class HidDriver implements FuzzDriver {
     units: Unit[],
     deadline: number,
   ): Promise<
-    { state: 'alive'; payload: Uint8Array } | { state: 'busy' | 'silent' | 'gone'; detail: string }
+    | { state: 'alive'; payload: Uint8Array; answeredOn: number }
+    | { state: 'busy' | 'silent' | 'gone'; detail: string }
   > {
     const conn = this.#conn!;
     const frame = initPacket(cid, CTAPHID.INIT, INIT_NONCE_SIZE, nonce);
@@ -142,10 +158,12 @@ class HidDriver implements FuzzDriver {
         const r = await conn.read(left);
         if (!r) break;
         units.push({ dir: 'recv', bytes: r });
-        if ((r[4]! & 0x80) === 0 || readCid(r) !== cid) continue;
+        if ((r[4]! & 0x80) === 0) continue;
+        // The answer to our INIT (its nonce), on whatever channel it came: the device is there.
         if (r[4] === CTAPHID.INIT && r.length >= 7 + 17 && equal(r.subarray(7, 15), nonce)) {
-          return { state: 'alive', payload: r.subarray(7, 7 + 17) };
+          return { state: 'alive', payload: r.subarray(7, 7 + 17), answeredOn: readCid(r) };
         }
+        if (readCid(r) !== cid) continue;
         if (r[4] === CTAPHID.ERROR && r[7] === ERR.CHANNEL_BUSY) {
           busy = true;
           await new Promise((resolve) => setTimeout(resolve, 20));
@@ -243,7 +261,17 @@ class HidDriver implements FuzzDriver {
       for (let turn = 0; ; turn++) {
         const on = turn % 2 === 0 ? ch : ch === 'A' ? 'B' : 'A';
         const until = Math.min(deadline, performance.now() + 250);
-        const answer = await this.#init(this.#cids[on], hostRandomBytes(INIT_NONCE_SIZE), units, until);
+        const nonce = hostRandomBytes(INIT_NONCE_SIZE);
+        const answer = await this.#init(this.#cids[on], nonce, units, until);
+        if (answer.state === 'alive' && answer.answeredOn !== this.#cids[on] && !this.#probeViolation) {
+          // HID-RSP-01 (and HID-INIT-02): the reply belongs on the stimulus CID.
+          const hex8 = (n: number) => n.toString(16).padStart(8, '0');
+          this.#probeViolation = {
+            requirement: 'HID-RSP-01',
+            what: `INIT on the allocated channel ${hex8(this.#cids[on])} was answered on ${hex8(answer.answeredOn)}`,
+            steps: [report(on, concat(Uint8Array.of(CTAPHID.INIT, 0, INIT_NONCE_SIZE), nonce))],
+          };
+        }
         if (answer.state === 'alive' && on === ch) break;
         if (answer.state === 'gone') return answer;
         if (performance.now() >= deadline) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { EXIT } from '../../rig/cli/exit-codes.ts';
 import { chiprig, emulateProcess, FIXTURES, readResults, stationCopy, tmp } from '../support/spawn.ts';
 
 /**
@@ -101,8 +102,9 @@ function runRef(
 /** The bridge serving a fresh libu2f-emu at `path`, once it says it serves. */
 async function startBridge(
   path: string,
+  args: string[] = [],
 ): Promise<{ child: ChildProcess; output: () => string; stop: () => Promise<void> }> {
-  const child = spawn(BRIDGE!, [path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(BRIDGE!, [path, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => {
     out += d;
@@ -389,6 +391,41 @@ describe('calibration against u2f-ref-code and libu2f-emu (docs/calibration.md)'
         ['HID-PING-05', 'HID-LEN-01'],
         'libu2f-emu dereferences NULL for BCNT > 7550',
       );
+    });
+    it('CAL-08 chiprig fuzz finds the oversize-INIT crash (a focused campaign) and its replay file crashes a fresh libu2f-emu again', async () => {
+      const dir = tmp();
+      const path = join(dir, 'emu-');
+      const out = join(dir, 'fuzz');
+      // --no-restart: the bridge ends with libu2f-emu, so the crash is the device going away.
+      let bridge = await startBridge(path, ['--no-restart']);
+      let file: string;
+      try {
+        const found = await chiprig([
+          'fuzz',
+          ...['--device', `fifo:${path}`, '--rule', 'ctaphid/init-bcnt:over-limit'],
+          ...['--cases', '50', '--seed', '1', '--no-html', '--out', out],
+        ]);
+        // No power switch: found, not confirmed (exit 3); the replay file is the evidence.
+        assert.equal(found.code, EXIT.BROKEN, found.stdout + found.stderr);
+        const summary = JSON.parse(readFileSync(join(out, 'fuzz-summary.json'), 'utf8'));
+        assert.equal(summary.findings[0].kind, 'crash', found.stdout);
+        assert.equal(summary.findings[0].messages, 1);
+        await bridge.stop();
+        assert.match(bridge.output(), /Segmentation fault/, bridge.output());
+        file = join(out, 'findings', `${summary.findings[0].id}.json`);
+      } finally {
+        await bridge.stop();
+      }
+      bridge = await startBridge(path, ['--no-restart']);
+      try {
+        const again = await chiprig(['fuzz', '--replay', file]);
+        assert.equal(again.code, EXIT.FAILED, again.stdout + again.stderr);
+        assert.match(again.stdout, /reproduced: crash/);
+        await bridge.stop();
+        assert.match(bridge.output(), /Segmentation fault/, bridge.output());
+      } finally {
+        await bridge.stop();
+      }
     });
   });
 
