@@ -172,7 +172,7 @@ export async function runCampaign(station: Station, opts: CampaignOptions): Prom
     const n = findings.filter((f) => f.kind === kind).length + 1;
     const id = `${ID_PREFIX[kind]}-${String(n).padStart(2, '0')}`;
     log(`${id}: ${kind}${requirement ? ` (${requirement})` : ''} after case ${cases} (${c.rule}): ${detail}`);
-    const settled = await settle(sequences, { kind, requirement }, opts, log);
+    const settled = await settle(sequences, { kind, requirement }, opts, log, station);
     const finding: Finding = {
       id,
       kind,
@@ -490,6 +490,7 @@ async function settle(
   want: { kind: FindingKind; requirement?: string | undefined },
   opts: CampaignOptions,
   log: (l: string) => void,
+  current: Station,
 ): Promise<{
   steps: Step[];
   original: number;
@@ -499,7 +500,13 @@ async function settle(
   traffic: Unit[];
 }> {
   const first = sequences[0]!;
-  if (!opts.cleanStart) {
+  // A broken rule needs no clean start: the same message on the same device shows it again.
+  const cleanStart =
+    opts.cleanStart ??
+    (want.kind === 'violation'
+      ? async () => ({ station: current, release: async () => undefined })
+      : undefined);
+  if (!cleanStart) {
     return {
       steps: first,
       original: first.length,
@@ -513,7 +520,7 @@ async function settle(
   let lastTraffic: Unit[] = [];
   const reproduces = async (steps: Step[]): Promise<boolean> => {
     trials++;
-    const clean = await opts.cleanStart!();
+    const clean = await cleanStart();
     if (!clean) return false;
     const { station } = clean;
     try {

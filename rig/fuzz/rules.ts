@@ -97,7 +97,7 @@ function u2fRule(
       if (!answer) return undefined; // silence is the probe's to judge
       const transport = sent[0]!.cid !== undefined ? 'hid' : c.steps[0]!.kind === 'apdu' ? 'nfc' : 'ble';
       if (transport !== 'nfc' && answer.cmd !== MSG_CMD[transport]) {
-        return `answered with command ${answer.cmd.toString(16)} (${hex(answer.payload)}) instead of a status word`;
+        return `answered with command ${answer.cmd.toString(16)} (${shortHex(answer.payload)}) instead of a status word`;
       }
       return judge(answer.payload);
     },
@@ -112,7 +112,14 @@ function sw(answer: Uint8Array): number | undefined {
 const exactly = (want: number) => (answer: Uint8Array) =>
   answer.length === 2 && sw(answer) === want
     ? undefined
-    : `answered ${hex(answer) || '(nothing)'}, not ${SW_TEXT(want)}`;
+    : `answered ${shortHex(answer) || '(nothing)'}, not ${SW_TEXT(want)}`;
+
+/** Bytes as hex, a long answer cut (its length given). */
+function shortHex(bytes: Uint8Array, max = 24): string {
+  return bytes.length > max
+    ? `${hex(bytes.subarray(0, max))} … ${hex(bytes.subarray(-2))} (${bytes.length} bytes)`
+    : hex(bytes);
+}
 
 const parsed = (apdu: Uint8Array) => {
   const p = parseCommandApdu(apdu);
@@ -154,7 +161,7 @@ const RULES: Rule[] = [
     (answer) =>
       answer.length === 2 && sw(answer) !== 0x9000
         ? undefined
-        : `VERSION with a CLA not 00 answered ${hex(answer)}`,
+        : `VERSION with a CLA not 00 answered ${shortHex(answer)}`,
   ),
   u2fRule('U2F-CLA-03', (a) => parsed(a)?.cla === 0x80 && parsed(a)?.ins === 1, exactly(0x6e00)),
   u2fRule(
