@@ -1,8 +1,12 @@
 /** Byte helpers. Uint8Array at every boundary (architecture.md, style 1). */
 
+/** "00" … "ff": a table lookup per byte (the traffic log hex-encodes every unit the rig sends). */
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 export function hex(bytes: Uint8Array): string {
   let out = '';
-  for (const b of bytes) out += b.toString(16).padStart(2, '0');
+  // Indexed, not for…of: a typed array iterates through its iterator, several times slower.
+  for (let i = 0; i < bytes.length; i++) out += HEX_BYTE[bytes[i]!]!;
   return out;
 }
 

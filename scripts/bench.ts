@@ -8,7 +8,11 @@
  *     each transport, no device (scripts/bench-codecs.ts), and its share of one signature;
  *  3. NFC exchange latency p50/p99, in process and through pcscd + vpcd (scripts/bench-nfc.ts);
  *  4. BLE exchange latency p50/p99, in-process noble and noble's HCI stack on a pty (scripts/bench-ble.ts);
- *  5. `chiprig --version` start-up, median of five: the development checkout (tsx) beside the
+ *  5. NFC through pcscd + vpcd, two clients on one card served by `chiprig emulate` in its
+ *     own process: chiprig's and python-fido2's VERSION latency and rate and AUTHENTICATE
+ *     rate, with their ratio (scripts/bench-nfc-clients.ts, scripts/fido2-bench.py);
+ *  6. fuzz campaign cases per second over each link (scripts/bench-fuzz.ts);
+ *  7. `chiprig --version` start-up, median of five: the development checkout (tsx) beside the
  *     package installed from `npm pack`'s tarball (built JavaScript), and their ratio
  *     (scripts/bench-startup.ts; it packs and installs into a temp prefix first).
  * BENCH_TIME_MS (per task and round), BENCH_ROUNDS, BENCH_NFC_SAMPLES and BENCH_BLE_SAMPLES
@@ -16,7 +20,9 @@
  */
 import { benchBle } from './bench-ble.ts';
 import { benchCodecs } from './bench-codecs.ts';
+import { benchFuzz } from './bench-fuzz.ts';
 import { benchNfc } from './bench-nfc.ts';
+import { benchNfcClients } from './bench-nfc-clients.ts';
 import { benchStartup } from './bench-startup.ts';
 import { benchThroughput, median, RAW_SIGN } from './bench-throughput.ts';
 
@@ -67,6 +73,10 @@ console.log('');
 for (const line of await benchNfc(Number(process.env.BENCH_NFC_SAMPLES ?? 1000))) console.log(line);
 console.log('');
 for (const line of await benchBle(Number(process.env.BENCH_BLE_SAMPLES ?? 300))) console.log(line);
+console.log('');
+for (const line of await benchNfcClients(Number(process.env.BENCH_NFC_SAMPLES ?? 1000))) console.log(line);
+console.log('');
+for (const line of await benchFuzz(Number(process.env.BENCH_FUZZ_CASES ?? 20000))) console.log(line);
 console.log('');
 for (const line of await benchStartup()) console.log(line);
 if (t.verified !== t.collected) {

@@ -1,3 +1,4 @@
+import { TransportError } from '../errors.ts';
 import { requirements } from '../requirements/requirements.ts';
 import type { Station } from '../station/station.ts';
 import { Canary } from './canary.ts';
@@ -318,7 +319,7 @@ async function classify(
   log(`probe failed (${live.state}): ${first}; reopening the link`);
   let again: Liveness;
   try {
-    await driver.resetLink();
+    await bounded(driver.resetLink(), driver, 'reopening the link');
     again = await driver.probe();
   } catch (error) {
     again = { state: 'gone', detail: error instanceof Error ? error.message : String(error) };
@@ -353,6 +354,32 @@ async function classify(
     recovered: false,
     recovery: 'link reset',
   };
+}
+
+/**
+ * Reopening a link waits on the host's stack (a PC/SC reader's reconnect, a BLE connect),
+ * which may itself hang: it gets a deadline of its own, and a link that does not reopen in
+ * time counts as the device gone.
+ */
+function bounded<T>(work: Promise<T>, driver: FuzzDriver, what: string): Promise<T> {
+  const ms = Math.max(5000, 3 * driver.timeoutMs);
+  work.catch(() => undefined);
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new TransportError('DISCONNECTED', `${what} took longer than ${ms} ms`)),
+      ms,
+    );
+    work.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
 }
 
 /** Power cycle (the emulated chip's switch, or the station's relay), then the link again. */
@@ -393,7 +420,7 @@ async function recover(
   if (!cycled) return 'not recovered';
   log('power cycled');
   try {
-    await driver.resetLink();
+    await bounded(driver.resetLink(), driver, 'reopening the link');
     const live = await driver.probe();
     return live.state === 'alive' ? 'power cycle' : 'not recovered';
   } catch {

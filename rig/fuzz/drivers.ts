@@ -49,6 +49,8 @@ export type Liveness = { state: 'alive' } | { state: 'busy' | 'silent' | 'gone';
 
 export interface FuzzDriver {
   readonly transport: FuzzTransport;
+  /** How long the device may stay silent (the campaign's --timeout). */
+  readonly timeoutMs: number;
   readonly controlPointLength: number;
   open(): Promise<void>;
   run(c: FuzzCase): Promise<CaseRun>;
@@ -99,7 +101,7 @@ class HidDriver implements FuzzDriver {
 
   constructor(
     private readonly station: Station,
-    private readonly timeoutMs: number,
+    readonly timeoutMs: number,
   ) {}
 
   async open(): Promise<void> {
@@ -320,7 +322,7 @@ class NfcDriver implements FuzzDriver {
 
   constructor(
     private readonly station: Station,
-    private readonly timeoutMs: number,
+    readonly timeoutMs: number,
   ) {}
 
   async open(): Promise<void> {
@@ -332,6 +334,11 @@ class NfcDriver implements FuzzDriver {
     for (const step of c.steps) {
       if (step.kind !== 'apdu') continue;
       const apdu = stepBytes(step);
+      // A command APDU has at least its 4-byte header; PC/SC has no way to carry less (and
+      // pcscd with vpcd stops answering altogether after an empty one). Not the device's.
+      if (apdu.length < 4) {
+        return { units, outcome: 'refused', detail: `a ${apdu.length}-byte C-APDU cannot be sent to a card` };
+      }
       units.push({ dir: 'send', bytes: apdu });
       try {
         units.push({ dir: 'recv', bytes: await this.#card!.transmit(apdu, { timeoutMs: this.timeoutMs }) });
@@ -378,7 +385,7 @@ class BleDriver implements FuzzDriver {
 
   constructor(
     private readonly station: Station,
-    private readonly timeoutMs: number,
+    readonly timeoutMs: number,
   ) {}
 
   get controlPointLength(): number {

@@ -54,7 +54,8 @@ export class PcscCardConnection implements CardConnection {
   async transmit(apdu: Uint8Array, opts: { timeoutMs?: number } = {}): Promise<Uint8Array> {
     this.#check();
     const timeoutMs = opts.timeoutMs ?? this.#opts.transmitTimeoutMs;
-    this.#opts.log?.record('send', 'pcsc', apdu);
+    // The APDUs themselves are in the traffic at the NFC layer (NfcTransport, outside the
+    // timed window); logging them here too put two hex encodings inside every exchange.
     const response = await this.#guard<Uint8Array>(
       (resolve, reject) =>
         this.#raw.transmit(Buffer.from(apdu), RESPONSE_MAX_LENGTH, this.#protocol, (err, data) => {
@@ -68,7 +69,6 @@ export class PcscCardConnection implements CardConnection {
       timeoutMs,
       'transmit',
     );
-    this.#opts.log?.record('recv', 'pcsc', response);
     return response;
   }
 
