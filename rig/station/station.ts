@@ -69,6 +69,8 @@ export class Station {
   #roots: AttestationRoot[] | undefined;
   #metadata: Promise<Metadata | undefined> | undefined;
   #identity: DeviceIdentity = {};
+  /** The link the emulated chip was last moved to (see #link). */
+  #chipAt: TransportKind | undefined;
 
   private constructor(
     readonly file: StationFile,
@@ -167,7 +169,12 @@ export class Station {
     const link = this.#links.get(kind);
     if (!link)
       throw new ConfigError(`station "${this.name}": ${this.deviceSpec.text} has no ${kind} transport`);
-    if (move && this.emulated) for (const l of this.#links.values()) await l.chipGoesTo?.(kind);
+    // The emulated chip is on one link at a time; moving it is only needed when it is elsewhere
+    // (every use of a link comes through here with `move`, so the cache follows it).
+    if (move && this.emulated && this.#chipAt !== kind) {
+      for (const l of this.#links.values()) await l.chipGoesTo?.(kind);
+      this.#chipAt = kind;
+    }
     return link as L;
   }
 
@@ -232,7 +239,11 @@ export class Station {
     await this.#link(kind);
     let client = this.#u2f.get(kind);
     if (!client) {
-      const transport = linkTransport(this.#links.get(kind)!, () => this.#use(kind), this.emulated);
+      const transport = linkTransport(
+        this.#links.get(kind)!,
+        () => this.#use(kind),
+        this.emulated ? () => this.#chipAt === kind : undefined,
+      );
       client = new U2fClient(transport, linkKind(kind).presenceIsTap ? undefined : this.presence);
       this.#u2f.set(kind, client);
     }

@@ -128,12 +128,18 @@ export function stationTransports(
  * whatever the link has open, through `use` (which opens it, and moves the emulated chip
  * onto it) unless it is open and nothing needs moving.
  */
-export function linkTransport(link: Link, use: () => Promise<Transport>, moves: boolean): Transport {
+export function linkTransport(
+  link: Link,
+  use: () => Promise<Transport>,
+  chipHere?: () => boolean,
+): Transport {
   return {
     kind: link.kind,
     exchange: (apdu, opts) => {
       const open = link.current;
-      return open && !moves ? open.exchange(apdu, opts) : use().then((t) => t.exchange(apdu, opts));
+      return open && (!chipHere || chipHere())
+        ? open.exchange(apdu, opts)
+        : use().then((t) => t.exchange(apdu, opts));
     },
     close: async () => undefined,
     get wire() {
