@@ -67,6 +67,9 @@ export class EmulatedCardConnection implements CardConnection {
     return this.#transmits;
   }
 
+  /** Every transmit ends by itself: at once, or at its own timer (a delay, a mute card, a pacer). */
+  readonly enforcesDeadline = true;
+
   transmit(apdu: Uint8Array, opts?: { timeoutMs?: number }): Promise<Uint8Array> {
     if (!(apdu instanceof Uint8Array)) return Promise.reject(new TypeError('apdu: must be a Uint8Array'));
     const timeoutMs = opts?.timeoutMs ?? this.timeoutMs;

@@ -20,6 +20,11 @@ export interface CardConnection {
   /** Whether the reader carries extended-length APDUs; undefined when unknown. */
   readonly extendedApdus?: boolean;
   transmit(apdu: Uint8Array, opts?: { timeoutMs?: number }): Promise<Uint8Array>;
+  /**
+   * True when the connection's deadline cannot be missed (a JavaScript timer of its own, not
+   * the reader driver's): the transport then adds no timer of its own to each APDU.
+   */
+  readonly enforcesDeadline?: boolean;
   powerCycle?(): Promise<void>;
   close(): Promise<void>;
 }

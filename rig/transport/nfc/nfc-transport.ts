@@ -245,7 +245,9 @@ export class NfcTransport implements Transport {
     try {
       sentAt = performance.now();
       const pending = this.connection.transmit(command, { timeoutMs: ctx.timeoutMs });
-      raw = await guard(pending, ctx, this.connection.reader);
+      raw = await (this.connection.enforcesDeadline && !ctx.signal
+        ? pending
+        : guard(pending, ctx, this.connection.reader));
     } catch (error) {
       if (error instanceof TransportError) this.#needsSelect = true;
       throw error;

@@ -51,25 +51,41 @@ export class PcscCardConnection implements CardConnection {
     if (this.#lost) throw this.#lost;
   }
 
-  async transmit(apdu: Uint8Array, opts: { timeoutMs?: number } = {}): Promise<Uint8Array> {
-    this.#check();
+  /** Its deadline is its own JavaScript timer: a hung native call still ends in TIMEOUT. */
+  readonly enforcesDeadline = true;
+
+  // Not an async function: one promise per APDU (the guard's), not two.
+  transmit(apdu: Uint8Array, opts: { timeoutMs?: number } = {}): Promise<Uint8Array> {
+    try {
+      this.#check();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const timeoutMs = opts.timeoutMs ?? this.#opts.transmitTimeoutMs;
     // The APDUs themselves are in the traffic at the NFC layer (NfcTransport, outside the
     // timed window); logging them here too put two hex encodings inside every exchange.
-    const response = await this.#guard<Uint8Array>(
+    return this.#guard<Uint8Array>(
       (resolve, reject) =>
-        this.#raw.transmit(Buffer.from(apdu), RESPONSE_MAX_LENGTH, this.#protocol, (err, data) => {
-          if (err) reject(this.#lost ?? new TransportError('DISCONNECTED', `${this.reader}: ${err.message}`));
-          // pcscd reports success with zero bytes when vpcd's card vanished mid-APDU; every
-          // real R-APDU carries at least SW1 SW2, so an empty one is a lost card, not an answer.
-          else if (!data || data.length === 0)
-            reject(new TransportError('DISCONNECTED', `${this.reader}: the card went away during the APDU`));
-          else resolve(toBytes(data));
-        }),
+        // A view, not a copy: the binding copies the bytes before it returns.
+        this.#raw.transmit(
+          Buffer.from(apdu.buffer, apdu.byteOffset, apdu.byteLength),
+          RESPONSE_MAX_LENGTH,
+          this.#protocol,
+          (err, data) => {
+            if (err)
+              reject(this.#lost ?? new TransportError('DISCONNECTED', `${this.reader}: ${err.message}`));
+            // pcscd reports success with zero bytes when vpcd's card vanished mid-APDU; every
+            // real R-APDU carries at least SW1 SW2, so an empty one is a lost card, not an answer.
+            else if (!data || data.length === 0)
+              reject(
+                new TransportError('DISCONNECTED', `${this.reader}: the card went away during the APDU`),
+              );
+            else resolve(toBytes(data));
+          },
+        ),
       timeoutMs,
       'transmit',
     );
-    return response;
   }
 
   /** Field off and on: PC/SC reconnect with SCARD_UNPOWER_CARD; vpcd relays it as power off/on. */
