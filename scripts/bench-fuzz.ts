@@ -4,15 +4,13 @@
  * process, BLE), liveness probe after every case and a canary every 500, as `chiprig fuzz`
  * runs it.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { runCampaign } from '../rig/fuzz/campaign.ts';
 import type { FuzzTransport } from '../rig/fuzz/case.ts';
 import { Station } from '../rig/station/station.ts';
 import type { StationOptions } from '../rig/station/station-options.ts';
 import { pcscUnavailableReason } from '../rig/transport/nfc/nfc-pcsc.ts';
-
-const ROOT = new URL('..', import.meta.url).pathname;
+import { serveCard } from './bench-nfc-clients.ts';
 
 async function rate(options: StationOptions, transport: FuzzTransport, cases: number): Promise<string> {
   const station = await Station.open({
@@ -35,32 +33,6 @@ async function rate(options: StationOptions, transport: FuzzTransport, cases: nu
   }
 }
 
-async function serveCard(): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', `${ROOT}rig/cli/main.ts`, 'emulate', '--transport', 'nfc'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      cwd: ROOT,
-    },
-  );
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`chiprig emulate did not start: ${out}`)), 20_000);
-    const on = (d: Buffer) => {
-      out += d;
-      if (/serving the emulated MitID chip/.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', on);
-    child.stderr!.on('data', on);
-  });
-  await new Promise((r) => setTimeout(r, 1000)); // pcscd polls vpcd for the card
-  return child;
-}
-
 export async function benchFuzz(cases = 20000): Promise<string[]> {
   const lines = [
     `fuzz campaign rate (clean emulated chip, ${cases} cases per link, probe after every case):`,
@@ -71,6 +43,7 @@ export async function benchFuzz(cases = 20000): Promise<string[]> {
   if (down) lines.push(`  NFC (pcscd + vpcd)              not measured: ${down}`);
   else {
     const card = await serveCard();
+    await new Promise((r) => setTimeout(r, 1000)); // pcscd polls vpcd for the card
     try {
       lines.push(
         `  NFC (pcscd + vpcd, own process) ${await rate({ device: 'pcsc:Virtual PCD' }, 'nfc', Math.min(cases, 5000))}`,

@@ -36,7 +36,8 @@ export interface ClientFigures {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function serveCard(): Promise<ChildProcess> {
+/** The emulated chip as a card to vpcd, served by `chiprig emulate` in a process of its own. */
+export async function serveCard(): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', `${ROOT}rig/cli/main.ts`, 'emulate', '--transport', 'nfc'],

@@ -1,3 +1,4 @@
+import { withDeadline } from '../deadline.ts';
 import { TransportError } from '../errors.ts';
 import { requirements } from '../requirements/requirements.ts';
 import type { Station } from '../station/station.ts';
@@ -363,23 +364,11 @@ async function classify(
  */
 function bounded<T>(work: Promise<T>, driver: FuzzDriver, what: string): Promise<T> {
   const ms = Math.max(5000, 3 * driver.timeoutMs);
-  work.catch(() => undefined);
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new TransportError('DISCONNECTED', `${what} took longer than ${ms} ms`)),
-      ms,
-    );
-    work.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
+  return withDeadline(
+    work,
+    ms,
+    () => new TransportError('DISCONNECTED', `${what} took longer than ${ms} ms`),
+  );
 }
 
 /** Power cycle (the emulated chip's switch, or the station's relay), then the link again. */

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Characteristic, Noble, Peripheral } from '@stoprocent/noble';
+import { withDeadline } from '../../deadline.ts';
 import { TransportError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
 import type {
@@ -193,7 +194,7 @@ export async function connectGatt(
       `BLE peripheral ${target} not found in ${opts.timeoutMs} ms (seen: ${list || 'nothing'})`,
     );
   }
-  const step = <T>(what: string, run: Promise<T>) => withDeadline(what, run, left());
+  const step = <T>(what: string, run: Promise<T>) => bleDeadline(what, run, left());
   try {
     await step(`connect to ${target}`, peripheral.connectAsync());
     // One service at a time: discoverAllServicesAndCharacteristics never calls back for a
@@ -223,23 +224,8 @@ export async function connectGatt(
   }
 }
 
-function withDeadline<T>(what: string, run: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new TransportError('TIMEOUT', `BLE ${what}: no answer in ${ms} ms`)),
-      ms,
-    );
-    run.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
+function bleDeadline<T>(what: string, run: Promise<T>, ms: number): Promise<T> {
+  return withDeadline(run, ms, () => new TransportError('TIMEOUT', `BLE ${what}: no answer in ${ms} ms`));
 }
 
 /** Releases the adapter (stops scanning, drops links, closes the HCI socket) so the process can exit. */
@@ -456,7 +442,7 @@ class NobleGattLink implements GattLink {
     this.#listeners.clear();
     const gone = new Promise<void>((resolve) => this.#p.once('disconnect', () => resolve()));
     this.#p.disconnect();
-    await withDeadline('disconnect', gone, this.#opts.callTimeoutMs).catch(() =>
+    await bleDeadline('disconnect', gone, this.#opts.callTimeoutMs).catch(() =>
       this.#lost('closed (no answer)'),
     );
   }
