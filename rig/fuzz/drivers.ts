@@ -14,6 +14,7 @@ import {
   MAX_MESSAGE,
   MessageAssembler,
   parsePacket,
+  reportCid,
 } from '../transport/hid/framing.ts';
 import type { CardConnection } from '../transport/nfc/connection.ts';
 import { selectFido } from '../transport/nfc/iso7816.ts';
@@ -163,9 +164,9 @@ class HidDriver implements FuzzDriver {
         if ((r[4]! & 0x80) === 0) continue;
         // The answer to our INIT (its nonce), on whatever channel it came: the device is there.
         if (r[4] === CTAPHID.INIT && r.length >= 7 + 17 && equal(r.subarray(7, 15), nonce)) {
-          return { state: 'alive', payload: r.subarray(7, 7 + 17), answeredOn: readCid(r) };
+          return { state: 'alive', payload: r.subarray(7, 7 + 17), answeredOn: reportCid(r) };
         }
-        if (readCid(r) !== cid) continue;
+        if (reportCid(r) !== cid) continue;
         if (r[4] === CTAPHID.ERROR && r[7] === ERR.CHANNEL_BUSY) {
           busy = true;
           await new Promise((resolve) => setTimeout(resolve, 20));
@@ -200,7 +201,7 @@ class HidDriver implements FuzzDriver {
         const frame = this.#report(step);
         units.push({ dir: 'send', bytes: frame, cid: step.cid });
         await conn.write(frame);
-        const cid = readCid(frame);
+        const cid = reportCid(frame);
         if (frame[4]! & 0x80) {
           const bcnt = (frame[5]! << 8) | frame[6]!;
           // Over the maximum: answered at once (ERR_INVALID_LEN), as a whole message is.
@@ -233,7 +234,7 @@ class HidDriver implements FuzzDriver {
         const r = await conn.read(left);
         if (!r) return { units, outcome: 'no-answer', detail: `no answer within ${this.timeoutMs} ms` };
         units.push({ dir: 'recv', bytes: r });
-        if (readCid(r) !== lastComplete) continue;
+        if (reportCid(r) !== lastComplete) continue;
         let packet: ReturnType<typeof parsePacket>;
         try {
           packet = parsePacket(r);
@@ -296,7 +297,7 @@ class HidDriver implements FuzzDriver {
       await this.#conn!.write(frame);
       for (;;) {
         const r = await this.#conn!.read(this.timeoutMs);
-        if (!r || (readCid(r) === cid && r[4]! & 0x80)) break;
+        if (!r || (reportCid(r) === cid && r[4]! & 0x80)) break;
       }
     }
     return { state: 'alive' };
@@ -306,10 +307,6 @@ class HidDriver implements FuzzDriver {
     await this.station.resetLink('hid');
     await this.open();
   }
-}
-
-function readCid(r: Uint8Array): number {
-  return ((r[0]! << 24) | (r[1]! << 16) | (r[2]! << 8) | r[3]!) >>> 0;
 }
 
 // ---------------------------------------------------------------------------------------

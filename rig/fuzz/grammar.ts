@@ -8,6 +8,7 @@ import {
   type FuzzLayer,
   type FuzzTransport,
   fragmentStep,
+  LAYERS_OF,
   report,
   type Step,
   type SymbolicCid,
@@ -577,14 +578,9 @@ export function productionsFor(
 }
 
 function layerProductions(transport: FuzzTransport, layers?: readonly FuzzLayer[]): Production[] {
-  const carried: Record<FuzzTransport, readonly FuzzLayer[]> = {
-    hid: ['ctaphid', 'u2f'],
-    nfc: ['iso7816', 'u2f'],
-    ble: ['ble', 'u2f'],
-  };
   return PRODUCTIONS.filter(
     (p) =>
-      carried[transport].includes(p.layer) &&
+      LAYERS_OF[transport].includes(p.layer) &&
       (!layers || layers.includes(p.layer)) &&
       (!p.transports || p.transports.includes(transport)),
   );

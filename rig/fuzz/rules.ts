@@ -1,7 +1,7 @@
 import { hex, readU16be } from '../bytes.ts';
 import type { Requirements } from '../requirements/requirements.ts';
 import { BLE_CMD, BLE_ERR, FrameAssembler, parseFrame } from '../transport/ble/fragments.ts';
-import { CTAPHID, ERR, MessageAssembler, parsePacket } from '../transport/hid/framing.ts';
+import { CTAPHID, ERR, MessageAssembler, parsePacket, reportCid } from '../transport/hid/framing.ts';
 import { parseCommandApdu } from '../transport/nfc/apdu.ts';
 import type { FuzzCase, FuzzTransport, SymbolicCid } from './case.ts';
 import type { CaseRun, Unit } from './drivers.ts';
@@ -197,13 +197,13 @@ const RULES: Rule[] = [
       const cmds = new Map<number, Set<number>>();
       for (const u of units) {
         if (u.dir !== 'send' || !(u.bytes[4]! & 0x80)) continue;
-        const cid = readCid(u.bytes);
+        const cid = reportCid(u.bytes);
         if (!cmds.has(cid)) cmds.set(cid, new Set());
         cmds.get(cid)!.add(u.bytes[4]!);
       }
       for (const u of units) {
         if (u.dir !== 'recv' || !(u.bytes[4]! & 0x80)) continue;
-        const cid = readCid(u.bytes);
+        const cid = reportCid(u.bytes);
         const cmd = u.bytes[4]!;
         const mine = cmds.get(cid);
         if (!mine)
@@ -233,10 +233,6 @@ const RULES: Rule[] = [
     },
   },
 ];
-
-function readCid(r: Uint8Array): number {
-  return ((r[0]! << 24) | (r[1]! << 16) | (r[2]! << 8) | r[3]!) >>> 0;
-}
 
 /** Names of the requirements the oracle can judge (for the report and the docs). */
 export const RULE_REQUIREMENTS = RULES.map((r) => r.requirement);
