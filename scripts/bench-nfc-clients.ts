@@ -160,7 +160,7 @@ export async function benchNfcClients(samples = 1000, rounds = 3): Promise<strin
   return [
     ...lines,
     `  ${'client'.padEnd(30)} ${'VER p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'VERSION/s'.padStart(11)} ${'AUTH/s'.padStart(10)} ${'verified'.padStart(10)}`,
-    row('chiprig (nfc-pcsc)', ours),
+    row('chiprig (pcscd socket)', ours),
     row('python-fido2 (pyscard)', theirs),
     `  chiprig / python-fido2: VERSION/s ${ratio('versionPerSecond')}, AUTHENTICATE/s ${ratio('authPerSecond')} (medians of ${rounds} alternating rounds of ${samples})`,
   ];

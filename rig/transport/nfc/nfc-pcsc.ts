@@ -2,11 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { toBytes } from '../../bytes.ts';
+import { withDeadline } from '../../deadline.ts';
 import { TransportError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
 import type { CardConnection } from './connection.ts';
 import { PcscCardConnection } from './pcsc-card-connection.ts';
 import type { PcscReader } from './pcsc-types.ts';
+import { type PcscdCard, PcscdClient } from './pcscd-client.ts';
 
 /**
  * The nfc-pcsc adapter: the only file that imports nfc-pcsc. It is an optional dependency
@@ -262,9 +264,58 @@ export async function openPcscCard(
       `no card in a reader matching "${readerSubstring}" within ${timeoutMs} ms (readers seen: ${readers})`,
     );
   }
+  const transmitTimeoutMs = opts.transmitTimeoutMs ?? 3000;
+  let socket: { client: PcscdClient; card: PcscdCard } | undefined;
+  if (pcscClient() === 'socket') {
+    try {
+      socket = await openSocketCard(found, Math.min(timeoutMs, transmitTimeoutMs));
+    } catch (error) {
+      session.close();
+      throw error;
+    }
+  }
   return new PcscCardConnection(found, {
-    transmitTimeoutMs: opts.transmitTimeoutMs ?? 3000,
+    transmitTimeoutMs,
     log: opts.log,
     onClose: () => session.close(),
+    socket,
   });
+}
+
+/**
+ * Which client exchanges the APDUs: chiprig's own on pcscd's socket (the default where
+ * pcscd's socket is there), or libpcsclite through nfc-pcsc (CHIPRIG_PCSC_CLIENT=library).
+ */
+export function pcscClient(): 'socket' | 'library' {
+  const chosen = process.env.CHIPRIG_PCSC_CLIENT;
+  if (chosen === 'library' || chosen === 'socket') return chosen;
+  if (chosen)
+    throw new TransportError(
+      'UNAVAILABLE',
+      `CHIPRIG_PCSC_CLIENT must be "socket" or "library", not "${chosen}"`,
+    );
+  return 'socket';
+}
+
+/**
+ * The card of `reader` connected through chiprig's own pcscd session. nfc-pcsc connected
+ * to it as well when it saw the card; that handle is released, so ours is the card's only
+ * one and a power cycle (SCARD_UNPOWER_CARD) is not held back by another client's handle.
+ */
+async function openSocketCard(
+  reader: PcscReader,
+  timeoutMs: number,
+): Promise<{ client: PcscdClient; card: PcscdCard }> {
+  const client = await PcscdClient.open(PCSCD_SOCKET, timeoutMs);
+  try {
+    const card = await client.connect(reader.name, timeoutMs);
+    if (reader.connection) {
+      const late = () => new TransportError('TIMEOUT', `releasing nfc-pcsc's handle on ${reader.name}`);
+      await withDeadline(reader.disconnect(), timeoutMs, late).catch(() => undefined);
+    }
+    return { client, card };
+  } catch (error) {
+    await client.close(timeoutMs);
+    throw error;
+  }
 }

@@ -3,6 +3,7 @@ import { TransportError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
 import type { CardConnection } from './connection.ts';
 import type { PcscliteReader, PcscReader } from './pcsc-types.ts';
+import { type PcscdCard, type PcscdClient, SCARD_LEAVE_CARD, SCARD_UNPOWER_CARD } from './pcscd-client.ts';
 
 /** An extended R-APDU is at most 65536 data bytes + SW; PC/SC needs the buffer size up front. */
 const RESPONSE_MAX_LENGTH = 65538;
@@ -12,6 +13,11 @@ export interface ConnectionOptions {
   log?: TrafficLog | undefined;
   /** Releases the nfc-pcsc session (threads, handles) behind the connection. */
   onClose: () => void;
+  /**
+   * chiprig's own session on pcscd's socket (pcscd-client.ts) for the exchange, with the card
+   * connected through it; nfc-pcsc then only reports the reader and card events.
+   */
+  socket?: { client: PcscdClient; card: PcscdCard } | undefined;
 }
 
 export class PcscCardConnection implements CardConnection {
@@ -32,7 +38,7 @@ export class PcscCardConnection implements CardConnection {
     this.#opts = opts;
     this.reader = reader.name;
     this.atr = toBytes(reader.card?.atr ?? []);
-    this.#protocol = reader.connection!.protocol;
+    this.#protocol = opts.socket?.card.protocol ?? reader.connection!.protocol;
     // vpcd carries any APDU length; for a physical reader only a probe can tell.
     if (/virtual pcd/i.test(reader.name)) this.extendedApdus = true;
     reader.on('card.off', () => this.#lose('the card was taken out of the field'));
@@ -62,6 +68,8 @@ export class PcscCardConnection implements CardConnection {
       return Promise.reject(error);
     }
     const timeoutMs = opts.timeoutMs ?? this.#opts.transmitTimeoutMs;
+    const socket = this.#opts.socket;
+    if (socket) return this.#socketTransmit(socket.client, socket.card, apdu, timeoutMs);
     // The APDUs themselves are in the traffic at the NFC layer (NfcTransport, outside the
     // timed window); logging them here too put two hex encodings inside every exchange.
     return this.#guard<Uint8Array>(
@@ -88,11 +96,49 @@ export class PcscCardConnection implements CardConnection {
     );
   }
 
+  #socketTransmit(
+    client: PcscdClient,
+    card: PcscdCard,
+    apdu: Uint8Array,
+    timeoutMs: number,
+  ): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      const fail = (error: TransportError) => {
+        this.#pending.delete(fail);
+        reject(error);
+      };
+      this.#pending.add(fail);
+      client.transmit(card, apdu, timeoutMs, (error, data) => {
+        if (!this.#pending.delete(fail)) return; // already failed: the card was removed
+        if (error)
+          reject(
+            error.code === 'DISCONNECTED'
+              ? (this.#lost ?? prefixed(this.reader, error))
+              : prefixed(this.reader, error),
+          );
+        // As below: success with no bytes is a card that vanished mid-APDU.
+        else if (data!.length === 0)
+          reject(new TransportError('DISCONNECTED', `${this.reader}: the card went away during the APDU`));
+        else resolve(data!);
+      });
+    });
+  }
+
   /** Field off and on: PC/SC reconnect with SCARD_UNPOWER_CARD; vpcd relays it as power off/on. */
   async powerCycle(): Promise<void> {
     this.#check();
     this.#opts.log?.note('pcsc', 'power cycle (SCARD_UNPOWER_CARD)');
     const timeoutMs = this.#opts.transmitTimeoutMs;
+    const socket = this.#opts.socket;
+    if (socket) {
+      await socket.client.disconnect(socket.card.hCard, SCARD_UNPOWER_CARD, timeoutMs).catch((error) => {
+        throw prefixed(this.reader, error);
+      });
+      socket.card = await socket.client.connect(this.reader, timeoutMs).catch((error) => {
+        throw prefixed(this.reader, error);
+      });
+      return;
+    }
     await this.#guard<void>(
       (resolve, reject) =>
         this.#raw.disconnect(this.#raw.SCARD_UNPOWER_CARD, (err) =>
@@ -143,9 +189,22 @@ export class PcscCardConnection implements CardConnection {
     if (this.#closed) return;
     this.#closed = true;
     for (const reject of this.#pending) reject(new TransportError('CANCELLED', `${this.reader}: closed`));
-    if (this.#raw.connected && !this.#lost) {
+    const socket = this.#opts.socket;
+    if (socket) {
+      const timeoutMs = Math.min(this.#opts.transmitTimeoutMs, 1000);
+      if (!this.#lost)
+        await socket.client.disconnect(socket.card.hCard, SCARD_LEAVE_CARD, timeoutMs).catch(() => undefined);
+      await socket.client.close(timeoutMs);
+    } else if (this.#raw.connected && !this.#lost) {
       await new Promise<void>((resolve) => this.#raw.disconnect(this.#raw.SCARD_LEAVE_CARD, () => resolve()));
     }
     this.#opts.onClose();
   }
+}
+
+/** The same failure, its message led by the reader's name. */
+function prefixed(reader: string, error: unknown): TransportError {
+  if (!(error instanceof TransportError))
+    return new TransportError('DISCONNECTED', `${reader}: ${String(error)}`);
+  return new TransportError(error.code, `${reader}: ${error.message}`, { cause: error });
 }
