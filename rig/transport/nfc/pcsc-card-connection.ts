@@ -50,6 +50,7 @@ export class PcscCardConnection implements CardConnection {
     this.#lost = new TransportError('DISCONNECTED', `${this.reader}: ${why}`);
     this.#opts.log?.note('pcsc', why);
     for (const reject of this.#pending) reject(this.#lost);
+    this.#opts.socket?.client.abort(this.#lost);
   }
 
   #check(): void {
@@ -102,27 +103,20 @@ export class PcscCardConnection implements CardConnection {
     apdu: Uint8Array,
     timeoutMs: number,
   ): Promise<Uint8Array> {
-    return new Promise((resolve, reject) => {
-      const fail = (error: TransportError) => {
-        this.#pending.delete(fail);
-        reject(error);
-      };
-      this.#pending.add(fail);
-      client.transmit(card, apdu, timeoutMs, (error, data) => {
-        if (!this.#pending.delete(fail)) return; // already failed: the card was removed
-        if (error)
-          reject(
-            error.code === 'DISCONNECTED'
-              ? (this.#lost ?? prefixed(this.reader, error))
-              : prefixed(this.reader, error),
-          );
-        // As below: success with no bytes is a card that vanished mid-APDU.
-        else if (data!.length === 0)
-          reject(new TransportError('DISCONNECTED', `${this.reader}: the card went away during the APDU`));
-        else resolve(data!);
-      });
-    });
+    return client.transmit(card, apdu, timeoutMs).then(this.#answered, this.#failed);
   }
+
+  // Made once, not per APDU.
+  readonly #answered = (data: Uint8Array): Uint8Array => {
+    // As with the binding: success with no bytes is a card that vanished mid-APDU.
+    if (data.length === 0)
+      throw new TransportError('DISCONNECTED', `${this.reader}: the card went away during the APDU`);
+    return data;
+  };
+
+  readonly #failed = (error: TransportError): never => {
+    throw error.code === 'DISCONNECTED' && this.#lost ? this.#lost : prefixed(this.reader, error);
+  };
 
   /** Field off and on: PC/SC reconnect with SCARD_UNPOWER_CARD; vpcd relays it as power off/on. */
   async powerCycle(): Promise<void> {
@@ -188,8 +182,10 @@ export class PcscCardConnection implements CardConnection {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const reject of this.#pending) reject(new TransportError('CANCELLED', `${this.reader}: closed`));
+    const cancelled = new TransportError('CANCELLED', `${this.reader}: closed`);
+    for (const reject of this.#pending) reject(cancelled);
     const socket = this.#opts.socket;
+    socket?.client.abort(cancelled);
     if (socket) {
       const timeoutMs = Math.min(this.#opts.transmitTimeoutMs, 1000);
       if (!this.#lost)

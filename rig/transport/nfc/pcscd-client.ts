@@ -75,18 +75,17 @@ const RV_NAMES: Record<number, string> = {
 export const rvName = (rv: number) =>
   `${RV_NAMES[rv] ?? 'PC/SC error'} (0x${(rv >>> 0).toString(16).padStart(8, '0')})`;
 
-/** One request's answer: a struct of fixed size, then `body(struct)` bytes more. */
+/** One request waiting for its answer: a struct of `size` bytes (and the R-APDU after a transmit's). */
 interface Pending {
-  size: number;
-  body: (head: Buffer) => number;
-  /** Called with views into the receive buffer: copy what is kept. */
-  done: (head: Buffer, body: Buffer) => void;
-  /** Gone when its deadline passed; its answer, when it comes, is read and dropped. */
-  fail: ((error: TransportError) => void) | undefined;
-  timer: NodeJS.Timeout | undefined;
+  readonly size: number;
+  readonly transmit: boolean;
+  /** performance.now() past which the request has failed with TIMEOUT. */
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  /** Unset once the request failed (deadline, abort): its answer is read and dropped. */
+  resolve: ((answer: Buffer | Uint8Array) => void) | undefined;
+  reject: ((error: TransportError) => void) | undefined;
 }
-
-const NO_BODY = () => 0;
 
 export interface PcscdCard {
   hCard: number;
@@ -104,6 +103,13 @@ export class PcscdClient {
   #in = Buffer.allocUnsafe(4096);
   #inLength = 0;
   #gone: TransportError | undefined;
+  /**
+   * One timer for every deadline: armed for the earliest, and left armed when answers come
+   * in time (it then wakes once per deadline span and finds nothing late). A timer set and
+   * cleared per APDU cost more than the rest of the client.
+   */
+  #watchdog: NodeJS.Timeout | undefined;
+  #watchdogAt = Number.POSITIVE_INFINITY;
 
   private constructor(socket: Socket) {
     this.#socket = socket;
@@ -193,27 +199,18 @@ export class PcscdClient {
   }
 
   /**
-   * SCardTransmit. Not an async function, and one buffer written at once: this is the hot
-   * path of every NFC exchange. `done` gets the R-APDU (its own copy) or the PC/SC failure.
+   * SCardTransmit: the R-APDU (its own copy), or the PC/SC failure. One buffer written at
+   * once and no closure per call: this is the hot path of every NFC exchange.
    */
-  transmit(
-    card: PcscdCard,
-    apdu: Uint8Array,
-    timeoutMs: number,
-    done: (error: TransportError | undefined, data?: Uint8Array, rv?: number) => void,
-  ): void {
-    if (this.#gone) {
-      done(this.#gone);
-      return;
-    }
+  transmit(card: PcscdCard, apdu: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    if (this.#gone) return Promise.reject(this.#gone);
     if (apdu.length > MAX_BUFFER_SIZE_EXTENDED) {
-      done(
+      return Promise.reject(
         new TransportError(
           'FRAMING',
           `a C-APDU of ${apdu.length} bytes is more than PC/SC carries (${MAX_BUFFER_SIZE_EXTENDED})`,
         ),
       );
-      return;
     }
     const out = Buffer.allocUnsafe(8 + TRANSMIT_SIZE + apdu.length);
     out.writeUInt32LE(TRANSMIT_SIZE, 0);
@@ -227,18 +224,19 @@ export class PcscdClient {
     out.writeUInt32LE(MAX_BUFFER_SIZE_EXTENDED, 32);
     out.writeUInt32LE(0, 36);
     out.set(apdu, 40);
-    this.#request(
-      out,
-      TRANSMIT_SIZE,
-      (head) => (head.readUInt32LE(28) === 0 ? head.readUInt32LE(24) : 0),
-      (head, body) => {
-        const rv = head.readUInt32LE(28);
-        if (rv !== 0) done(new TransportError('DISCONNECTED', `SCardTransmit: ${rvName(rv)}`), undefined, rv);
-        else done(undefined, Uint8Array.prototype.slice.call(body));
-      },
-      (error) => done(error),
-      timeoutMs,
-    );
+    return this.#request(out, TRANSMIT_SIZE, true, timeoutMs) as Promise<Uint8Array>;
+  }
+
+  /**
+   * Fails every request still waiting with `error` (the card left the field, the rig
+   * closes); their answers, when pcscd sends them, are read and dropped.
+   */
+  abort(error: TransportError): void {
+    for (const pending of this.#queue) {
+      const reject = pending.reject;
+      pending.resolve = pending.reject = undefined;
+      reject?.(error);
+    }
   }
 
   /** Releases the context and closes the socket, within `timeoutMs` whatever pcscd does. */
@@ -259,32 +257,45 @@ export class PcscdClient {
   }
 
   #call(command: number, body: Buffer, answerSize: number, timeoutMs: number): Promise<Buffer> {
+    if (this.#gone) return Promise.reject(this.#gone);
+    const out = Buffer.allocUnsafe(8 + body.length);
+    out.writeUInt32LE(body.length, 0);
+    out.writeUInt32LE(command, 4);
+    body.copy(out, 8);
+    return this.#request(out, answerSize, false, timeoutMs) as Promise<Buffer>;
+  }
+
+  #request(out: Buffer, size: number, transmit: boolean, timeoutMs: number): Promise<Buffer | Uint8Array> {
     return new Promise((resolve, reject) => {
-      if (this.#gone) return reject(this.#gone);
-      const out = Buffer.allocUnsafe(8 + body.length);
-      out.writeUInt32LE(body.length, 0);
-      out.writeUInt32LE(command, 4);
-      body.copy(out, 8);
-      this.#request(out, answerSize, NO_BODY, (head) => resolve(Buffer.from(head)), reject, timeoutMs);
+      const deadline = performance.now() + timeoutMs;
+      this.#queue.push({ size, transmit, deadline, timeoutMs, resolve, reject });
+      if (deadline < this.#watchdogAt) this.#arm(deadline);
+      this.#socket.write(out);
     });
   }
 
-  #request(
-    out: Buffer,
-    size: number,
-    body: (head: Buffer) => number,
-    done: (head: Buffer, body: Buffer) => void,
-    fail: (error: TransportError) => void,
-    timeoutMs: number,
-  ): void {
-    const pending: Pending = { size, body, done, fail, timer: undefined };
-    pending.timer = setTimeout(() => {
-      pending.fail = undefined;
-      pending.done = NO_DONE;
-      fail(new TransportError('TIMEOUT', `pcscd gave no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    this.#queue.push(pending);
-    this.#socket.write(out);
+  #arm(at: number): void {
+    clearTimeout(this.#watchdog);
+    this.#watchdogAt = at;
+    this.#watchdog = setTimeout(() => this.#sweep(), Math.max(0, at - performance.now()) + 1);
+    this.#watchdog.unref();
+  }
+
+  /** Fails the requests whose deadline passed, and arms the watchdog for the next one. */
+  #sweep(): void {
+    this.#watchdog = undefined;
+    this.#watchdogAt = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const pending of this.#queue) {
+      if (!pending.reject) continue;
+      if (pending.deadline <= now) {
+        const reject = pending.reject;
+        pending.resolve = pending.reject = undefined;
+        reject(new TransportError('TIMEOUT', `pcscd gave no answer within ${pending.timeoutMs} ms`));
+      } else if (pending.deadline < next) next = pending.deadline;
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
   }
 
   #receive(chunk: Buffer): void {
@@ -298,13 +309,17 @@ export class PcscdClient {
     for (;;) {
       const next = this.#queue[0];
       if (!next || end - at < next.size) break;
-      const head = data.subarray(at, at + next.size);
-      const extra = next.body(head);
+      // A transmit's answer: the struct, then pcbRecvLength bytes when rv is 0.
+      const rv = next.transmit ? data.readUInt32LE(at + 28) : 0;
+      const extra = next.transmit && rv === 0 ? data.readUInt32LE(at + 24) : 0;
       if (end - at < next.size + extra) break;
       this.#queue.shift();
-      clearTimeout(next.timer);
-      next.done(head, data.subarray(at + next.size, at + next.size + extra));
+      const from = at;
       at += next.size + extra;
+      if (!next.resolve) continue;
+      if (!next.transmit) next.resolve(Buffer.from(data.subarray(from, from + next.size)));
+      else if (rv !== 0) next.reject!(new TransportError('DISCONNECTED', `SCardTransmit: ${rvName(rv)}`));
+      else next.resolve(Uint8Array.prototype.slice.call(data, from + next.size, at));
     }
     if (this.#inLength > 0) {
       this.#in.copyWithin(0, at, this.#inLength);
@@ -327,14 +342,10 @@ export class PcscdClient {
   #end(why: string): void {
     if (this.#gone) return;
     this.#gone = new TransportError('DISCONNECTED', why);
-    for (const pending of this.#queue.splice(0)) {
-      clearTimeout(pending.timer);
-      pending.fail?.(this.#gone);
-    }
+    clearTimeout(this.#watchdog);
+    for (const pending of this.#queue.splice(0)) pending.reject?.(this.#gone);
   }
 }
-
-const NO_DONE = () => undefined;
 
 function ints(...values: number[]): Buffer {
   const out = Buffer.alloc(values.length * 4);
