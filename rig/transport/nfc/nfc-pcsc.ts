@@ -229,6 +229,8 @@ export interface OpenPcscCardOptions {
   /** Default deadline of each transmit. */
   transmitTimeoutMs?: number;
   log?: TrafficLog;
+  /** Which client exchanges the APDUs (default: pcscClient(), from CHIPRIG_PCSC_CLIENT). */
+  client?: 'socket' | 'library';
 }
 
 /** Opens the card in the first reader whose name contains `readerSubstring` (case-insensitive). */
@@ -266,7 +268,7 @@ export async function openPcscCard(
   }
   const transmitTimeoutMs = opts.transmitTimeoutMs ?? 3000;
   let socket: { client: PcscdClient; card: PcscdCard } | undefined;
-  if (pcscClient() === 'socket') {
+  if ((opts.client ?? pcscClient()) === 'socket') {
     try {
       socket = await openSocketCard(found, Math.min(timeoutMs, transmitTimeoutMs));
     } catch (error) {
