@@ -4,6 +4,9 @@ import { chiprigVersion } from '../run/environment.ts';
 import { SUITES } from '../run/suites.ts';
 import { EXIT } from './exit-codes.ts';
 
+/** How long the process may linger after its command returned before it exits anyway. */
+const LINGER_MS = 3000;
+
 // Each command's module (with mocha, Allure, the transports and the emulator behind it) is
 // imported when that command runs, so `chiprig --version` and `--help` load none of them.
 // These are ESM imports of the same files the suites import later, done before mocha loads
@@ -235,3 +238,15 @@ try {
     process.exitCode = EXIT.BROKEN;
   }
 }
+
+// Every result is on disk once the command has returned. A device stack that keeps a handle
+// open past that (a PC/SC call pcscd never answers, after a card went mute) must not keep
+// the process alive: the rig always exits, and says what was left open.
+const lingering = setTimeout(() => {
+  const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'Timeout');
+  process.stderr.write(
+    `chiprig: exiting although ${open.length ? open.join(', ') : 'work'} is still open (a device stack did not let go)\n`,
+  );
+  process.exit();
+}, LINGER_MS);
+lingering.unref();

@@ -79,6 +79,27 @@ describe('NFC through the real PC/SC stack (pcscd + vpcd)', function () {
     assert.match(end.out, /stopped/);
   });
 
+  it('chiprig fuzz finds a card that goes mute behind pcscd, and exits (no native call left waiting on pcscd)', async () => {
+    const { child, stopped } = await emulateProcess(
+      ['--transport', 'nfc', '--fault', 'nfc-mute-on-stray-get-response'],
+      1000,
+    );
+    const out = mkdtempSync(join(tmpdir(), 'chiprig-pcsc-fuzz-'));
+    const started = Date.now();
+    try {
+      const args = ['fuzz', '--device', 'pcsc:Virtual PCD', '--transport', 'nfc', '--seed', '11'];
+      const r = await chiprig([...args, '--cases', '3000', '--out', out, '--no-html'], 60_000);
+      // No power switch: found, not confirmable, and the campaign ends (exit 3, broken).
+      assert.equal(r.code, EXIT.BROKEN, `exit ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr}`);
+      assert.match(r.stdout, /FUZZ-CRASH-01 UNCONFIRMED the device crashed on a iso7816\/get-response case/);
+      assert.doesNotMatch(r.stderr, /still open/);
+      assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    await stopped;
+  });
+
   it('names the missing reader, and the readers it saw, for pcsc:ACR (exit 3, no stack trace)', async () => {
     const r = await chiprig([
       'run',

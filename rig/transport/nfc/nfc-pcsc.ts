@@ -2,12 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { toBytes } from '../../bytes.ts';
-import { withDeadline } from '../../deadline.ts';
 import { TransportError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
 import type { CardConnection } from './connection.ts';
 import { PcscCardConnection } from './pcsc-card-connection.ts';
-import type { PcscReader } from './pcsc-types.ts';
+import type { PcscliteReader, PcscReader } from './pcsc-types.ts';
 import { type PcscdCard, PcscdClient } from './pcscd-client.ts';
 
 /**
@@ -132,7 +131,16 @@ class Session {
   readonly #nfc: Nfc;
   readonly #listeners = new Set<() => void>();
 
-  constructor(Nfc: NfcConstructor) {
+  /**
+   * `connects`: nfc-pcsc connects to each card it sees (the library client's connection).
+   * Off, it only reports readers and cards: chiprig's own client connects, and no native call
+   * can be left waiting on pcscd (libuv joins its thread pool at exit, so a call pcscd never
+   * answers would keep the process from exiting).
+   */
+  readonly #connects: boolean;
+
+  constructor(Nfc: NfcConstructor, connects: boolean) {
+    this.#connects = connects;
     this.#nfc = new Nfc();
     // An 'error' without a listener kills the process (EventEmitter), on NFC and every reader.
     this.#nfc.on('error', (error) => {
@@ -142,9 +150,15 @@ class Session {
     this.#nfc.on('reader', (reader) => this.#onReader(reader));
   }
 
+  /** Native calls (connect, transmit, ...) still running per reader; see close(). */
+  readonly #busy = new Map<PcscReader, { calls: number; idle?: () => void }>();
+
   #onReader(reader: PcscReader): void {
     // No AID and autoProcessing on makes nfc-pcsc emit 'error' and no 'card' (emulation.md).
     reader.autoProcessing = false;
+    // nfc-pcsc calls this.connect() on every card it sees; an own property shadows its method.
+    if (!this.#connects) reader.connect = async () => null;
+    this.#busy.set(reader, countNativeCalls(reader.reader));
     reader.on('error', () => undefined); // per-card failures surface through transmit instead
     const info: PcscReaderInfo = { name: reader.name, cardPresent: false };
     this.readers.set(reader.name, { reader, info });
@@ -194,27 +208,63 @@ class Session {
   close(): void {
     this.#listeners.clear();
     // Each reader owns a status thread and a uv handle; NFC.close() stops only the PnP thread.
+    // The binding's close() waits, on the main thread, for the reader's lock, which a native
+    // call holds until pcscd answers it: nfc-pcsc's own connect to a newly seen card, or a
+    // transmit to a card that went mute, may wait for ever. Such a reader is closed when its
+    // last call returns, never by blocking the rig.
     for (const { reader } of this.readers.values()) {
-      try {
-        reader.close();
-      } catch {
-        // already closed (the reader went away)
-      }
+      const busy = this.#busy.get(reader);
+      if (busy && busy.calls > 0) busy.idle = () => closeReader(reader);
+      else closeReader(reader);
     }
     this.readers.clear();
     this.#nfc.close();
   }
 }
 
-async function openSession(): Promise<Session> {
+function closeReader(reader: PcscReader): void {
+  try {
+    reader.close();
+  } catch {
+    // already closed (the reader went away)
+  }
+}
+
+/** Counts the binding's calls in flight on one reader (each ends in its callback). */
+function countNativeCalls(raw: PcscliteReader): { calls: number; idle?: () => void } {
+  const busy: { calls: number; idle?: () => void } = { calls: 0 };
+  const methods = raw as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const name of ['connect', 'disconnect', 'transmit', 'control']) {
+    const original = methods[name];
+    if (typeof original !== 'function') continue;
+    methods[name] = (...args: unknown[]) => {
+      const callback = args.at(-1);
+      if (typeof callback !== 'function') return original.apply(raw, args);
+      busy.calls++;
+      args[args.length - 1] = (...result: unknown[]) => {
+        busy.calls--;
+        if (busy.calls === 0 && busy.idle) {
+          const idle = busy.idle;
+          busy.idle = undefined;
+          setImmediate(idle);
+        }
+        return callback(...result);
+      };
+      return original.apply(raw, args);
+    };
+  }
+  return busy;
+}
+
+async function openSession(connects: boolean): Promise<Session> {
   const Nfc = load();
   await requirePcscd();
-  return new Session(Nfc);
+  return new Session(Nfc, connects);
 }
 
 /** The PC/SC readers pcscd knows, with their card state, gathered for `timeoutMs`. */
 export async function listReaders(opts: { timeoutMs?: number } = {}): Promise<PcscReaderInfo[]> {
-  const session = await openSession();
+  const session = await openSession(false);
   try {
     await session.waitFor(() => undefined, opts.timeoutMs ?? 1500);
     return session.list();
@@ -241,13 +291,16 @@ export async function openPcscCard(
   if (typeof readerSubstring !== 'string') throw new TypeError('readerSubstring: expected a string');
   const timeoutMs = opts.timeoutMs ?? 5000;
   const wanted = readerSubstring.toLowerCase();
-  const session = await openSession();
+  const client = opts.client ?? pcscClient();
+  const session = await openSession(client === 'library');
   let found: PcscReader | undefined;
   try {
-    // nfc-pcsc's reader.card is set once it has connected to the card (SCARD_SHARE_SHARED).
+    // nfc-pcsc sets reader.card when it sees a card, and reader.connection once it has
+    // connected to it (SCARD_SHARE_SHARED), which only the library client waits for.
     found = await session.waitFor(() => {
       for (const { reader } of session.readers.values()) {
-        if (reader.name.toLowerCase().includes(wanted) && reader.card && reader.connection) return reader;
+        if (!reader.name.toLowerCase().includes(wanted) || !reader.card) continue;
+        if (client === 'socket' || reader.connection) return reader;
       }
       return undefined;
     }, timeoutMs);
@@ -268,7 +321,7 @@ export async function openPcscCard(
   }
   const transmitTimeoutMs = opts.transmitTimeoutMs ?? 3000;
   let socket: { client: PcscdClient; card: PcscdCard } | undefined;
-  if ((opts.client ?? pcscClient()) === 'socket') {
+  if (client === 'socket') {
     try {
       socket = await openSocketCard(found, Math.min(timeoutMs, transmitTimeoutMs));
     } catch (error) {
@@ -299,23 +352,14 @@ export function pcscClient(): 'socket' | 'library' {
   return 'socket';
 }
 
-/**
- * The card of `reader` connected through chiprig's own pcscd session. nfc-pcsc connected
- * to it as well when it saw the card; that handle is released, so ours is the card's only
- * one and a power cycle (SCARD_UNPOWER_CARD) is not held back by another client's handle.
- */
+/** The card in `reader`, connected through chiprig's own pcscd session. */
 async function openSocketCard(
   reader: PcscReader,
   timeoutMs: number,
 ): Promise<{ client: PcscdClient; card: PcscdCard }> {
   const client = await PcscdClient.open(PCSCD_SOCKET, timeoutMs);
   try {
-    const card = await client.connect(reader.name, timeoutMs);
-    if (reader.connection) {
-      const late = () => new TransportError('TIMEOUT', `releasing nfc-pcsc's handle on ${reader.name}`);
-      await withDeadline(reader.disconnect(), timeoutMs, late).catch(() => undefined);
-    }
-    return { client, card };
+    return { client, card: await client.connect(reader.name, timeoutMs) };
   } catch (error) {
     await client.close(timeoutMs);
     throw error;

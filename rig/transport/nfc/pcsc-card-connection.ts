@@ -1,4 +1,5 @@
 import { toBytes } from '../../bytes.ts';
+import { withDeadline } from '../../deadline.ts';
 import { TransportError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
 import type { CardConnection } from './connection.ts';
@@ -192,7 +193,12 @@ export class PcscCardConnection implements CardConnection {
         await socket.client.disconnect(socket.card.hCard, SCARD_LEAVE_CARD, timeoutMs).catch(() => undefined);
       await socket.client.close(timeoutMs);
     } else if (this.#raw.connected && !this.#lost) {
-      await new Promise<void>((resolve) => this.#raw.disconnect(this.#raw.SCARD_LEAVE_CARD, () => resolve()));
+      // Bounded: pcscd does not answer while the card is mute (the reader thread waits on it).
+      const released = new Promise<void>((resolve) =>
+        this.#raw.disconnect(this.#raw.SCARD_LEAVE_CARD, () => resolve()),
+      );
+      const late = () => new TransportError('TIMEOUT', `${this.reader}: no answer to disconnect`);
+      await withDeadline(released, Math.min(this.#opts.transmitTimeoutMs, 1000), late).catch(() => undefined);
     }
     this.#opts.onClose();
   }

@@ -30,8 +30,8 @@ export interface PcscReader {
   autoProcessing: boolean;
   card: { atr?: Buffer } | null;
   connection: { type: number; protocol: number } | null;
-  /** Releases nfc-pcsc's handle on the card (SCARD_LEAVE_CARD). */
-  disconnect(): Promise<void>;
+  /** nfc-pcsc's connect to the card it saw (SCARD_SHARE_SHARED); it calls this itself. */
+  connect(): Promise<unknown>;
   on(event: 'card' | 'card.off' | 'end', listener: () => void): void;
   on(event: 'error', listener: (error: Error) => void): void;
   close(): void;
