@@ -9,11 +9,12 @@ import { TransportError } from '../../errors.ts';
  * pcscd and the card. Here the request is one write and the answer one or two reads on the
  * main loop, as fast as a C client that blocks in SCardTransmit.
  *
- * The wire format (pcsc-lite src/winscard_msg.h, message protocol 4.4, pcsc-lite 1.8.24 and
- * later): a request is a header {uint32 size, uint32 command} and the command's struct, all
- * little-endian host order; SCARD_TRANSMIT's struct is followed by the C-APDU, and its answer
- * (the struct again) by the R-APDU when rv is 0. pcscd serves one request of a client at a
- * time, in order, so answers are matched to requests by position.
+ * The wire format (pcsc-lite src/winscard_msg.h, message protocol 4.4, as pcscd 1.9 speaks
+ * it; another version is refused): a request is a header {uint32 size, uint32 command} and
+ * the command's struct, all little-endian host order; SCARD_TRANSMIT's struct is followed
+ * by the C-APDU, and its answer (the struct again) by the R-APDU when rv is 0. pcscd serves
+ * one request of a client at a time, in order, so answers are matched to requests by
+ * position.
  */
 
 export const PROTOCOL_MAJOR = 4;
