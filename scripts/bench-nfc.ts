@@ -51,7 +51,7 @@ export async function benchNfc(samples = 1000): Promise<string[]> {
   const viaPcscd = await Station.open({ stationFile: VPCD_STATION });
   try {
     lines.push(
-      ` through nfc-pcsc -> pcscd -> vpcd (Nagle fix in force: ${fix}):`,
+      ` through pcscd -> vpcd, the card in this process (Nagle fix in force: ${fix}):`,
       ...(await measure(viaPcscd, samples)),
     );
   } finally {
