@@ -149,7 +149,7 @@ describe('the HTML report in headless Chromium', function () {
         await page.getByTestId('tree-leaf').first().waitFor({ state: 'visible' });
         return;
       } catch (error) {
-        if (attempt >= 2) throw error;
+        if (attempt >= 3) throw error;
         process.stdout.write(
           `      the report stayed on its loading spinner for ${WAIT_MS} ms; opening it again in a new tab\n`,
         );

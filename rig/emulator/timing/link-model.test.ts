@@ -99,17 +99,31 @@ describe('link pacers', () => {
     init.set([1, 2, 3, 4, 0x83, 0, 9, 0x00, 0x03]);
     const cont = new Uint8Array(64);
     const delivered: Uint8Array[] = [];
+    // A slot is never earlier than the clock when the call is made, so a stall of the host
+    // between two calls can only push the later one back: each gap may grow by the time the
+    // calls took (bracketed by the clock), never shrink.
+    const t0 = performance.now();
     pacer.hostWrites(init, (r) => delivered.push(r));
     pacer.hostWrites(cont, (r) => delivered.push(r));
+    const t1 = performance.now();
     assert.equal(delivered.length, 2);
-    close(clock.due[1]! - clock.due[0]!, 2);
+    const gap = (i: number, ms: number, stall: number, eps = 1e-6) => {
+      const d = clock.due[i]! - clock.due[i - 1]!;
+      assert.ok(
+        d >= ms - eps && d <= ms + stall + eps,
+        `${d} ms, expected ${ms} (+ up to ${stall} ms stall)`,
+      );
+    };
+    gap(1, 2, t1 - t0);
     const answer = new Uint8Array(64);
     answer.set([1, 2, 3, 4, 0x83]);
+    const t2 = performance.now();
     pacer.chipSends(answer, () => undefined);
     pacer.chipSends(new Uint8Array(64), () => undefined);
+    const t3 = performance.now();
     // First answer report: request arrival + 5 ms processing + one interval; the next one interval on.
-    close(clock.due[2]! - clock.due[1]!, 5 + 2, 0.05);
-    close(clock.due[3]! - clock.due[2]!, 2);
+    gap(2, 5 + 2, t3 - t1, 0.05);
+    gap(3, 2, t3 - t2);
   });
 
   it('BLE: one PDU per connection event each way', () => {
