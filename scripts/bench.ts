@@ -15,8 +15,8 @@
  *  7. `chiprig --version` start-up, median of five: the development checkout (tsx) beside the
  *     package installed from `npm pack`'s tarball (built JavaScript), and their ratio
  *     (scripts/bench-startup.ts; it packs and installs into a temp prefix first).
- * BENCH_TIME_MS (per task and round), BENCH_ROUNDS, BENCH_NFC_SAMPLES and BENCH_BLE_SAMPLES
- * shorten or lengthen it.
+ * BENCH_TIME_MS (per task and round), BENCH_ROUNDS, BENCH_NFC_SAMPLES, BENCH_NFC_CLIENT_SAMPLES
+ * and BENCH_BLE_SAMPLES shorten or lengthen it.
  */
 import { benchBle } from './bench-ble.ts';
 import { benchCodecs } from './bench-codecs.ts';
@@ -74,7 +74,8 @@ for (const line of await benchNfc(Number(process.env.BENCH_NFC_SAMPLES ?? 1000))
 console.log('');
 for (const line of await benchBle(Number(process.env.BENCH_BLE_SAMPLES ?? 300))) console.log(line);
 console.log('');
-for (const line of await benchNfcClients(Number(process.env.BENCH_NFC_SAMPLES ?? 1000))) console.log(line);
+for (const line of await benchNfcClients(Number(process.env.BENCH_NFC_CLIENT_SAMPLES ?? 3000)))
+  console.log(line);
 console.log('');
 for (const line of await benchFuzz(Number(process.env.BENCH_FUZZ_CASES ?? 20000))) console.log(line);
 console.log('');
