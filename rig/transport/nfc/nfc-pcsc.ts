@@ -5,7 +5,7 @@ import { toBytes } from '../../bytes.ts';
 import { TransportError } from '../../errors.ts';
 import type { TrafficLog } from '../../traffic.ts';
 import type { CardConnection } from './connection.ts';
-import { PcscCardConnection } from './pcsc-card-connection.ts';
+import { PcscCardConnection, PcscdCardConnection } from './pcsc-card-connection.ts';
 import type { PcscliteReader, PcscReader } from './pcsc-types.ts';
 import { type PcscdCard, PcscdClient } from './pcscd-client.ts';
 
@@ -319,27 +319,25 @@ export async function openPcscCard(
       `no card in a reader matching "${readerSubstring}" within ${timeoutMs} ms (readers seen: ${readers})`,
     );
   }
-  const transmitTimeoutMs = opts.transmitTimeoutMs ?? 3000;
-  let socket: { client: PcscdClient; card: PcscdCard } | undefined;
-  if (client === 'socket') {
-    try {
-      socket = await openSocketCard(found, Math.min(timeoutMs, transmitTimeoutMs));
-    } catch (error) {
-      session.close();
-      throw error;
-    }
-  }
-  return new PcscCardConnection(found, {
-    transmitTimeoutMs,
+  const connectionOpts = {
+    transmitTimeoutMs: opts.transmitTimeoutMs ?? 3000,
     log: opts.log,
     onClose: () => session.close(),
-    socket,
-  });
+  };
+  if (client === 'library') return new PcscCardConnection(found, connectionOpts);
+  try {
+    const timeout = Math.min(timeoutMs, connectionOpts.transmitTimeoutMs);
+    const { pcscd, card } = await openSocketCard(found, timeout);
+    return new PcscdCardConnection(found, pcscd, card, connectionOpts);
+  } catch (error) {
+    session.close();
+    throw error;
+  }
 }
 
 /**
- * Which client exchanges the APDUs: chiprig's own on pcscd's socket (the default where
- * pcscd's socket is there), or libpcsclite through nfc-pcsc (CHIPRIG_PCSC_CLIENT=library).
+ * Which client exchanges the APDUs: chiprig's own on pcscd's socket (the default), or
+ * libpcsclite through nfc-pcsc (CHIPRIG_PCSC_CLIENT=library).
  */
 export function pcscClient(): 'socket' | 'library' {
   const chosen = process.env.CHIPRIG_PCSC_CLIENT;
@@ -356,12 +354,12 @@ export function pcscClient(): 'socket' | 'library' {
 async function openSocketCard(
   reader: PcscReader,
   timeoutMs: number,
-): Promise<{ client: PcscdClient; card: PcscdCard }> {
-  const client = await PcscdClient.open(PCSCD_SOCKET, timeoutMs);
+): Promise<{ pcscd: PcscdClient; card: PcscdCard }> {
+  const pcscd = await PcscdClient.open(PCSCD_SOCKET, timeoutMs);
   try {
-    return { client, card: await client.connect(reader.name, timeoutMs) };
+    return { pcscd, card: await pcscd.connect(reader.name, timeoutMs) };
   } catch (error) {
-    await client.close(timeoutMs);
+    await pcscd.close(timeoutMs);
     throw error;
   }
 }
