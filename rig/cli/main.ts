@@ -54,6 +54,11 @@ program
   .option('--no-html', 'skip the HTML report (results are still written)')
   .option('--history <file>', 'Allure 3 history file kept across runs (trends, flaky tests, metrics)')
   .option(
+    '--db <file|url>',
+    "results database: a SQLite file or a postgres:// URL (default: the station's results.database, else reports/chiprig-results.db)",
+  )
+  .option('--no-db', 'write no results database (the results folder still has everything)')
+  .option(
     '--scenario <files...>',
     'run these scenario files (YAML), or the .yaml files of these folders, instead of the suites (with --suite: both)',
   )
@@ -204,6 +209,83 @@ program
     process.exitCode = await fuzz(opts);
   });
 
+const resultsCommand = program
+  .command('results')
+  .description(
+    'read the results database: runs (list), one run (show), results across runs (query), CSV/JSON (export), schema (migrate)',
+  )
+  .enablePositionalOptions();
+
+/** The database and the filters every results command takes. */
+function resultsOptions(cmd: Command, filters = true): Command {
+  cmd
+    .option('--db <file|url>', 'SQLite file or postgres:// URL (default: reports/chiprig-results.db)')
+    .option('--station-file <file>', 'read the database this station file names (results.database)');
+  if (!filters) return cmd;
+  return cmd
+    .option('--station <name>', 'only runs of this station')
+    .option('--serial <serial>', 'only runs of the device with this serial (USB, BLE or attestation)')
+    .option('--firmware <build>', 'only runs of this firmware (build, BLE revision or bcdDevice)')
+    .option('--device <spec>', 'only runs of this device spec')
+    .option('--requirement <id>', 'only runs (results) of this requirement ID, e.g. U2F-REG-01')
+    .option(
+      '--status <status>',
+      'only runs with this status (running, passed, failed, broken, interrupted, empty)',
+    )
+    .option('--since <date>', 'only runs started at or after this date or time (UTC)')
+    .option('--until <date>', 'only runs started before the end of this date, or before this time')
+    .option('--limit <n>', 'at most this many rows');
+}
+
+resultsOptions(resultsCommand.command('list').description('runs, newest first'))
+  .option('--json', 'machine-readable output')
+  .exitOverride()
+  .action(async (opts) => {
+    const { list } = await import('./results.ts');
+    process.exitCode = await list(opts);
+  });
+resultsOptions(
+  resultsCommand.command('show').description('one run: device, every result and measurement'),
+  false,
+)
+  .argument('<run>', 'run ID, or its first characters (as list shows it)')
+  .option('--json', 'machine-readable output')
+  .exitOverride()
+  .action(async (run: string, opts) => {
+    const { show } = await import('./results.ts');
+    process.exitCode = await show(run, opts);
+  });
+resultsOptions(resultsCommand.command('query').description('results across runs'))
+  .option('--outcome <outcome>', 'only results with this outcome (passed, failed, broken, skipped, advisory)')
+  .option('--transport <kind>', 'only results on this transport (hid, nfc, ble)')
+  .option('--json', 'as JSON')
+  .option('--csv', 'as CSV')
+  .exitOverride()
+  .action(async (opts) => {
+    const { query } = await import('./results.ts');
+    process.exitCode = await query(opts);
+  });
+resultsOptions(resultsCommand.command('export').description('results, runs or measurements as CSV or JSON'))
+  .option('--outcome <outcome>', 'only results with this outcome')
+  .option('--transport <kind>', 'only results on this transport')
+  .option('--table <table>', 'what to export: results, runs or measurements', 'results')
+  .option('--format <format>', 'csv or json', 'csv')
+  .option('--out <file>', 'write to this file (default: standard output)')
+  .exitOverride()
+  .action(async (opts) => {
+    const { exportResults } = await import('./results.ts');
+    process.exitCode = await exportResults(opts);
+  });
+resultsOptions(
+  resultsCommand.command('migrate').description("bring the database to this chiprig's schema"),
+  false,
+)
+  .exitOverride()
+  .action(async (opts) => {
+    const { migrate } = await import('./results.ts');
+    process.exitCode = await migrate(opts);
+  });
+
 program
   .command('devices')
   .description(
@@ -220,6 +302,12 @@ program
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
+
+// Output piped into a reader that stopped (`chiprig results list | head`) ends the process quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
 
 try {
   await program.parseAsync(process.argv);

@@ -24,6 +24,8 @@ export interface DutRunOptions {
   metadata?: string;
   /** Advisory breaches fail (--strict), in every worker. */
   strict?: boolean;
+  /** The results database each worker writes its device's run into (false: none). */
+  db?: string | false;
 }
 
 interface DutOutcome {
@@ -73,6 +75,7 @@ export async function runDuts(file: StationFile, opts: DutRunOptions): Promise<n
         ...(opts.metadata ? ['--metadata', resolve(opts.metadata)] : []),
         ...(opts.scenario ? ['--scenario', ...opts.scenario] : []),
         ...(opts.strict ? ['--strict'] : []),
+        ...(opts.db === false ? ['--no-db'] : opts.db ? ['--db', opts.db] : []),
         '--results',
         dir,
         '--no-html',

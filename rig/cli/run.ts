@@ -5,11 +5,13 @@ import { progressLine, summary } from '../report/console.ts';
 import { generateHtmlReport } from '../report/html.ts';
 import { matrixText } from '../report/matrix.ts';
 import { readTestPlan } from '../report/test-plan.ts';
+import { DEFAULT_DATABASE, isPostgresUrl, ResultsStore } from '../results/store.ts';
+import { type DatabaseOutput, databaseOutput } from '../results/writer.ts';
 import { DeviceUnreachable, type RunListener, type RunOutcome, runSuites } from '../run/engine.ts';
 import { MATRIX_FILE, MATRIX_TITLE } from '../run/outputs.ts';
 import { parseSuiteList } from '../run/suites.ts';
 import { loadScenarios } from '../scenario/active.ts';
-import { loadStationFile, type PresenceMode } from '../station/station-file.ts';
+import { loadStationFile, type PresenceMode, type StationFile } from '../station/station-file.ts';
 import { isTransportKind, type TransportKind, transportKinds } from '../transport/kinds.ts';
 import { EXIT } from './exit-codes.ts';
 import { runDuts } from './run-duts.ts';
@@ -40,6 +42,8 @@ export interface RunOptions {
   results: string;
   report: string;
   html: boolean;
+  /** The results database (file or postgres:// URL); false: none (--no-db). */
+  db?: string | false;
 }
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -85,6 +89,7 @@ export async function run(opts: RunOptions): Promise<number> {
       results: opts.results,
       report: opts.report,
       html: opts.html,
+      ...(opts.db !== undefined ? { db: opts.db } : {}),
     });
   }
   if (opts.history !== undefined && !opts.html) {
@@ -92,8 +97,20 @@ export async function run(opts: RunOptions): Promise<number> {
   }
   const soakMs = opts.duration === undefined ? undefined : parseDuration(opts.duration, '--duration');
 
+  // The results database is opened before anything runs: one that cannot be is said at once.
+  const target = resultsTarget(opts.db, file);
+  const store = target === undefined ? undefined : await ResultsStore.open(target);
+  const database = store
+    ? databaseOutput(store, {
+        runId: process.env.CHIPRIG_RUN_ID,
+        ...(opts.html ? { reportDir: resolve(opts.report) } : {}),
+        warn: (text) => process.stderr.write(`chiprig: ${text}\n`),
+      })
+    : undefined;
+  const stopWatching = database ? watchForInterruption(database) : () => undefined;
   let outcome: RunOutcome;
   try {
+    await store?.reapStale();
     outcome = await runSuites(
       {
         station: {
@@ -115,13 +132,17 @@ export async function run(opts: RunOptions): Promise<number> {
         strict,
         resultsDir: opts.results,
       },
-      [consoleOutput()],
+      [consoleOutput(), ...(database ? [database] : [])],
     );
   } catch (error) {
+    stopWatching();
+    await database?.interrupt(`the run ended early: ${(error as Error).message}`);
+    await store?.close();
     if (!(error instanceof DeviceUnreachable)) throw error;
     process.stderr.write(`chiprig: cannot reach the device under test: ${error.message}\n`);
     return EXIT.BROKEN;
   }
+  stopWatching();
 
   if (opts.html) {
     const report = await generateHtmlReport(outcome.resultsDir, resolve(opts.report), {
@@ -129,6 +150,13 @@ export async function run(opts: RunOptions): Promise<number> {
     });
     if (report.ok) out(`report: ${report.index}${report.note}`);
     else process.stderr.write(`chiprig: the HTML report was not generated: ${report.error}\n`);
+    if (!report.ok && database && store) await store.setReport(database.runId, null).catch(() => undefined);
+  }
+  if (database && store) {
+    await database.settled();
+    const failed = database.failures > 0 ? ` (${database.failures} rows could not be written)` : '';
+    out(`results database: ${store.where}, run ${database.runId}${failed}`);
+    await store.close();
   }
   if (outcome.recording)
     out(`recording: ${outcome.recording.path} (${outcome.recording.exchanges} exchange lines)`);
@@ -149,6 +177,51 @@ export async function run(opts: RunOptions): Promise<number> {
     return EXIT.USAGE;
   }
   return c.failed > 0 ? EXIT.FAILED : c.broken > 0 ? EXIT.BROKEN : EXIT.PASSED;
+}
+
+/**
+ * The results database a run writes: --db, else CHIPRIG_RESULTS_DB, else the station file's
+ * results.database (a postgres:// URL, or a file relative to the station file), else
+ * reports/chiprig-results.db. Undefined: none (--no-db, or "none").
+ */
+export function resultsTarget(flag: string | false | undefined, file?: StationFile): string | undefined {
+  if (flag === false) return undefined;
+  const named = flag ?? process.env.CHIPRIG_RESULTS_DB ?? stationDatabase(file);
+  if (named === 'none') return undefined;
+  return named ?? DEFAULT_DATABASE;
+}
+
+function stationDatabase(file: StationFile | undefined): string | undefined {
+  const named = file?.results?.database;
+  if (named === undefined) return undefined;
+  return isPostgresUrl(named) ? named : resolve(file!.dir, named);
+}
+
+/**
+ * A run stopped from outside (Ctrl-C, SIGTERM, or the chiprig serve that started it going
+ * away) is marked interrupted in the database, with every result it had, before the process
+ * ends. Returns how to stop watching.
+ */
+function watchForInterruption(database: DatabaseOutput): () => void {
+  const stop = (why: string, code: number) => {
+    process.stderr.write(`chiprig: ${why}: the run is marked interrupted in the results database\n`);
+    const exit = setTimeout(() => process.exit(code), 5000);
+    void database.interrupt(why).finally(() => {
+      clearTimeout(exit);
+      process.exit(code);
+    });
+  };
+  const onInt = () => stop('stopped by SIGINT', 130);
+  const onTerm = () => stop('stopped by SIGTERM', 143);
+  const onGone = () => stop('the chiprig serve that started this run went away', EXIT.BROKEN);
+  process.once('SIGINT', onInt);
+  process.once('SIGTERM', onTerm);
+  if (process.send) process.once('disconnect', onGone);
+  return () => {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+    process.off('disconnect', onGone);
+  };
 }
 
 /** The console: what the run is, a line per test as its result lands, the matrix and the summary. */

@@ -54,6 +54,8 @@ interface PerfMetric {
 export class RunRecord {
   readonly #measurements: RecordedMeasurement[] = [];
   readonly #perf = new Map<string, PerfMetric[]>();
+  /** Told of each measurement once it is on disk (the run engine's listeners). */
+  onAdd: ((m: RecordedMeasurement) => void) | undefined;
 
   /** `chiprig run` names its results folder; otherwise the npm test folder is used. */
   readonly #dir: string | undefined;
@@ -106,6 +108,7 @@ export class RunRecord {
       run: this.#run ?? null,
       measurements: this.#measurements,
     });
+    this.onAdd?.(entry);
   }
 
   #write(name: string, value: unknown): void {

@@ -90,6 +90,8 @@ export interface RunListener {
   onNote?(text: string): void;
   /** A test ended and its result is on disk: `index` of `total`. */
   onTest?(record: TestRecord, index: number, total: number): void;
+  /** A measurement was recorded (and is on disk). */
+  onMeasurement?(measurement: RecordedMeasurement): void;
   /** After the last test, while the report is still being written (global attachments). */
   afterAll?(records: readonly TestRecord[]): Promise<void>;
   /** The run ended (the station is still open). */
@@ -184,6 +186,9 @@ export async function runSuites(
       replay,
     };
     for (const l of all) await l.onStart?.(start);
+    run.measurements.onAdd = (m) => {
+      for (const l of all) l.onMeasurement?.(m);
+    };
     setActiveRun(run);
     let records: TestRecord[];
     try {

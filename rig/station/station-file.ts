@@ -289,6 +289,17 @@ export const StationFileSchema = z.strictObject({
    * signs an evidence bundle's manifest with it.
    */
   signing: z.strictObject({ key: z.string().min(1) }).optional(),
+  /**
+   * Where the station's results go: a PostgreSQL URL (postgres://user:password@host/db;
+   * several stations may share one), or a SQLite file relative to this file. Default:
+   * reports/chiprig-results.db. `chiprig run --db` overrides it.
+   */
+  results: z.strictObject({ database: z.string().min(1).optional() }).optional(),
+  /**
+   * `chiprig serve` on this station: the token every request needs when it listens on
+   * another address than loopback (default: a new one, printed once at start).
+   */
+  serve: z.strictObject({ token: z.string().min(16).optional() }).optional(),
 });
 
 export type StationFile = z.output<typeof StationFileSchema> & { path: string; dir: string };
