@@ -34,6 +34,8 @@ export class TrafficLog {
   #dropped = 0;
   /** Called with every entry as it is recorded (the report layer turns exchanges into steps). */
   onEntry: ((entry: TrafficEntry) => void) | undefined;
+  /** A second listener, for the whole run (chiprig serve's live traffic and latency plot). */
+  tap: ((entry: TrafficEntry) => void) | undefined;
 
   #count = 0;
   #at = new Float64Array(START_ENTRIES);
@@ -61,7 +63,13 @@ export class TrafficLog {
     this.#start[i] = this.#used;
     this.#length[i] = n;
     this.#used += n;
-    if (this.onEntry) this.onEntry(this.#entry(i));
+    if (this.onEntry || this.tap) this.#tell(i);
+  }
+
+  #tell(i: number): void {
+    const entry = this.#entry(i);
+    this.onEntry?.(entry);
+    this.tap?.(entry);
   }
 
   note(layer: string, note: string): void {
@@ -70,7 +78,7 @@ export class TrafficLog {
     if (i < 0) return;
     this.#start[i] = this.#used;
     this.#length[i] = 0;
-    if (this.onEntry) this.onEntry(this.#entry(i));
+    if (this.onEntry || this.tap) this.#tell(i);
   }
 
   get size(): number {

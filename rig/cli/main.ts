@@ -209,6 +209,28 @@ program
     process.exitCode = await fuzz(opts);
   });
 
+program
+  .command('serve')
+  .description(
+    'the station in a browser: live station and instruments, run control, live tests and traffic, operator prompts, history from the results database',
+  )
+  .option('--station <file>', 'station file (default: the built-in emulated station)')
+  .option(
+    '--listen <host:port>',
+    'where to listen; any address but loopback needs the token (printed once, or serve.token in the station file)',
+    '127.0.0.1:8070',
+  )
+  .option(
+    '--db <file|url>',
+    "results database (default: the station's results.database, else reports/chiprig-results.db)",
+  )
+  .option('--runs <dir>', "where each run's Allure results and report go (a folder per run)", 'reports/serve')
+  .exitOverride()
+  .action(async (opts) => {
+    const { serveCommand } = await import('./serve.ts');
+    process.exitCode = await serveCommand(opts);
+  });
+
 const resultsCommand = program
   .command('results')
   .description(

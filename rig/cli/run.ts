@@ -11,6 +11,7 @@ import { DeviceUnreachable, type RunListener, type RunOutcome, runSuites } from 
 import { MATRIX_FILE, MATRIX_TITLE } from '../run/outputs.ts';
 import { parseSuiteList } from '../run/suites.ts';
 import { loadScenarios } from '../scenario/active.ts';
+import { serveLink, serveLinkWanted } from '../serve/run-link.ts';
 import { loadStationFile, type PresenceMode, type StationFile } from '../station/station-file.ts';
 import { isTransportKind, type TransportKind, transportKinds } from '../transport/kinds.ts';
 import { EXIT } from './exit-codes.ts';
@@ -108,6 +109,8 @@ export async function run(opts: RunOptions): Promise<number> {
       })
     : undefined;
   const stopWatching = database ? watchForInterruption(database) : () => undefined;
+  // Started by chiprig serve: it follows the run live and its page may answer prompts.
+  const link = serveLinkWanted() ? serveLink() : undefined;
   let outcome: RunOutcome;
   try {
     await store?.reapStale();
@@ -132,9 +135,10 @@ export async function run(opts: RunOptions): Promise<number> {
         strict,
         resultsDir: opts.results,
       },
-      [consoleOutput(), ...(database ? [database] : [])],
+      [consoleOutput(), ...(database ? [database] : []), ...(link ? [link] : [])],
     );
   } catch (error) {
+    link?.close();
     stopWatching();
     await database?.interrupt(`the run ended early: ${(error as Error).message}`);
     await store?.close();
@@ -142,6 +146,7 @@ export async function run(opts: RunOptions): Promise<number> {
     process.stderr.write(`chiprig: cannot reach the device under test: ${error.message}\n`);
     return EXIT.BROKEN;
   }
+  link?.close();
   stopWatching();
 
   if (opts.html) {
@@ -214,13 +219,20 @@ function watchForInterruption(database: DatabaseOutput): () => void {
   const onInt = () => stop('stopped by SIGINT', 130);
   const onTerm = () => stop('stopped by SIGTERM', 143);
   const onGone = () => stop('the chiprig serve that started this run went away', EXIT.BROKEN);
+  const onStop = (m: { t?: string }) => {
+    if (m?.t === 'stop') stop('stopped by the operator in chiprig serve', EXIT.BROKEN);
+  };
   process.once('SIGINT', onInt);
   process.once('SIGTERM', onTerm);
-  if (process.send) process.once('disconnect', onGone);
+  if (process.send) {
+    process.once('disconnect', onGone);
+    process.on('message', onStop);
+  }
   return () => {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
     process.off('disconnect', onGone);
+    process.off('message', onStop);
   };
 }
 

@@ -19,6 +19,35 @@ export class OperatorUnavailable extends InstrumentError {
   }
 }
 
+/**
+ * An operator somewhere else than this terminal: chiprig serve's page, for a run it started.
+ * A prompt goes to both; whichever answers first counts, under the same timeout.
+ */
+export interface RemoteOperator {
+  /** Whether someone can answer there now (a page is open). */
+  readonly available: boolean;
+  /**
+   * Shows a prompt there. `kind` presence: "touch the key" (answering it presses an emulated
+   * chip's button); operator: a step to do and confirm. `close` withdraws it, saying why.
+   */
+  prompt(
+    text: string,
+    timeoutMs: number,
+    kind: 'operator' | 'presence',
+  ): { answer: Promise<string>; close(why: 'answered' | 'timeout' | 'done'): void };
+}
+
+let remote: RemoteOperator | undefined;
+
+/** Sets (undefined: clears) the remote operator every prompt also goes to. */
+export function setRemoteOperator(r: RemoteOperator | undefined): void {
+  remote = r;
+}
+
+export function remoteOperator(): RemoteOperator | undefined {
+  return remote?.available ? remote : undefined;
+}
+
 export interface OperatorOptions {
   input?: Readable & { isTTY?: boolean };
   output?: Writable;
@@ -29,21 +58,34 @@ export interface OperatorOptions {
 export class Operator {
   readonly #input: Readable & { isTTY?: boolean };
   readonly #output: Writable;
-  readonly interactive: boolean;
+  /** A person at this terminal can answer. */
+  readonly #terminal: boolean;
 
   constructor(opts: OperatorOptions = {}) {
     this.#input = opts.input ?? process.stdin;
     this.#output = opts.output ?? process.stderr;
-    this.interactive = opts.interactive ?? (Boolean(this.#input.isTTY) && !process.env.CI);
+    this.#terminal = opts.interactive ?? (Boolean(this.#input.isTTY) && !process.env.CI);
   }
 
-  /** Shows `text` and waits for Enter, at most `timeoutMs`. Resolves with what was typed. */
+  /** Whether anyone can answer: a person at this terminal, or a remote operator's page. */
+  get interactive(): boolean {
+    return this.#terminal || remoteOperator() !== undefined;
+  }
+
+  /**
+   * Shows `text` and waits for Enter, at most `timeoutMs`, at this terminal and at the remote
+   * operator's page (whichever answers first). Resolves with what was typed.
+   */
   ask(text: string, timeoutMs: number): Promise<string> {
     if (!this.interactive) return Promise.reject(new OperatorUnavailable(text));
-    const rl = createInterface({ input: this.#input, output: this.#output, terminal: false });
+    const rl = this.#terminal
+      ? createInterface({ input: this.#input, output: this.#output, terminal: false })
+      : undefined;
+    const far = remoteOperator()?.prompt(text, timeoutMs, 'operator');
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
-        rl.close();
+        rl?.close();
+        far?.close('timeout');
         reject(
           new InstrumentError(
             'TIMEOUT',
@@ -51,11 +93,17 @@ export class Operator {
           ),
         );
       }, timeoutMs);
-      this.#output.write(`>>> ${text} (press Enter; ${Math.round(timeoutMs / 1000)} s) <<<\n`);
-      rl.once('line', (line) => {
+      if (rl) this.#output.write(`>>> ${text} (press Enter; ${Math.round(timeoutMs / 1000)} s) <<<\n`);
+      rl?.once('line', (line) => {
         clearTimeout(timer);
         rl.close();
+        far?.close('answered');
         resolve(line.trim());
+      });
+      far?.answer.then((typed) => {
+        clearTimeout(timer);
+        rl?.close();
+        resolve(typed.trim());
       });
     });
   }

@@ -1,4 +1,5 @@
 import { ConfigError, TransportError } from '../errors.ts';
+import { type RemoteOperator, remoteOperator } from '../instruments/operator.ts';
 import type { TouchActuator } from '../instruments/touch-actuator.ts';
 import type { TrafficLog } from '../traffic.ts';
 import type { PresenceMode, UserPresence } from '../u2f/presence.ts';
@@ -43,6 +44,8 @@ export class PresenceController implements UserPresence {
   readonly #log: TrafficLog | undefined;
   presses = 0;
   actuationMs = 0;
+  /** The presence prompt shown in chiprig serve's page, while it stands. */
+  #remote: ReturnType<RemoteOperator['prompt']> | undefined;
 
   constructor(opts: PresenceOptions) {
     if (opts.mode === 'actuator' && !opts.actuator) {
@@ -74,9 +77,12 @@ export class PresenceController implements UserPresence {
         });
       }
       if (this.mode === 'prompt') {
-        this.#prompt(
-          `>>> Touch the key's button now (${what} is waiting, up to ${Math.round(this.timeoutMs / 1000)} s) <<<`,
-        );
+        const text = `Touch the key's button now (${what} is waiting, up to ${Math.round(this.timeoutMs / 1000)} s)`;
+        this.#prompt(`>>> ${text} <<<`);
+        // Also in chiprig serve's page, for the same time; the device's answer is what counts.
+        this.#remote?.close('done');
+        this.#remote = remoteOperator()?.prompt(text, this.timeoutMs, 'presence');
+        this.#remote?.answer.catch(() => undefined);
       }
       return RESOLVED;
     } catch (error) {
