@@ -3,6 +3,7 @@ import { ChiprigError, ConfigError } from '../errors.ts';
 import { chiprigVersion } from '../run/environment.ts';
 import { SUITES } from '../run/suites.ts';
 import { EXIT } from './exit-codes.ts';
+import { exitEarly } from './exit-hook.ts';
 
 /** How long the process may linger after its command returned before it exits anyway. */
 const LINGER_MS = 3000;
@@ -325,11 +326,14 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-// Output piped into a reader that stopped (`chiprig results list | head`) ends the process quietly.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw error;
-});
+// Output piped into a reader that stopped (`chiprig results list | head`, or a killed chiprig
+// serve reading a run's output) ends the process quietly, once a run has marked itself interrupted.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    exitEarly(typeof process.exitCode === 'number' ? process.exitCode : EXIT.BROKEN);
+  });
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -15,6 +15,7 @@ import { serveLink, serveLinkWanted } from '../serve/run-link.ts';
 import { loadStationFile, type PresenceMode, type StationFile } from '../station/station-file.ts';
 import { isTransportKind, type TransportKind, transportKinds } from '../transport/kinds.ts';
 import { EXIT } from './exit-codes.ts';
+import { exitEarly, setEarlyExitHook } from './exit-hook.ts';
 import { runDuts } from './run-duts.ts';
 
 export interface RunOptions {
@@ -208,14 +209,19 @@ function stationDatabase(file: StationFile | undefined): string | undefined {
  * ends. Returns how to stop watching.
  */
 function watchForInterruption(database: DatabaseOutput): () => void {
+  let stopping = false;
   const stop = (why: string, code: number) => {
-    process.stderr.write(`chiprig: ${why}: the run is marked interrupted in the results database\n`);
-    const exit = setTimeout(() => process.exit(code), 5000);
-    void database.interrupt(why).finally(() => {
-      clearTimeout(exit);
-      process.exit(code);
-    });
+    if (stopping) return;
+    stopping = true;
+    setEarlyExitHook(() => database.interrupt(why));
+    // Said where it can be (the output may be what went away).
+    if (!process.stderr.destroyed) {
+      process.stderr.write(`chiprig: ${why}: the run is marked interrupted in the results database\n`);
+    }
+    exitEarly(code);
   };
+  // Output gone (the reader was killed): the run cannot be followed, and ends, interrupted.
+  setEarlyExitHook(() => database.interrupt('its output was closed (the reader of the run went away)'));
   const onInt = () => stop('stopped by SIGINT', 130);
   const onTerm = () => stop('stopped by SIGTERM', 143);
   const onGone = () => stop('the chiprig serve that started this run went away', EXIT.BROKEN);
@@ -229,6 +235,7 @@ function watchForInterruption(database: DatabaseOutput): () => void {
     process.on('message', onStop);
   }
   return () => {
+    setEarlyExitHook(undefined);
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
     process.off('disconnect', onGone);

@@ -10,7 +10,15 @@ import { Authenticator, type CounterMode } from './authenticator.ts';
 import { BatteryModel } from './battery.ts';
 import { FidoBlePeripheral } from './ble/fido-peripheral.ts';
 import type { DisputedChoices } from './disputed.ts';
-import { type DeviceFaultName, type FaultName, type FuzzFaultName, isLinkFault } from './faults.ts';
+import {
+  type DeviceFaultName,
+  type FaultName,
+  type FuzzFaultName,
+  HOSTILE_MANUFACTURER,
+  HOSTILE_PRODUCT,
+  isLinkFault,
+  isTextFault,
+} from './faults.ts';
 import { EmulatedHidDevice } from './front-ends/hid.ts';
 import { EmulatedCardConnection, NfcFrontEnd } from './front-ends/nfc.ts';
 import { type CurrentTable, PowerModel } from './power-model.ts';
@@ -166,14 +174,17 @@ export class EmulatedChip {
       },
       condition: () => (this.thermal.working ? 'ok' : this.thermal.failure),
       ...(persistCounterEvery ? { persistCounterEvery } : {}),
-      faults: (opts.faults ?? []).filter((f): f is DeviceFaultName | FuzzFaultName => !isLinkFault(f)),
+      faults: (opts.faults ?? []).filter(
+        (f): f is DeviceFaultName | FuzzFaultName => !isLinkFault(f) && !isTextFault(f),
+      ),
     });
+    const hostile = faults.includes('hostile-strings');
     this.hidInfo = {
       path: 'emulator',
       vendorId: opts.vendorId,
       productId: opts.productId,
-      manufacturer: opts.manufacturer,
-      product: opts.product,
+      manufacturer: hostile ? HOSTILE_MANUFACTURER : opts.manufacturer,
+      product: hostile ? HOSTILE_PRODUCT : opts.product,
       serialNumber: opts.serialNumber,
       ...(opts.release === undefined ? {} : { release: opts.release }),
       usagePage: 0xf1d0,

@@ -230,14 +230,43 @@ export const FUZZ_FAULTS = {
 } as const;
 
 export type FuzzFaultName = keyof typeof FUZZ_FAULTS;
-export type FaultName = DeviceFaultName | LinkFaultName | FuzzFaultName;
+
+/**
+ * Text faults: the chip works, but what it says of itself is hostile. Every place that shows
+ * device text (console, report, chiprig serve's pages) must show it as text: nothing of it
+ * may run or change the page.
+ */
+export const TEXT_FAULTS = {
+  'hostile-strings': {
+    what: 'the USB (and BLE Device Information) manufacturer and product strings carry HTML markup, a script and an event handler',
+  },
+} as const;
+
+export type TextFaultName = keyof typeof TEXT_FAULTS;
+
+/** What the hostile-strings chip calls itself: a page that renders it as HTML sets window.__chiprigPwned. */
+export const HOSTILE_PRODUCT =
+  '<img src=x onerror="window.__chiprigPwned=1"><script>window.__chiprigPwned=2</script><b>MitID</b>';
+export const HOSTILE_MANUFACTURER = '<svg onload="window.__chiprigPwned=3">ACME</svg>';
+
+export type FaultName = DeviceFaultName | LinkFaultName | FuzzFaultName | TextFaultName;
 
 export function isLinkFault(name: FaultName): name is LinkFaultName {
   return name in LINK_FAULTS;
 }
 
+export function isTextFault(name: FaultName): name is TextFaultName {
+  return name in TEXT_FAULTS;
+}
+
 export function parseFault(name: string, where: string): FaultName {
-  if (name in FAULTS || name in LINK_FAULTS || name in FUZZ_FAULTS) return name as FaultName;
-  const known = [...Object.keys(FAULTS), ...Object.keys(LINK_FAULTS), ...Object.keys(FUZZ_FAULTS)].join(', ');
+  if (name in FAULTS || name in LINK_FAULTS || name in FUZZ_FAULTS || name in TEXT_FAULTS)
+    return name as FaultName;
+  const known = [
+    ...Object.keys(FAULTS),
+    ...Object.keys(LINK_FAULTS),
+    ...Object.keys(FUZZ_FAULTS),
+    ...Object.keys(TEXT_FAULTS),
+  ].join(', ');
   throw new ConfigError(`${where}: unknown emulator fault "${name}" (known: ${known})`);
 }

@@ -115,3 +115,50 @@ export function emulateProcess(args: string[], settleMs = 0): Promise<EmulatePro
     });
   });
 }
+
+/** A `chiprig serve` child process, listening. */
+export interface ServeProcess {
+  child: ChildProcess;
+  /** http://HOST:PORT (no trailing slash). */
+  url: string;
+  output: () => string;
+  stopped: Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>;
+}
+
+/** Starts `chiprig serve ARGS` (give --listen HOST:0 for a free port) and resolves with its address (within 30 s). */
+export function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let out = '';
+  const stopped = new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>(
+    (resolve) => child.on('exit', (code, signal) => resolve({ code, signal, out })),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`chiprig serve ${args.join(' ')} did not start within 30 s: ${out}`));
+    }, 30_000);
+    const onData = (d: Buffer) => {
+      out += d;
+      const m = / at (http:\/\/\S+?)\/(?:\s|$)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout.off('data', onData);
+        child.stdout.on('data', (more: Buffer) => {
+          out += more;
+        });
+        resolve({ child, url: m[1]!, output: () => out, stopped });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (d: Buffer) => {
+      out += d;
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`chiprig serve ${args.join(' ')} exited (${code}): ${out}`));
+    });
+  });
+}
