@@ -3,7 +3,7 @@
  * live changes go to the pages as server-sent events. Runs are started and followed by the
  * RunManager; history, run pages and comparisons are read from the results database.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
@@ -16,6 +16,9 @@ import { COOKIE, judge, type Listen } from './security.ts';
 import { StationView } from './station-view.ts';
 
 export const WEB_DIR = packagePath('web');
+
+/** Storage for a sandboxed page (which has none): a Map per page, in localStorage's shape. */
+const PAGE_STORAGE = `<script>(function(){function S(){var m=new Map();return{getItem:function(k){return m.has(String(k))?m.get(String(k)):null},setItem:function(k,v){m.set(String(k),String(v))},removeItem:function(k){m.delete(String(k))},clear:function(){m.clear()},key:function(i){return Array.from(m.keys())[i]??null},get length(){return m.size}}}for(var n of['localStorage','sessionStorage']){try{window[n].length}catch(e){Object.defineProperty(window,n,{value:S(),configurable:true})}}})();</script>`;
 
 /** Every page and API answer: nothing runs but the page's own script, nothing frames it. */
 const CSP =
@@ -204,10 +207,17 @@ export async function serve(opts: ServeOptions): Promise<Served> {
         .type('text/plain; charset=utf-8')
         .send('chiprig serve: this run has no HTML report (yet)\n');
     }
-    // The report is Allure's single file, with its own inline scripts; sandboxed, so it can
-    // reach nothing of this server's (no cookie, no API).
+    // The report is Allure's single file, with its own inline scripts, and it shows device
+    // text: it is sandboxed into an origin of its own, so nothing in it can reach this
+    // server's API or cookie. Such a page has no storage; the report keeps its settings in
+    // localStorage, so it gets one that lasts as long as the page.
     reply.header('Content-Security-Policy', 'sandbox allow-scripts allow-popups allow-downloads');
-    return reply.type('text/html; charset=utf-8').sendFile('index.html', run!.report_dir!);
+    const html = readFileSync(index, 'utf8');
+    const at = html.search(/<head[^>]*>/i);
+    const head = at < 0 ? 0 : at + html.slice(at).indexOf('>') + 1;
+    return reply
+      .type('text/html; charset=utf-8')
+      .send(`${html.slice(0, head)}${PAGE_STORAGE}${html.slice(head)}`);
   });
 
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
