@@ -33,7 +33,11 @@ import ts from 'typescript';
  *                     It loads the suites' spec files by path, never imports them; the spec
  *                     files reach their run (activeRun) from above.
  * 12 suites           the conformance suites (suites/), and their support.
- * 13 cli              the chiprig command: flags, console output, the HTML report.
+ * 12 results          the results database: schema, migrations, queries, the run's writer
+ *                     (a run engine listener). Sibling of the suites: neither knows the other.
+ * 13 serve            chiprig serve: the web server, the runs it starts and follows, the
+ *                     run's side of its link (a run engine listener).
+ * 14 cli              the chiprig command: flags, console output, the HTML report.
  *
  * Tests (*.test.ts) may import anything; so may the property tests' support (rig/property).
  */
@@ -54,8 +58,10 @@ const LAYERS: Record<string, number> = {
   fuzz: 10,
   run: 11,
   suites: 12,
-  cli: 13,
-  property: 14,
+  results: 12,
+  serve: 13,
+  cli: 14,
+  property: 15,
 };
 
 const ROOT = resolve(new URL('..', import.meta.url).pathname);

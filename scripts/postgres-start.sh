@@ -1,6 +1,7 @@
 #!/bin/sh
 # Starts the local PostgreSQL (Debian's cluster) that the results database's storage tests
-# use beside SQLite, and makes their role and database: chiprig / chiprig, chiprig_test, on
+# use beside SQLite, and makes their role and databases: chiprig / chiprig, chiprig_test (the
+# storage tests) and chiprig_test_e2e (the command-line tests, which may run beside them), on
 # loopback only. Idempotent. Prints the URL the tests read from CHIPRIG_TEST_POSTGRES.
 # A lab's own server is named in its station file (results.database) instead.
 set -eu
@@ -17,6 +18,8 @@ done
 psql_do() { su postgres -c "psql -v ON_ERROR_STOP=1 -tAc \"$1\""; }
 [ "$(psql_do "select 1 from pg_roles where rolname = 'chiprig'")" = 1 ] ||
   psql_do "create role chiprig login password 'chiprig'" >/dev/null
-[ "$(psql_do "select 1 from pg_database where datname = 'chiprig_test'")" = 1 ] ||
-  psql_do "create database chiprig_test owner chiprig" >/dev/null
+for db in chiprig_test chiprig_test_e2e; do
+  [ "$(psql_do "select 1 from pg_database where datname = '$db'")" = 1 ] ||
+    psql_do "create database $db owner chiprig" >/dev/null
+done
 echo "postgres://chiprig:chiprig@127.0.0.1:$3/chiprig_test"

@@ -54,6 +54,8 @@ function connect() {
     state.station = s.station;
     state.run = s.run;
     if (s.reading) state.reading = s.reading;
+    // After a reload: the run's readings so far start the series.
+    if (state.readings.length === 0 && s.run) state.readings.push(...s.run.readings);
     if (route() === 'station') renderStation();
   });
   on('station', (s) => {
@@ -71,6 +73,7 @@ function connect() {
       r.tests.push(d.test);
       r.total = d.total;
       r.traffic = [];
+      r.trafficDropped = 0;
       r.state = 'running';
     }),
   );
@@ -129,11 +132,9 @@ function connect() {
   );
   on('reading', (d) => {
     state.reading = d.reading;
-    if (state.run && state.run.state !== 'ended') state.run.readings.push(d.reading);
-    else {
-      state.readings.push(d.reading);
-      if (state.readings.length > 600) state.readings.shift();
-    }
+    // One series for the station, idle or in a run: the plot shows the chamber across both.
+    state.readings.push(d.reading);
+    if (state.readings.length > 1200) state.readings.shift();
     if (route() === 'station') renderReadings();
   });
 }
@@ -397,8 +398,7 @@ function renderReadings() {
       el('span', { class: 'muted', 'data-testid': 'reading-time' }, new Date(r.at).toLocaleTimeString()),
     );
   }
-  const series = state.run && state.run.state !== 'ended' ? state.run.readings : state.readings;
-  const chamber = series.filter((x) => x.chamber);
+  const chamber = state.readings.filter((x) => x.chamber);
   const plot = document.getElementById('chamber-plot');
   if (plot) {
     fill(
