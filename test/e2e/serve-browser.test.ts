@@ -101,7 +101,7 @@ describe("chiprig serve's page in headless Chromium", function () {
     // "Touch the key's button now": answered from the page (it presses the emulated chip's button).
     const prompt = page.getByTestId('prompt-presence');
     await prompt.waitFor({ timeout: WAIT_MS });
-    assert.match(await prompt.innerText(), /Touch the key's button now \(REGISTER is waiting/);
+    assert.match((await prompt.textContent()) ?? '', /Touch the key's button now \(REGISTER is waiting/);
     await shot(page, '01-presence-prompt');
     let answered = 0;
     const ended = page.getByTestId('run-state').filter({ hasText: /^ended/ });
@@ -119,11 +119,14 @@ describe("chiprig serve's page in headless Chromium", function () {
       } else await page.waitForTimeout(100);
     }
     assert.ok(answered >= 3, `${answered} prompts answered`);
-    assert.equal(await page.getByTestId('run-state').innerText(), 'ended (exit 0)');
+    assert.equal(await page.getByTestId('run-state').textContent(), 'ended (exit 0)');
     const rows = page.getByTestId('tests').locator('tr[data-outcome]');
     assert.equal(await rows.count(), 4);
     assert.equal(await page.getByTestId('tests').locator('tr[data-outcome=passed]').count(), 4);
-    assert.match(await page.getByTestId('progress').innerText(), /^4 of 4 tests: 4 passed, 0 failed/);
+    assert.match(
+      (await page.getByTestId('progress').textContent()) ?? '',
+      /^4 of 4 tests: 4 passed, 0 failed/,
+    );
     runId = (await page.getByTestId('run-id').getAttribute('href'))!.slice('/runs/'.length);
     await shot(page, '02-run-ended');
   });
@@ -132,7 +135,7 @@ describe("chiprig serve's page in headless Chromium", function () {
     await page.getByRole('link', { name: 'History' }).click();
     const row = page.locator(`tr[data-run="${runId}"]`);
     await row.waitFor({ timeout: WAIT_MS });
-    assert.equal(await row.getByTestId('run-status').innerText(), 'passed');
+    assert.equal(await row.getByTestId('run-status').textContent(), 'passed');
     await shot(page, '03-history');
     await row.getByRole('link', { name: runId.slice(0, 8) }).click();
     await page.getByTestId('results').waitFor({ timeout: WAIT_MS });
@@ -144,7 +147,7 @@ describe("chiprig serve's page in headless Chromium", function () {
     // The Allure report draws the run (sandboxed into an origin of its own, with page-long storage).
     await report.getByText('chiprig conformance report').first().waitFor({ timeout: 60_000 });
     await report.getByText('USB HID', { exact: true }).first().waitFor({ timeout: WAIT_MS });
-    assert.match(await report.locator('body').innerText(), /Total\s+4/);
+    assert.match((await report.locator('body').textContent()) ?? '', /Total\s*4/);
     await report.screenshot({ path: join(SCREENSHOTS, 'serve-04-allure-report.png') });
   });
 
@@ -167,7 +170,7 @@ describe("chiprig serve's page in headless Chromium", function () {
       assert.ok(Date.now() < deadline, 'the sweep did not end');
       const t = await lab
         .getByTestId('chamber-temperature')
-        .innerText()
+        .textContent()
         .catch(() => '');
       if (t) seen.add(t);
       await lab.waitForTimeout(200);
@@ -179,7 +182,7 @@ describe("chiprig serve's page in headless Chromium", function () {
       `the sweep went from -10 to 50 C: ${temps.join(', ')}`,
     );
     await lab.getByTestId('chamber-plot').waitFor({ timeout: WAIT_MS });
-    assert.equal(await lab.getByTestId('run-state').innerText(), 'ended (exit 0)');
+    assert.equal(await lab.getByTestId('run-state').textContent(), 'ended (exit 0)');
     await shot(lab, '05-lab-station-sweep');
   });
 
