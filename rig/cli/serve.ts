@@ -1,7 +1,10 @@
+import { createInterface } from 'node:readline';
 import { ConfigError } from '../errors.ts';
+import type { LivePrompt, RunManager } from '../serve/run-manager.ts';
 import { newToken, parseListen } from '../serve/security.ts';
 import { serve } from '../serve/server.ts';
 import { loadStationFile } from '../station/station-file.ts';
+import { deviceText } from '../untrusted.ts';
 import { EXIT } from './exit-codes.ts';
 import { resultsTarget } from './run.ts';
 
@@ -39,6 +42,7 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<number> {
     log: out,
   });
   out(`chiprig serve: station "${file.name}" at ${served.url}/${told} (Ctrl-C stops it)`);
+  const stopTerminal = terminalPrompts(served.runs);
   // A token of serve's own making is shown this once, in the address to open; never again.
   if (token && !told)
     out(
@@ -48,7 +52,35 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<number> {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  stopTerminal();
   out('chiprig serve: stopping (a run going is stopped and marked interrupted)');
   await served.close();
   return EXIT.PASSED;
+}
+
+/**
+ * The terminal serve runs in answers prompts too (where a person is at it): each prompt is
+ * printed as `chiprig run` prints it, and Enter (with what was typed) answers the oldest
+ * one still standing; the page may answer first.
+ */
+function terminalPrompts(runs: RunManager): () => void {
+  if (!process.stdin.isTTY || process.env.CI) return () => undefined;
+  runs.terminal = true;
+  const rl = createInterface({ input: process.stdin, terminal: false });
+  const onUpdate = (kind: string, data: { prompt?: LivePrompt }) => {
+    if (kind !== 'prompt' || !data.prompt) return;
+    const p = data.prompt;
+    process.stderr.write(
+      `>>> ${deviceText(p.text, 400)} (press Enter here or answer in the page; ${Math.round(p.timeoutMs / 1000)} s) <<<\n`,
+    );
+  };
+  rl.on('line', (line) => {
+    const standing = runs.current?.prompts[0];
+    if (standing) runs.answer(standing.id, line.trim());
+  });
+  runs.on('update', onUpdate);
+  return () => {
+    runs.off('update', onUpdate);
+    rl.close();
+  };
 }

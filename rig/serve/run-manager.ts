@@ -86,6 +86,8 @@ export interface RunManagerOptions {
 /** Events: 'update' (kind, data) for the pages. */
 export class RunManager extends EventEmitter {
   current: LiveRun | undefined;
+  /** A person at serve's own terminal can answer prompts too. */
+  terminal = false;
   /** The last runs this server ran (newest last), for the page after a reload. */
   readonly recent: string[] = [];
   #child: ChildProcess | undefined;
@@ -363,7 +365,7 @@ export class RunManager extends EventEmitter {
 
   /** Tells the run whether a page is open to answer its prompts. */
   #tellOperator(): void {
-    this.#send({ t: 'operator', available: this.#opts.operatorAvailable() });
+    this.#send({ t: 'operator', available: this.terminal || this.#opts.operatorAvailable() });
   }
 
   operatorChanged(): void {
