@@ -270,8 +270,23 @@ function runForm(s) {
           ` ${x.name}`,
         ),
       ),
-      el('span', { class: 'muted' }, '(none ticked: all)'),
+      el('span', { class: 'muted' }, '(none ticked: all, or only the scenarios)'),
     ),
+    s.scenarios.length
+      ? el(
+          'div',
+          {},
+          'Scenarios: ',
+          s.scenarios.map((x) =>
+            el(
+              'label',
+              {},
+              el('input', { type: 'checkbox', name: 'scenario', value: x, 'data-testid': `scenario-${x}` }),
+              ` ${x.replace(/\.yaml$/, '')}`,
+            ),
+          ),
+        )
+      : null,
     el(
       'div',
       {},
@@ -333,6 +348,7 @@ function runForm(s) {
     const request = {
       device: f.get('deviceSpec') || f.get('device') || undefined,
       suites: f.getAll('suite'),
+      scenarios: f.getAll('scenario'),
       transports: f.getAll('transport'),
       presence: f.get('presence') || undefined,
       grep: f.get('grep') || undefined,
@@ -903,6 +919,25 @@ async function renderCompare() {
     ...rows('Other verdict changes', c.otherChanges),
     ...rows('Measurements beyond noise', c.measurementChanges),
     ...rows('Limits newly crossed', c.newlyOutside),
+    ...rows(
+      'Device identity',
+      (c.identity || [])
+        .filter((r) => r.changed)
+        .map((r) => ({ key: r.field, a: r.a ?? '–', b: r.b ?? '–' })),
+    ),
+    c.onlyInA?.length
+      ? el('p', {}, `In A only (${c.onlyInA.length}): ${c.onlyInA.slice(0, 40).join(', ')}`)
+      : null,
+    c.onlyInB?.length
+      ? el('p', {}, `In B only (${c.onlyInB.length}): ${c.onlyInB.slice(0, 40).join(', ')}`)
+      : null,
+    c.measurements
+      ? el(
+          'p',
+          { class: 'muted' },
+          `${c.measurements.compared} measurements compared, ${c.measurements.unjudged} not judged (no interval)`,
+        )
+      : null,
   );
 }
 

@@ -14,8 +14,10 @@ import type { RecordedMeasurement } from '../measure/run-record.ts';
 import { CHIPRIG_BIN } from '../paths.ts';
 import type { Outcome, TestRecord } from '../report/console.ts';
 import { SUITES } from '../run/suites.ts';
+import { EXAMPLES_DIR } from '../scenario/active.ts';
 import { isTransportKind } from '../transport/kinds.ts';
 import type { ChildMessage, ParentMessage, Reading } from './messages.ts';
+import { shippedScenarios } from './station-view.ts';
 
 /** What the page asks for: every field optional, checked here (a refusal names the field). */
 export interface RunRequest {
@@ -129,7 +131,15 @@ export class RunManager extends EventEmitter {
     const bad = transports?.filter((t) => !isTransportKind(t));
     if (bad?.length) throw new ConfigError(`transports: not a transport: ${bad.join(', ')} (hid, nfc, ble)`);
     if (transports) out.transports = transports;
+    // Scenarios by the name of a shipped file: the page names no path on this machine.
     const scenarios = list(req.scenarios, 'scenarios');
+    const shipped = shippedScenarios();
+    const unknownScenarios = scenarios?.filter((x) => !shipped.includes(x));
+    if (unknownScenarios?.length) {
+      throw new ConfigError(
+        `scenarios: no shipped scenario ${unknownScenarios.join(', ')} (${shipped.join(', ')})`,
+      );
+    }
     if (scenarios) out.scenarios = scenarios;
     const device = text(req.device, 'device');
     if (device) out.device = device;
@@ -181,7 +191,7 @@ export class RunManager extends EventEmitter {
       ...(req.transports ? ['--transport', req.transports.join(',')] : []),
       ...(req.presence ? ['--presence', req.presence] : []),
       ...(req.grep ? ['--grep', req.grep] : []),
-      ...(req.scenarios ? ['--scenario', ...req.scenarios] : []),
+      ...(req.scenarios ? ['--scenario', ...req.scenarios.map((x) => join(EXAMPLES_DIR, x))] : []),
       '--results',
       join(dir, 'allure-results'),
       '--report',

@@ -3,13 +3,22 @@
  * links, and the instruments, opened by serve and read once a second. Before a run serve lets
  * go of all of it (the run opens the station itself), and takes it again after.
  */
+import { readdirSync } from 'node:fs';
 import { ChiprigError } from '../errors.ts';
 import { SUITES } from '../run/suites.ts';
+import { EXAMPLES_DIR } from '../scenario/active.ts';
 import { Station } from '../station/station.ts';
 import { loadStationFile, type StationFile } from '../station/station-file.ts';
 import type { Reading } from './messages.ts';
 
 const READ_EVERY_MS = 1000;
+
+/** The scenario files shipped with chiprig (scenarios/*.yaml), by file name. */
+export function shippedScenarios(): string[] {
+  return readdirSync(EXAMPLES_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
+}
 /** The meter's window for one idle reading. */
 const METER_WINDOW_MS = 100;
 
@@ -24,6 +33,8 @@ export interface StationInfo {
   identity: Record<string, string>;
   instruments: { role: string; kind: string }[];
   suites: { name: string; what: string }[];
+  /** The shipped scenario files a run may take (by file name). */
+  scenarios: string[];
   /** Why the station could not be opened now (its device absent, say). */
   problem: string | undefined;
 }
@@ -66,6 +77,7 @@ export class StationView {
       identity: this.#identity,
       instruments,
       suites: Object.entries(SUITES).map(([name, s]) => ({ name, what: s.what })),
+      scenarios: shippedScenarios(),
       problem: this.#problem,
     };
   }

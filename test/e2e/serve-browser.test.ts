@@ -88,9 +88,11 @@ describe("chiprig serve's page in headless Chromium", function () {
 
   let page: Page;
   let runId: string;
+  let firstUrl: string;
 
   it('SERVE-BROWSER-01 a run started from the page, its presence prompts answered there, its results arriving', async () => {
     const s = await serve([]);
+    firstUrl = s.url;
     page = await open(`${s.url}/`);
     await page.getByTestId('suite-u2f').check();
     await page.getByTestId('transport-hid').check();
@@ -214,6 +216,30 @@ describe("chiprig serve's page in headless Chromium", function () {
     );
     assert.equal(await hostile.locator('main img, main script, main svg:not(.plot)').count(), 0);
     await shot(hostile, '06-hostile-strings');
+  });
+
+  it('SERVE-BROWSER-05 a scenario run from the page, then two runs compared from the history', async () => {
+    const p = await open(`${firstUrl}/`);
+    await p.getByTestId('scenario-mitid-login-usb.yaml').check();
+    await p.getByTestId('start').click();
+    await p
+      .getByTestId('run-state')
+      .filter({ hasText: /^ended/ })
+      .waitFor({ timeout: 60_000 });
+    assert.equal(await p.getByTestId('run-state').textContent(), 'ended (exit 0)');
+    assert.ok((await p.getByTestId('tests').locator('tr[data-outcome=passed]').count()) >= 1);
+    await p.getByRole('link', { name: 'History' }).click();
+    await p.getByTestId('history').locator('tr[data-run]').nth(1).waitFor({ timeout: WAIT_MS });
+    const picks = p.getByTestId('pick');
+    await picks.nth(0).check();
+    await picks.nth(1).check();
+    await p.getByTestId('compare').click();
+    await p.getByTestId('compare-page').getByRole('heading').first().waitFor({ timeout: WAIT_MS });
+    const text = (await p.getByTestId('compare-page').textContent()) ?? '';
+    assert.match(text, /A: [0-9a-f]{8} .* B: [0-9a-f]{8}/);
+    // The scenario run has none of the suite run's cells: compare says what is in one run only.
+    assert.match(text, /Comparison|Verdict changes/);
+    await shot(p, '07-compare');
     assert.deepEqual(pageErrors, []);
   });
 });
