@@ -272,7 +272,7 @@ function runForm(s) {
       ),
       el('span', { class: 'muted' }, '(none ticked: all, or only the scenarios)'),
     ),
-    s.scenarios.length
+    s.scenarios?.length
       ? el(
           'div',
           {},
