@@ -100,20 +100,39 @@ export function serveLink(): RunListener & { close(): void } {
     }
   };
 
-  /** The chamber's temperature and set point, once a suite opened it (the driver queues its reads). */
+  /**
+   * The instruments a suite opened: the chamber's temperature and set point (read: its driver
+   * queues reads behind the suite's), the switch's last state (no I/O), and the meter's last
+   * window (what the suite measured: a window of our own would cut into the suite's).
+   */
+  let meterSeen: { currentUa: number } | undefined;
+  const wrapped = new WeakSet<object>();
   const readInstruments = async () => {
     if (reading || !station) return;
     reading = true;
     try {
       const i = station.instruments;
       const r: Reading = { at: Date.now() };
+      if (i.meter && !wrapped.has(i.meter)) {
+        wrapped.add(i.meter);
+        const meter = i.meter;
+        const measure = meter.measure.bind(meter);
+        meter.measure = async (ms, opts) => {
+          const m = await measure(ms, opts);
+          meterSeen = { currentUa: m.meanUa };
+          return m;
+        };
+      }
       if (i.chamber) {
         r.chamber = {
           temperature: await i.chamber.readTemperature(),
           setPoint: await i.chamber.readSetPoint(),
         };
       }
-      if (r.chamber) send({ t: 'reading', reading: r });
+      const powered = (i.power as { powered?: boolean | undefined } | undefined)?.powered;
+      if (powered !== undefined) r.power = { on: powered };
+      if (meterSeen) r.meter = meterSeen;
+      if (r.chamber || r.power || r.meter) send({ t: 'reading', reading: r });
     } catch {
       // An instrument read that fails here is the suite's to report; the plot skips a point.
     } finally {
