@@ -23,6 +23,7 @@ import { benchCodecs } from './bench-codecs.ts';
 import { benchFuzz } from './bench-fuzz.ts';
 import { benchNfc } from './bench-nfc.ts';
 import { benchNfcClients } from './bench-nfc-clients.ts';
+import { benchResults } from './bench-results.ts';
 import { benchStartup } from './bench-startup.ts';
 import { benchThroughput, median, RAW_SIGN } from './bench-throughput.ts';
 
@@ -78,6 +79,8 @@ for (const line of await benchNfcClients(Number(process.env.BENCH_NFC_CLIENT_SAM
   console.log(line);
 console.log('');
 for (const line of await benchFuzz(Number(process.env.BENCH_FUZZ_CASES ?? 20000))) console.log(line);
+console.log('');
+for (const line of await benchResults(Number(process.env.BENCH_RESULTS ?? 2000))) console.log(line);
 console.log('');
 for (const line of await benchStartup()) console.log(line);
 if (t.verified !== t.collected) {

@@ -35,7 +35,17 @@ const E2E_BUILD = 'dist-e2e';
 const E2E = { CHIPRIG_TEST_ENTRY: `${E2E_BUILD}/rig/cli/main.js` };
 
 /** The longest end-to-end files, started first so four at a time pack into less wall time. */
-const E2E_LONGEST = ['faults', 'cli', 'interop', 'fifo-outcomes', 'robustness', 'package'];
+const E2E_LONGEST = [
+  'faults',
+  'cli',
+  'interop',
+  'serve-browser',
+  'fifo-outcomes',
+  'robustness',
+  'package',
+  'results',
+  'serve',
+];
 
 /**
  * The end-to-end files the 'e2e' group runs: those of .mocharc.e2e.json (every file under
