@@ -33,11 +33,21 @@ export async function openPtyPair(
   const name = opts.name ?? 'instrument';
   const driverPath = join(dir, `${name}-driver`);
   const simulatorPath = join(dir, `${name}-sim`);
+  // socat under a shell that holds a pipe from this process: when the pipe closes (close()
+  // ends it, or this process ends, even killed) the shell stops socat. A socat started
+  // directly outlives a killed rig and keeps its ptys.
   const child: ChildProcess = spawn(
-    'socat',
-    [`pty,raw,echo=0,link=${driverPath}`, `pty,raw,echo=0,link=${simulatorPath}`],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    'sh',
+    [
+      '-c',
+      'socat "$@" & p=$!; read _ignored; kill "$p" 2>/dev/null; wait "$p"',
+      'sh',
+      `pty,raw,echo=0,link=${driverPath}`,
+      `pty,raw,echo=0,link=${simulatorPath}`,
+    ],
+    { stdio: ['pipe', 'ignore', 'pipe'] },
   );
+  child.stdin?.on('error', () => undefined);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -45,7 +55,8 @@ export async function openPtyPair(
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
   while (!(existsSync(driverPath) && existsSync(simulatorPath))) {
     if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill();
+      child.stdin?.end();
+      setTimeout(() => child.kill(), 2000).unref();
       throw new InstrumentError(
         'UNAVAILABLE',
         `socat did not create the pty pair in ${dir}: ${stderr.trim() || 'no output'}`,
@@ -65,7 +76,9 @@ export async function openPtyPair(
         };
         if (child.exitCode !== null) return done();
         child.once('exit', done);
-        child.kill();
+        child.stdin?.end();
+        // A shell that does not end at once is stopped (socat then ends with its pty gone).
+        setTimeout(() => child.kill(), 2000).unref();
       });
       return closing;
     },

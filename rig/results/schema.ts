@@ -6,12 +6,14 @@
  * Times are ISO 8601 text (UTC, sortable the same on both); JSON is text; no column relies on
  * a database's own types beyond integer, double and text, so a query means the same on both.
  */
-import type { Kysely } from 'kysely';
-import type { Migration } from 'kysely/migration';
+import type { Kysely, Migration } from 'kysely';
 
 /** What a run is: still going, ended with this verdict, or cut off (killed, server gone). */
 export const RUN_STATUSES = ['running', 'passed', 'failed', 'broken', 'interrupted', 'empty'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** A run's counts before any result. */
+export const NO_OUTCOMES = { passed: 0, failed: 0, broken: 0, skipped: 0, advisory: 0 } as const;
 
 export interface RunsTable {
   /** A UUID, made by the writer. */

@@ -11,6 +11,7 @@ import pg from 'pg';
 import type { RecordedMeasurement } from '../measure/run-record.ts';
 import type { TestRecord } from '../report/console.ts';
 import type { RunOutcome, RunStart } from '../run/engine.ts';
+import { NO_OUTCOMES } from './schema.ts';
 import { describeTarget, ResultsStore } from './store.ts';
 import { databaseOutput } from './writer.ts';
 
@@ -250,11 +251,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         ended_at: null,
         status: 'running' as const,
         note: null,
-        passed: 0,
-        failed: 0,
-        broken: 0,
-        skipped: 0,
-        advisory: 0,
+        ...NO_OUTCOMES,
         results_dir: null,
         report_dir: null,
       };

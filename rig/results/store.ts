@@ -14,14 +14,14 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, type Selectable, SqliteDialect, sql } from 'kysely';
-import { Migrator } from 'kysely/migration';
+import { Kysely, Migrator, PostgresDialect, type Selectable, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { ChiprigError, ConfigError } from '../errors.ts';
 import {
   type Database,
   type MeasurementsTable,
   MIGRATIONS,
+  NO_OUTCOMES,
   type ResultsTable,
   type RunStatus,
   type RunsTable,
@@ -266,7 +266,7 @@ export class ResultsStore {
       .where('run_id', '=', id)
       .groupBy('outcome')
       .execute();
-    const c = { passed: 0, failed: 0, broken: 0, skipped: 0, advisory: 0 };
+    const c: Record<keyof typeof NO_OUTCOMES, number> = { ...NO_OUTCOMES };
     for (const r of rows) if (r.outcome in c) c[r.outcome as keyof typeof c] = Number(r.n);
     return c;
   }

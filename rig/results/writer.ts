@@ -5,7 +5,7 @@ import type { Outcome, TestRecord } from '../report/console.ts';
 import { requirementOf } from '../report/matrix.ts';
 import type { RunListener, RunOutcome } from '../run/engine.ts';
 import { chiprigVersion } from '../run/environment.ts';
-import type { RunStatus } from './schema.ts';
+import { NO_OUTCOMES, type RunStatus } from './schema.ts';
 import type { ResultsStore } from './store.ts';
 
 /** The device serial a run is found by: USB, else BLE, else the attestation certificate's. */
@@ -100,11 +100,7 @@ export function databaseOutput(
           ended_at: null,
           status: 'running',
           note: null,
-          passed: 0,
-          failed: 0,
-          broken: 0,
-          skipped: 0,
-          advisory: 0,
+          ...NO_OUTCOMES,
           results_dir: s.resultsDir,
           report_dir: opts.reportDir ?? null,
         }),

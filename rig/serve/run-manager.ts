@@ -71,6 +71,8 @@ const MAX_TRAFFIC = 400;
 const MAX_LOG = 400;
 const MAX_SERIES = 2000;
 const STOP_GRACE_MS = 10_000;
+/** chiprig run's exit code for a rig fault (rig/cli/exit-codes.ts): serve does not import the CLI. */
+const EXIT_BROKEN = 3;
 
 export interface RunManagerOptions {
   stationFile: string | undefined;
@@ -240,10 +242,17 @@ export class RunManager extends EventEmitter {
     lines(child.stderr!);
     child.on('message', (m: ChildMessage) => this.#onMessage(live, m));
     child.on('spawn', () => this.#tellOperator());
-    child.on('error', (error) => this.#log(live, `chiprig serve: cannot start the run: ${error.message}`));
+    let ended = false;
+    child.on('error', (error) => {
+      this.#log(live, `chiprig serve: cannot start the run: ${error.message}`);
+      // A process that never started sends no 'close' of its own.
+      if (child.pid === undefined) child.emit('close', EXIT_BROKEN, null);
+    });
     child.on('close', (code, signal) => {
+      if (ended) return;
+      ended = true;
       live.state = 'ended';
-      live.exitCode = code ?? (signal ? 128 : 3);
+      live.exitCode = code ?? (signal ? 128 : EXIT_BROKEN);
       live.prompts = [];
       this.#child = undefined;
       this.emit('update', 'ended', { runId, exitCode: live.exitCode, signal });

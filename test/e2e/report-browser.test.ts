@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { EXIT } from '../../rig/cli/exit-codes.ts';
+import { CHROMIUM, haveChromium, SCREENSHOTS } from '../support/chromium.ts';
 import { chiprig, readResults, tmp } from '../support/spawn.ts';
 
 /**
@@ -18,13 +18,7 @@ import { chiprig, readResults, tmp } from '../support/spawn.ts';
  * Selectors: visible text and roles where the UI has them, else the data-testid
  * attributes Allure puts on its own components (its class names are hashed per build).
  */
-const CHROMIUM = '/usr/bin/chromium';
-const missing = existsSync(CHROMIUM)
-  ? undefined
-  : `Chromium is not installed (${CHROMIUM}; apt-get install -y --no-install-recommends chromium)`;
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SCREENSHOTS = join(ROOT, 'reports', 'screenshots');
 /** The attachment name of rig/report/allure.ts attachTraffic. */
 const TRAFFIC = 'traffic (hex)';
 /** U2F-AUTH-08 fails on a device that answers flags 05; PERF-LAT-01 records measurements. */
@@ -51,16 +45,7 @@ const SHOTS = [
 
 describe('the HTML report in headless Chromium', function () {
   this.timeout(180_000);
-  if (missing && !process.env.CI) {
-    it(`pending: RPT-BROWSER-01..04: ${missing}`);
-    return;
-  }
-  if (missing) {
-    it('RPT-BROWSER-00 Chromium is installed (CI must install it)', () => {
-      assert.fail(`${missing}: CI installs it with the other apt packages (.ci/run, ci.yml)`);
-    });
-    return;
-  }
+  if (!haveChromium('RPT-BROWSER', 'RPT-BROWSER-01..04')) return;
 
   let results: string;
   let html: string;

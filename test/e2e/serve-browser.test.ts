@@ -7,33 +7,18 @@
  * Screenshots go to reports/screenshots/serve-*.png (a CI artifact).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { HOSTILE_PRODUCT } from '../../rig/emulator/faults.ts';
+import { CHROMIUM, haveChromium, SCREENSHOTS } from '../support/chromium.ts';
 import { FIXTURES, type ServeProcess, serveProcess, stationCopy, tmp } from '../support/spawn.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const missing = existsSync(CHROMIUM)
-  ? undefined
-  : `Chromium is not installed (${CHROMIUM}; apt-get install -y --no-install-recommends chromium)`;
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SCREENSHOTS = join(ROOT, 'reports', 'screenshots');
 const WAIT_MS = 20_000;
 
 describe("chiprig serve's page in headless Chromium", function () {
   this.timeout(240_000);
-  if (missing && !process.env.CI) {
-    it(`pending: SERVE-BROWSER-01..04: ${missing}`);
-    return;
-  }
-  if (missing) {
-    it('SERVE-BROWSER-00 Chromium is installed (CI must install it)', () => {
-      assert.fail(`${missing}: CI installs it with the other apt packages (.ci/run)`);
-    });
-    return;
-  }
+  if (!haveChromium('SERVE-BROWSER', 'SERVE-BROWSER-01..05')) return;
 
   let dir: string;
   let browser: Browser | undefined;
