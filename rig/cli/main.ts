@@ -226,6 +226,8 @@ program
     "results database (default: the station's results.database, else reports/chiprig-results.db)",
   )
   .option('--runs <dir>', "where each run's Allure results and report go (a folder per run)", 'reports/serve')
+  .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
+  .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
   .exitOverride()
   .action(async (opts) => {
     const { serveCommand } = await import('./serve.ts');

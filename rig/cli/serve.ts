@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { createSecureContext } from 'node:tls';
 import { ConfigError } from '../errors.ts';
 import type { LivePrompt, RunManager } from '../serve/run-manager.ts';
 import { newToken, parseListen } from '../serve/security.ts';
 import { serve } from '../serve/server.ts';
-import { loadStationFile } from '../station/station-file.ts';
+import { loadStationFile, type StationFile } from '../station/station-file.ts';
 import { deviceText } from '../untrusted.ts';
 import { EXIT } from './exit-codes.ts';
 import { resultsTarget } from './run.ts';
@@ -13,6 +16,8 @@ export interface ServeCommandOptions {
   listen: string;
   db?: string;
   runs: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -33,12 +38,19 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<number> {
       ? ` (token: the station file's serve.token${file.serve?.token ? '' : ', here CHIPRIG_SERVE_TOKEN'})`
       : '';
   }
+  const tls = tlsFiles(opts, file);
+  if (!listen.loopback && !tls) {
+    process.stderr.write(
+      'chiprig serve: plain HTTP beyond loopback: the token and the pages cross the network in the clear; give --tls-cert and --tls-key (or serve.tls in the station file) on a shared network\n',
+    );
+  }
   const served = await serve({
     stationFile: opts.station,
     listen,
     token,
     database,
     runsDir: opts.runs,
+    tls,
     log: out,
   });
   out(`chiprig serve: station "${file.name}" at ${served.url}/${told} (Ctrl-C stops it)`);
@@ -83,4 +95,35 @@ function terminalPrompts(runs: RunManager): () => void {
     runs.off('update', onUpdate);
     rl.close();
   };
+}
+
+/** The certificate and key: the flags (both), else the station file's serve.tls; none: plain HTTP. */
+function tlsFiles(opts: ServeCommandOptions, file: StationFile): { cert: Buffer; key: Buffer } | undefined {
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+    throw new ConfigError('--tls-cert and --tls-key go together: give both, or neither');
+  }
+  const named = opts.tlsCert
+    ? { cert: resolve(opts.tlsCert), key: resolve(opts.tlsKey!), where: '--tls-cert/--tls-key' }
+    : file.serve?.tls
+      ? {
+          cert: resolve(file.dir, file.serve.tls.cert),
+          key: resolve(file.dir, file.serve.tls.key),
+          where: `${file.path}: serve.tls`,
+        }
+      : undefined;
+  if (!named) return undefined;
+  const read = (path: string, what: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new ConfigError(`${named.where}: cannot read the ${what} ${path}: ${(error as Error).message}`);
+    }
+  };
+  const tls = { cert: read(named.cert, 'certificate'), key: read(named.key, 'key') };
+  try {
+    createSecureContext(tls);
+  } catch (error) {
+    throw new ConfigError(`${named.where}: not a certificate and its key (PEM): ${(error as Error).message}`);
+  }
+  return tls;
 }

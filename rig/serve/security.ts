@@ -79,8 +79,8 @@ export interface RequestFacts {
   authorization: string | undefined;
 }
 
-/** Judges one request against the listen address and token. */
-export function judge(req: RequestFacts, listen: Listen, token: string | undefined): Verdict {
+/** Judges one request against the listen address and token (`https`: served over TLS). */
+export function judge(req: RequestFacts, listen: Listen, token: string | undefined, https = false): Verdict {
   const host = req.host ?? '';
   if (listen.loopback) {
     const name = host.replace(/:\d+$/, '');
@@ -109,7 +109,7 @@ export function judge(req: RequestFacts, listen: Listen, token: string | undefin
     }
   }
   if (!['GET', 'HEAD', 'OPTIONS'].includes(req.method)) {
-    const expected = `http://${host}`;
+    const expected = `${https ? 'https' : 'http'}://${host}`;
     if (req.origin !== expected || (req.secFetchSite !== undefined && req.secFetchSite !== 'same-origin')) {
       return {
         ok: false,

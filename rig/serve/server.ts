@@ -33,6 +33,8 @@ export interface ServeOptions {
   database: string;
   /** Where each run's results and report go. */
   runsDir: string;
+  /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP. */
+  tls?: { cert: Buffer; key: Buffer } | undefined;
   log: (line: string) => void;
 }
 
@@ -67,7 +69,12 @@ export async function serve(opts: ServeOptions): Promise<Served> {
   });
   const snapshot = () => ({ station: view.info(), run: runs.current ?? null, reading: view.last ?? null });
 
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  const https = opts.tls !== undefined;
+  const app = (
+    https
+      ? Fastify({ logger: false, bodyLimit: 64 * 1024, https: { cert: opts.tls!.cert, key: opts.tls!.key } })
+      : Fastify({ logger: false, bodyLimit: 64 * 1024 })
+  ) as FastifyInstance;
 
   app.addHook('onRequest', async (req, reply) => {
     const verdict = judge(
@@ -82,6 +89,7 @@ export async function serve(opts: ServeOptions): Promise<Served> {
       },
       opts.listen,
       opts.token,
+      https,
     );
     reply.header('Content-Security-Policy', CSP);
     reply.header('X-Content-Type-Options', 'nosniff');
@@ -96,7 +104,7 @@ export async function serve(opts: ServeOptions): Promise<Served> {
     if (verdict.setCookieAndRedirect !== undefined) {
       reply.header(
         'Set-Cookie',
-        `${COOKIE}=${encodeURIComponent(opts.token!)}; HttpOnly; SameSite=Strict; Path=/`,
+        `${COOKIE}=${encodeURIComponent(opts.token!)}; HttpOnly; SameSite=Strict; Path=/${https ? '; Secure' : ''}`,
       );
       return reply.redirect(verdict.setCookieAndRedirect, 303);
     }
@@ -239,7 +247,7 @@ export async function serve(opts: ServeOptions): Promise<Served> {
     return closing;
   };
   opts.log(`results database: ${describeTarget(opts.database)}`);
-  return { url: `http://${hostText}:${port}`, app, runs, close };
+  return { url: `${https ? 'https' : 'http'}://${hostText}:${port}`, app, runs, close };
 }
 
 /** A run as the pages get it: host paths kept to the report's own link. */

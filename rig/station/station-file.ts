@@ -299,7 +299,13 @@ export const StationFileSchema = z.strictObject({
    * `chiprig serve` on this station: the token every request needs when it listens on
    * another address than loopback (default: a new one, printed once at start).
    */
-  serve: z.strictObject({ token: z.string().min(16).optional() }).optional(),
+  serve: z
+    .strictObject({
+      token: z.string().min(16).optional(),
+      /** HTTPS: the certificate (chain) and its private key, PEM, relative to this file. */
+      tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+    })
+    .optional(),
 });
 
 export type StationFile = z.output<typeof StationFileSchema> & { path: string; dir: string };

@@ -5,8 +5,10 @@
  * page or log). The page itself is driven in Chromium by serve-browser.test.ts.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { EXIT } from '../../rig/cli/exit-codes.ts';
@@ -170,6 +172,10 @@ describe('chiprig serve', function () {
     const token = /\?token=(\S+) once/.exec(s.output())?.[1];
     assert.ok(token, s.output());
     assert.equal(s.output().split(token).length - 1, 1, 'the token is printed once');
+    assert.match(
+      s.output(),
+      /plain HTTP beyond loopback: the token and the pages cross the network in the clear/,
+    );
 
     const paths = ['/', '/history', '/static/app.js', '/api/state', '/api/events', '/api/runs', '/reports/x'];
     for (const p of paths) {
@@ -231,5 +237,71 @@ describe('chiprig serve', function () {
       headers: { Authorization: 'Bearer station-token-0123456789abcdef' },
     });
     assert.equal(ok.status, 200);
+  });
+
+  it('SERVE-06 over HTTPS (--tls-cert, --tls-key): the token checks hold, the cookie is Secure, the origin is https', async () => {
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    const made = spawnSync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=chiprig serve test',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
+    assert.equal(made.status, 0, made.stderr?.toString());
+    const s = await start(['--listen', '0.0.0.0:0', '--tls-cert', cert, '--tls-key', key]);
+    assert.match(s.url, /^https:\/\//);
+    assert.doesNotMatch(s.output(), /plain HTTP beyond loopback/);
+    const token = /\?token=(\S+) once/.exec(s.output())?.[1];
+    assert.ok(token, s.output());
+    const url = s.url.replace('0.0.0.0', '127.0.0.1');
+    const ca = readFileSync(cert);
+    const call = (path: string, init: { method?: string; headers?: Record<string, string> } = {}) =>
+      new Promise<{ status: number; headers: Record<string, string | string[] | undefined> }>(
+        (resolve, reject) => {
+          const req = httpsRequest(
+            `${url}${path}`,
+            { ca, method: init.method ?? 'GET', headers: init.headers ?? {} },
+            (res) => {
+              res.resume();
+              resolve({ status: res.statusCode ?? 0, headers: res.headers });
+            },
+          );
+          req.on('error', reject);
+          req.end(init.method === 'POST' ? '{}' : undefined);
+        },
+      );
+    assert.equal((await call('/api/state')).status, 401);
+    const bearer = { Authorization: `Bearer ${token}` };
+    assert.equal((await call('/api/state', { headers: bearer })).status, 200);
+    const first = await call(`/?token=${token}`);
+    assert.equal(first.status, 303);
+    assert.match(String(first.headers['set-cookie']), /HttpOnly; SameSite=Strict; Path=\/; Secure/);
+    const json = { ...bearer, 'Content-Type': 'application/json' };
+    // No run is going: 409 means the request got through the checks.
+    assert.equal(
+      (await call('/api/stop', { method: 'POST', headers: { ...json, Origin: url } })).status,
+      409,
+    );
+    const http = url.replace('https://', 'http://');
+    assert.equal(
+      (await call('/api/stop', { method: 'POST', headers: { ...json, Origin: http } })).status,
+      403,
+    );
+    // Plain HTTP to the TLS port gets no page.
+    await assert.rejects(fetch(`${http}/api/state`));
   });
 });

@@ -119,7 +119,7 @@ export function emulateProcess(args: string[], settleMs = 0): Promise<EmulatePro
 /** A `chiprig serve` child process, listening. */
 export interface ServeProcess {
   child: ChildProcess;
-  /** http://HOST:PORT (no trailing slash). */
+  /** http(s)://HOST:PORT (no trailing slash). */
   url: string;
   output: () => string;
   stopped: Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>;
@@ -142,7 +142,7 @@ export function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promi
     }, 30_000);
     const onData = (d: Buffer) => {
       out += d;
-      const m = / at (http:\/\/\S+?)\/(?:\s|$)/.exec(out);
+      const m = / at (https?:\/\/\S+?)\/(?:\s|$)/.exec(out);
       if (m) {
         clearTimeout(timer);
         child.stdout.off('data', onData);
