@@ -14,7 +14,7 @@ export class OperatorUnavailable extends InstrumentError {
   constructor(what: string) {
     super(
       'NO_OPERATOR',
-      `no operator: "${what}" needs a person at a terminal (stdin is not a TTY${process.env.CI ? ', CI is set' : ''}); give the station an instrument for it instead`,
+      `no operator: "${what}" needs a person at a terminal or at a chiprig serve page (stdin is not a TTY${process.env.CI ? ', CI is set' : ''}, no page is open); give the station an instrument for it instead`,
     );
   }
 }

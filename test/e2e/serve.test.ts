@@ -239,6 +239,60 @@ describe('chiprig serve', function () {
     assert.equal(ok.status, 200);
   });
 
+  it('SERVE-07 operator prompts go to the open pages and are answered there; with no page open the case is skipped with the reason', async () => {
+    // A station whose power is switched by hand: ENV-PWR-01 asks "Unplug the key" and "Plug
+    // the key back in" for each of its power cycles.
+    const station = stationCopy(dir, (y) =>
+      y.replace(/^ {2}power: \{ kind: firmata.*$/m, '  power: { kind: manual }'),
+    );
+    const s = await start(['--listen', '127.0.0.1:0', '--station', station]);
+    const request = { suites: ['env'], grep: 'ENV-PWR-01' };
+
+    // No page open: nobody can answer, so the prompt fails at once and the case is skipped.
+    assert.equal((await post(s, '/api/runs', request)).status, 202);
+    let run = await until(s, (r) => r?.state === 'ended', 60_000);
+    assert.deepEqual(
+      run.tests.map((t) => t.outcome),
+      ['skipped'],
+    );
+    assert.match((run.tests[0] as { message?: string }).message ?? '', /no operator: "Unplug the key/);
+
+    // A page open (its event stream): each prompt shows there and its answer goes on.
+    const page = new AbortController();
+    const events = await fetch(`${s.url}/api/events`, { signal: page.signal });
+    assert.equal(events.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+    try {
+      assert.equal((await post(s, '/api/runs', request)).status, 202);
+      const asked = new Set<string>();
+      const deadline = Date.now() + 90_000;
+      for (;;) {
+        const { run: r } = (await (await fetch(`${s.url}/api/state`)).json()) as {
+          run: Live & { prompts: { id: number; kind: string; text: string }[] };
+        };
+        if (r.state === 'ended') {
+          run = r;
+          break;
+        }
+        assert.ok(Date.now() < deadline, 'the run did not end');
+        for (const p of r.prompts) {
+          asked.add(p.text);
+          await post(s, `/api/prompts/${p.id}`, { text: '' });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 30));
+      }
+      assert.deepEqual([...asked].sort(), ['Plug the key back in', 'Unplug the key (cut its power)']);
+      assert.deepEqual(
+        run.tests.map((t) => t.outcome),
+        ['passed'],
+      );
+      // An answer to a prompt that no longer stands is refused.
+      const late = await post(s, '/api/prompts/1', { text: '' });
+      assert.equal(late.status, 409);
+    } finally {
+      page.abort();
+    }
+  });
+
   it('SERVE-06 over HTTPS (--tls-cert, --tls-key): the token checks hold, the cookie is Secure, the origin is https', async () => {
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
