@@ -678,7 +678,7 @@ function renderPrompts() {
 
 async function renderHistory() {
   const params = new URLSearchParams(location.search);
-  const filters = ['serial', 'firmware', 'requirement', 'since', 'until'];
+  const filters = ['station', 'serial', 'firmware', 'requirement', 'since', 'until'];
   const form = el(
     'form',
     { 'data-testid': 'history-filter' },

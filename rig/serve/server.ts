@@ -166,17 +166,24 @@ export async function serve(opts: ServeOptions): Promise<Served> {
     return { answered: true };
   });
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/api/runs', async (req) => {
+  app.get<{ Querystring: Record<string, string | undefined> }>('/api/runs', async (req, reply) => {
     const q = req.query;
-    const list = await store.listRuns({
-      station: q.station || undefined,
-      serial: q.serial || undefined,
-      firmware: q.firmware || undefined,
-      requirement: q.requirement || undefined,
-      since: q.since || undefined,
-      until: q.until || undefined,
-      limit: Math.min(500, Number(q.limit) || 100),
-    });
+    let list: Run[];
+    try {
+      list = await store.listRuns({
+        station: q.station || undefined,
+        serial: q.serial || undefined,
+        firmware: q.firmware || undefined,
+        requirement: q.requirement || undefined,
+        since: q.since || undefined,
+        until: q.until || undefined,
+        limit: Math.min(500, Number(q.limit) || 100),
+      });
+    } catch (error) {
+      // A filter that is not a date, say: named, as the CLI names it.
+      if (error instanceof ConfigError) return reply.code(400).send({ error: error.message });
+      throw error;
+    }
     // A run still going shows its counts so far.
     for (const r of list) if (r.status === 'running') Object.assign(r, await store.countOutcomes(r.id));
     return { database: store.where, runs: list.map(publicRun) };
