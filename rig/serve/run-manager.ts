@@ -198,8 +198,6 @@ export class RunManager extends EventEmitter {
       join(dir, 'allure-results'),
       '--report',
       join(dir, 'allure-report'),
-      '--db',
-      this.#opts.database,
     ];
     const live: LiveRun = {
       runId,
@@ -225,7 +223,14 @@ export class RunManager extends EventEmitter {
     this.recent.push(runId);
     if (this.recent.length > 50) this.recent.shift();
     const child = spawn(process.execPath, args, {
-      env: { ...process.env, CHIPRIG_RUN_ID: runId, CHIPRIG_SERVE_LINK: '1', FORCE_COLOR: '0' },
+      // The database by environment, not argument: a URL's password stays out of `ps`.
+      env: {
+        ...process.env,
+        CHIPRIG_RESULTS_DB: this.#opts.database,
+        CHIPRIG_RUN_ID: runId,
+        CHIPRIG_SERVE_LINK: '1',
+        FORCE_COLOR: '0',
+      },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     this.#child = child;
