@@ -53,13 +53,16 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<number> {
     tls,
     log: out,
   });
-  out(`chiprig serve: station "${file.name}" at ${served.url}/${told} (Ctrl-C stops it)`);
-  const stopTerminal = terminalPrompts(served.runs);
-  // A token of serve's own making is shown this once, in the address to open; never again.
-  if (token && !told)
-    out(
+  // One write: a script that reads the address reads the token line with it. A token of
+  // serve's own making is shown this once, in the address to open; never again.
+  const lines = [`chiprig serve: station "${file.name}" at ${served.url}/${told} (Ctrl-C stops it)`];
+  if (token && !told) {
+    lines.push(
       `open ${served.url}/?token=${token} once in the browser (it keeps a cookie); scripts send Authorization: Bearer with it`,
     );
+  }
+  out(lines.join('\n'));
+  const stopTerminal = terminalPrompts(served.runs);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -142,7 +142,8 @@ export function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promi
     }, 30_000);
     const onData = (d: Buffer) => {
       out += d;
-      const m = / at (https?:\/\/\S+?)\/(?:\s|$)/.exec(out);
+      // The whole line (serve writes its address and any token line at once).
+      const m = / at (https?:\/\/\S+?)\/.*\n/.exec(out);
       if (m) {
         clearTimeout(timer);
         child.stdout.off('data', onData);
