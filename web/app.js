@@ -17,6 +17,15 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+/** A table's header row. */
+function headRow(...names) {
+  return el(
+    'tr',
+    {},
+    names.map((h) => el('th', {}, h)),
+  );
+}
+
 /** Replaces a node's children (absent ones left out: replaceChildren would print "null"). */
 function fill(node, ...children) {
   node.replaceChildren(...children.flat().filter((c) => c !== undefined && c !== null && c !== false));
@@ -545,14 +554,7 @@ function renderLive() {
           el(
             'table',
             { 'data-testid': 'tests' },
-            el(
-              'tr',
-              {},
-              el('th', {}, '#'),
-              el('th', {}, 'test'),
-              el('th', {}, 'outcome'),
-              el('th', {}, 'time'),
-            ),
+            headRow('#', 'test', 'outcome', 'time'),
             tests.map((t) =>
               el(
                 'tr',
@@ -601,14 +603,7 @@ function renderLive() {
           el(
             'table',
             { 'data-testid': 'measurements' },
-            el(
-              'tr',
-              {},
-              el('th', {}, 'test'),
-              el('th', {}, 'name'),
-              el('th', {}, 'value'),
-              el('th', {}, 'verdict'),
-            ),
+            headRow('test', 'name', 'value', 'verdict'),
             r.measurements
               .slice(-200)
               .map((m) =>
@@ -704,13 +699,7 @@ async function renderHistory() {
     return;
   }
   table.append(
-    el(
-      'tr',
-      {},
-      ['', 'run', 'started (UTC)', 'station', 'serial', 'firmware', 'status', 'results', 'report'].map((h) =>
-        el('th', {}, h),
-      ),
-    ),
+    headRow('', 'run', 'started (UTC)', 'station', 'serial', 'firmware', 'status', 'results', 'report'),
   );
   for (const r of data.runs) {
     table.append(
@@ -796,11 +785,7 @@ async function renderRun(id) {
     el(
       'table',
       { 'data-testid': 'results' },
-      el(
-        'tr',
-        {},
-        ['#', 'requirement', 'transport', 'test', 'outcome', 'time'].map((h) => el('th', {}, h)),
-      ),
+      headRow('#', 'requirement', 'transport', 'test', 'outcome', 'time'),
       d.results.map((x) =>
         el(
           'tr',

@@ -2,7 +2,13 @@ import { writeFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import { formatMs } from '../report/console.ts';
 import { RUN_STATUSES, type RunStatus } from '../results/schema.ts';
-import { type ResultAcrossRuns, type ResultFilter, ResultsStore, type Run } from '../results/store.ts';
+import {
+  type ResultAcrossRuns,
+  type ResultFilter,
+  ResultsStore,
+  type Run,
+  readRun,
+} from '../results/store.ts';
 import { loadStationFile } from '../station/station-file.ts';
 import { deviceText } from '../untrusted.ts';
 import { EXIT } from './exit-codes.ts';
@@ -99,7 +105,7 @@ export function list(opts: ResultsOptions): Promise<number> {
   return withStore(opts, async (store) => {
     const runs = await store.listRuns(filterOf(opts));
     if (opts.json) {
-      out(JSON.stringify({ format: 'chiprig-runs/1', runs: runs.map(runJson) }, null, 2));
+      out(JSON.stringify({ format: 'chiprig-runs/1', runs: runs.map(readRun) }, null, 2));
       return EXIT.PASSED;
     }
     if (runs.length === 0) {
@@ -119,14 +125,6 @@ export function list(opts: ResultsOptions): Promise<number> {
   });
 }
 
-function runJson(r: Run) {
-  return {
-    ...r,
-    identity: JSON.parse(r.identity) as Record<string, string>,
-    suites: JSON.parse(r.suites) as string[],
-  };
-}
-
 /** `chiprig results show RUN`: the run, its device, every result and measurement. */
 export function show(id: string, opts: ResultsOptions): Promise<number> {
   return withStore(opts, async (store) => {
@@ -138,7 +136,7 @@ export function show(id: string, opts: ResultsOptions): Promise<number> {
         JSON.stringify(
           {
             format: 'chiprig-run/1',
-            run: runJson(run),
+            run: readRun(run),
             results,
             measurements: measurements.map((m) => ({ ...m, detail: JSON.parse(m.detail) })),
           },

@@ -34,6 +34,18 @@ export type Run = Selectable<RunsTable>;
 export type Result = Selectable<ResultsTable>;
 export type Measurement = Selectable<MeasurementsTable>;
 
+/** A run with its JSON columns (identity, suites) read, as the CLI's JSON and serve's pages give it. */
+export function readRun(r: Run): Omit<Run, 'identity' | 'suites'> & {
+  identity: Record<string, string>;
+  suites: string[];
+} {
+  return {
+    ...r,
+    identity: JSON.parse(r.identity) as Record<string, string>,
+    suites: JSON.parse(r.suites) as string[],
+  };
+}
+
 /** The database could not be opened, migrated or written: a rig fault (exit 3), never the device's. */
 export class ResultsDatabaseError extends ChiprigError {
   constructor(message: string, cause?: unknown) {

@@ -96,26 +96,16 @@ describe('serve: who gets in', () => {
 
 describe('serve: what a run request may ask', () => {
   it('takes suites, transports, shipped scenarios, presence, a test filter and a repeat count', () => {
-    assert.deepEqual(
-      RunManager.check({
-        suites: ['u2f', 'perf'],
-        transports: ['hid'],
-        scenarios: ['mitid-login-usb.yaml'],
-        presence: 'prompt',
-        grep: 'U2F-REG',
-        repeat: 3,
-        device: 'emulator:wrong-flags',
-      }),
-      {
-        suites: ['u2f', 'perf'],
-        transports: ['hid'],
-        scenarios: ['mitid-login-usb.yaml'],
-        presence: 'prompt',
-        grep: 'U2F-REG',
-        repeat: 3,
-        device: 'emulator:wrong-flags',
-      },
-    );
+    const full = {
+      suites: ['u2f', 'perf'],
+      transports: ['hid'],
+      scenarios: ['mitid-login-usb.yaml'],
+      presence: 'prompt',
+      grep: 'U2F-REG',
+      repeat: 3,
+      device: 'emulator:wrong-flags',
+    };
+    assert.deepEqual(RunManager.check(full), full);
     assert.deepEqual(RunManager.check({}), { repeat: 1 });
   });
 

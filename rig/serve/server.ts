@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { ConfigError } from '../errors.ts';
 import { packagePath } from '../paths.ts';
 import { compareRuns, comparisonJson, loadRun } from '../report/compare.ts';
-import { describeTarget, ResultsStore, type Run } from '../results/store.ts';
+import { describeTarget, ResultsStore, type Run, readRun } from '../results/store.ts';
 import { RunManager, RunRefused } from './run-manager.ts';
 import { COOKIE, judge, type Listen } from './security.ts';
 import { StationView } from './station-view.ts';
@@ -260,9 +260,7 @@ export async function serve(opts: ServeOptions): Promise<Served> {
 /** A run as the pages get it: host paths kept to the report's own link. */
 function publicRun(r: Run) {
   return {
-    ...r,
-    identity: JSON.parse(r.identity) as Record<string, string>,
-    suites: JSON.parse(r.suites) as string[],
+    ...readRun(r),
     report: r.report_dir && r.status !== 'running' ? `/reports/${r.id}` : null,
   };
 }

@@ -82,52 +82,21 @@ export interface EmulateProcess {
   /** Everything it printed so far. */
   output: () => string;
   /** Settles when it exits, with its code and everything it printed. */
-  stopped: Promise<{ code: number | null; out: string }>;
-}
-
-/**
- * Starts `chiprig emulate ARGS` and resolves once it says it serves (within 20 s), plus
- * `settleMs` for whatever must notice it (pcscd polls for cards every ~400 ms).
- */
-export function emulateProcess(args: string[], settleMs = 0): Promise<EmulateProcess> {
-  const child = spawn(process.execPath, [BIN, 'emulate', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const stopped = new Promise<{ code: number | null; out: string }>((resolve) =>
-    child.on('exit', (code) => resolve({ code, out })),
-  );
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`chiprig emulate ${args.join(' ')} did not start within 20 s: ${out}`));
-    }, 20_000);
-    const onData = (d: Buffer) => {
-      out += d;
-      if (/serving the emulated MitID chip/.test(out)) {
-        clearTimeout(timer);
-        setTimeout(() => resolve({ child, output: () => out, stopped }), settleMs);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`chiprig emulate ${args.join(' ')} exited (${code}): ${out}`));
-    });
-  });
-}
-
-/** A `chiprig serve` child process, listening. */
-export interface ServeProcess {
-  child: ChildProcess;
-  /** http(s)://HOST:PORT (no trailing slash). */
-  url: string;
-  output: () => string;
   stopped: Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>;
 }
 
-/** Starts `chiprig serve ARGS` (give --listen HOST:0 for a free port) and resolves with its address (within 30 s). */
-export function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], {
+/**
+ * Starts `chiprig SUBCOMMAND ARGS` and resolves once what it printed (stdout and stderr)
+ * matches `ready`, with the match; kills it and rejects if that takes over `timeoutMs` or it
+ * exits first.
+ */
+function startUntil(
+  args: string[],
+  ready: RegExp,
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<EmulateProcess & { match: RegExpExecArray }> {
+  const child = spawn(process.execPath, [BIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
@@ -136,30 +105,47 @@ export function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promi
     (resolve) => child.on('exit', (code, signal) => resolve({ code, signal, out })),
   );
   return new Promise((resolve, reject) => {
+    let started = false;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`chiprig serve ${args.join(' ')} did not start within 30 s: ${out}`));
-    }, 30_000);
+      reject(new Error(`chiprig ${args.join(' ')} did not start within ${timeoutMs / 1000} s: ${out}`));
+    }, timeoutMs);
     const onData = (d: Buffer) => {
       out += d;
-      // The whole line (serve writes its address and any token line at once).
-      const m = / at (https?:\/\/\S+?)\/.*\n/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout.off('data', onData);
-        child.stdout.on('data', (more: Buffer) => {
-          out += more;
-        });
-        resolve({ child, url: m[1]!, output: () => out, stopped });
-      }
+      const match = started ? null : ready.exec(out);
+      if (!match) return;
+      started = true;
+      clearTimeout(timer);
+      resolve({ child, match, output: () => out, stopped });
     };
     child.stdout.on('data', onData);
-    child.stderr.on('data', (d: Buffer) => {
-      out += d;
-    });
+    child.stderr.on('data', onData);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`chiprig serve ${args.join(' ')} exited (${code}): ${out}`));
+      if (!started) reject(new Error(`chiprig ${args.join(' ')} exited (${code}): ${out}`));
     });
   });
+}
+
+/**
+ * Starts `chiprig emulate ARGS` and resolves once it says it serves (within 20 s), plus
+ * `settleMs` for whatever must notice it (pcscd polls for cards every ~400 ms).
+ */
+export async function emulateProcess(args: string[], settleMs = 0): Promise<EmulateProcess> {
+  const p = await startUntil(['emulate', ...args], /serving the emulated MitID chip/, 20_000);
+  await new Promise((r) => setTimeout(r, settleMs));
+  return p;
+}
+
+/** A `chiprig serve` child process, listening. */
+export interface ServeProcess extends EmulateProcess {
+  /** http(s)://HOST:PORT (no trailing slash). */
+  url: string;
+}
+
+/** Starts `chiprig serve ARGS` (give --listen HOST:0 for a free port) and resolves with its address (within 30 s). */
+export async function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+  // The whole line (serve writes its address and any token line at once).
+  const p = await startUntil(['serve', ...args], / at (https?:\/\/\S+?)\/.*\n/, 30_000, env);
+  return { ...p, url: p.match[1]! };
 }

@@ -59,6 +59,16 @@ abstract class ReaderCardConnection implements CardConnection {
     if (this.lost) throw this.lost;
   }
 
+  /** Why an APDU cannot go out now (closed, card lost), as a rejected promise; else undefined. */
+  protected refused(): Promise<never> | undefined {
+    try {
+      this.check();
+      return undefined;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -80,11 +90,8 @@ export class PcscdCardConnection extends ReaderCardConnection {
   }
 
   transmit(apdu: Uint8Array, opts: { timeoutMs?: number } = {}): Promise<Uint8Array> {
-    try {
-      this.check();
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    const refused = this.refused();
+    if (refused) return refused;
     const timeoutMs = opts.timeoutMs ?? this.opts.transmitTimeoutMs;
     return this.#client.transmit(this.#card, apdu, timeoutMs).then(this.#answered, this.#failed);
   }
@@ -142,11 +149,8 @@ export class PcscCardConnection extends ReaderCardConnection {
 
   // Not an async function: one promise per APDU (the guard's), not two.
   transmit(apdu: Uint8Array, opts: { timeoutMs?: number } = {}): Promise<Uint8Array> {
-    try {
-      this.check();
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    const refused = this.refused();
+    if (refused) return refused;
     const timeoutMs = opts.timeoutMs ?? this.opts.transmitTimeoutMs;
     // The APDUs themselves are in the traffic at the NFC layer (NfcTransport, outside the
     // timed window); logging them here too put two hex encodings inside every exchange.
