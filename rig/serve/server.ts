@@ -222,6 +222,16 @@ export async function serve(opts: ServeOptions): Promise<Served> {
         .type('text/plain; charset=utf-8')
         .send('chiprig serve: this run has no HTML report (yet)\n');
     }
+    if (existsSync(join(run!.report_dir!, 'widgets'))) {
+      // Too large for one file (rig/report/html.ts): a folder report reads its data from the
+      // files beside it, which a sandboxed page may not fetch from here.
+      return reply
+        .code(409)
+        .type('text/plain; charset=utf-8')
+        .send(
+          `chiprig serve: this run's report was too large for one file and is a folder report, which opens through a web server of its own: on the station, npx allure open FOLDER (its folder: chiprig results show ${run!.id})\n`,
+        );
+    }
     // The report is Allure's single file, with its own inline scripts, and it shows device
     // text: it is sandboxed into an origin of its own, so nothing in it can reach this
     // server's API or cookie. Such a page has no storage; the report keeps its settings in

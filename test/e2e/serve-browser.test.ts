@@ -131,8 +131,23 @@ describe("chiprig serve's page in headless Chromium", function () {
       page.context().waitForEvent('page'),
       page.getByTestId('report-link').click(),
     ]);
+    const reportErrors: string[] = [];
+    report.on('pageerror', (e) => reportErrors.push(e.message));
+    report.on('console', (m) => m.type() === 'error' && reportErrors.push(m.text()));
     // The Allure report draws the run (sandboxed into an origin of its own, with page-long storage).
-    await report.getByText('chiprig conformance report').first().waitFor({ timeout: 60_000 });
+    await report
+      .getByText('chiprig conformance report')
+      .first()
+      .waitFor({ timeout: 60_000 })
+      .catch(async (error: Error) => {
+        const body = await report
+          .locator('body')
+          .innerText({ timeout: 5_000 })
+          .catch((e: Error) => `(unread: ${e.message})`);
+        throw new Error(
+          `${error.message}\nthe report page ${report.url()} shows: ${JSON.stringify(body.slice(0, 600))}\nits errors: ${JSON.stringify(reportErrors)}`,
+        );
+      });
     await report.getByText('USB HID', { exact: true }).first().waitFor({ timeout: WAIT_MS });
     assert.match((await report.locator('body').textContent()) ?? '', /Total\s*4/);
     await report.screenshot({ path: join(SCREENSHOTS, 'serve-04-allure-report.png') });

@@ -6,12 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { EXIT } from '../../rig/cli/exit-codes.ts';
+import { EMBEDDED_DATA_FIRST } from '../../rig/report/html.ts';
 import { ResultsStore } from '../../rig/results/store.ts';
 import { chiprig, FIXTURES, type ServeProcess, serveProcess, stationCopy, tmp } from '../support/spawn.ts';
 
@@ -87,7 +88,7 @@ describe('chiprig serve', function () {
     const shown = await chiprig(['results', 'show', runId, '--db', db, '--json']);
     assert.equal(shown.code, 0, shown.stderr);
     const stored = JSON.parse(shown.stdout) as {
-      run: { status: string; passed: number };
+      run: { status: string; passed: number; report_dir: string };
       results: unknown[];
     };
     assert.equal(stored.run.status, 'passed');
@@ -97,6 +98,22 @@ describe('chiprig serve', function () {
     const report = await fetch(`${s.url}/reports/${runId}`);
     assert.equal(report.status, 200);
     assert.match(report.headers.get('content-security-policy') ?? '', /^sandbox /);
+    const page = await report.text();
+    const declared = page.indexOf(EMBEDDED_DATA_FIRST);
+    assert.ok(
+      declared > 0 && declared < page.indexOf('src="data:text/javascript'),
+      'the report data are declared before the report application',
+    );
+    // A folder report (too large for one file) cannot be read through the sandbox: it says how to open it.
+    mkdirSync(join(stored.run.report_dir, 'widgets'));
+    const folder = await fetch(`${s.url}/reports/${runId}`);
+    assert.equal(folder.status, 409);
+    const said = await folder.text();
+    assert.match(
+      said,
+      new RegExp(`folder report.*npx allure open FOLDER \\(its folder: chiprig results show ${runId}\\)`),
+    );
+    assert.ok(!said.includes(dir), 'a host path in the answer');
     // A bad request names what is wrong.
     const bad = await post(s, '/api/runs', { suites: ['u2f', 'nope'] });
     assert.equal(bad.status, 400);
