@@ -142,8 +142,11 @@ describe("chiprig serve's page in headless Chromium", function () {
       .catch(async (error: Error) => {
         const body = await report
           .locator('body')
-          .innerText({ timeout: 5_000 })
-          .catch((e: Error) => `(unread: ${e.message})`);
+          .textContent({ timeout: 5_000 })
+          .then(
+            (t) => t ?? '',
+            (e: Error) => `(unread: ${e.message})`,
+          );
         throw new Error(
           `${error.message}\nthe report page ${report.url()} shows: ${JSON.stringify(body.slice(0, 600))}\nits errors: ${JSON.stringify(reportErrors)}`,
         );
