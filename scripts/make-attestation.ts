@@ -6,53 +6,26 @@
  * committed so every emulated run presents the same certificate. Never use these keys
  * for anything but the emulator.
  */
-import { webcrypto } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import { issue, pkcs8Pem, testRoot, x509 } from './test-pki.ts';
 
-const crypto = webcrypto;
-x509.cryptoProvider.set(crypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 const out = new URL('../fixtures/attestation/', import.meta.url);
 mkdirSync(out, { recursive: true });
 
-const rootKeys = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
-const root = await x509.X509CertificateGenerator.createSelfSigned({
-  serialNumber: '01',
-  name: 'CN=chiprig TEST MitID chip Root CA (emulator only), O=chiprig test',
-  notBefore: new Date('2024-01-01T00:00:00Z'),
-  notAfter: new Date('2054-01-01T00:00:00Z'),
-  keys: rootKeys,
-  signingAlgorithm: alg,
-  extensions: [
-    new x509.BasicConstraintsExtension(true, 0, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-  ],
-});
-
-const batchKeys = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+const root = await testRoot('CN=chiprig TEST MitID chip Root CA (emulator only), O=chiprig test');
 // fidoU2FTransports: BIT STRING, 4 unused bits, bits 1 (BLE), 2 (USB), 3 (NFC) set.
 const transports = new x509.Extension(
   '1.3.6.1.4.1.45724.2.1.1',
   false,
   Uint8Array.of(0x03, 0x02, 0x04, 0x70),
 );
-const batch = await x509.X509CertificateGenerator.create({
+const batch = await issue(root, {
   serialNumber: '0a01',
   subject: 'CN=chiprig TEST MitID chip Batch 1 (emulator only), O=chiprig test, C=DK',
-  issuer: root.subject,
-  notBefore: new Date('2024-01-01T00:00:00Z'),
-  notAfter: new Date('2049-12-31T23:59:59Z'),
-  publicKey: batchKeys.publicKey,
-  signingKey: rootKeys.privateKey,
-  signingAlgorithm: alg,
-  extensions: [new x509.BasicConstraintsExtension(false, undefined, true), transports],
+  extensions: [transports],
 });
 
-const pkcs8 = async (key: webcrypto.CryptoKey) =>
-  x509.PemConverter.encode(await crypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
-writeFileSync(new URL('root-ca.pem', out), root.toString('pem'));
-writeFileSync(new URL('batch-cert.pem', out), batch.toString('pem'));
-writeFileSync(new URL('batch-key.pem', out), await pkcs8(batchKeys.privateKey));
-console.log(`wrote root-ca.pem, batch-cert.pem (${batch.rawData.byteLength} bytes DER), batch-key.pem`);
+writeFileSync(new URL('root-ca.pem', out), root.cert.toString('pem'));
+writeFileSync(new URL('batch-cert.pem', out), batch.cert.toString('pem'));
+writeFileSync(new URL('batch-key.pem', out), await pkcs8Pem(batch.keys.privateKey));
+console.log(`wrote root-ca.pem, batch-cert.pem (${batch.cert.rawData.byteLength} bytes DER), batch-key.pem`);

@@ -5,24 +5,22 @@
  *
  *   npx tsx scripts/make-fault-certs.ts
  */
-import 'reflect-metadata';
-import { KeyObject, webcrypto } from 'node:crypto';
+import { KeyObject } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import * as x509 from '@peculiar/x509';
+import { type EcAlgorithm, newKeys, x509 } from './test-pki.ts';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 const dir = new URL('../fixtures/attestation/faults/', import.meta.url);
 
 async function make(
   file: string,
-  curve: 'P-256' | 'P-384',
-  hash: string,
+  curve: EcAlgorithm['namedCurve'],
+  hash: EcAlgorithm['hash'],
   notBefore: Date,
   notAfter: Date,
   what: string,
 ) {
-  const alg = { name: 'ECDSA', namedCurve: curve, hash };
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const alg: EcAlgorithm = { name: 'ECDSA', namedCurve: curve, hash };
+  const keys = await newKeys(alg);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: '0badc0de',
     name: `CN=chiprig TEST MitID chip attestation - ${what} (emulator fault only), O=chiprig test`,

@@ -9,47 +9,22 @@
  * Run `npx tsx scripts/make-metadata.ts` after scripts/make-attestation.ts; the output is
  * committed (the keys are not: rerunning makes new ones, and every file anew).
  */
-import { createHash, webcrypto, X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
 import { CompactSign } from 'jose';
 import { attestationKeyIdentifier } from '../rig/metadata/metadata.ts';
+import { issue, testRoot, x509 } from './test-pki.ts';
 
-const crypto = webcrypto;
-x509.cryptoProvider.set(crypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 const out = new URL('../fixtures/metadata/', import.meta.url);
 mkdirSync(new URL('faults/', out), { recursive: true });
 const attestation = new URL('../fixtures/attestation/', import.meta.url);
 
-const rootKeys = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
-const root = await x509.X509CertificateGenerator.createSelfSigned({
-  serialNumber: '01',
-  name: 'CN=chiprig TEST metadata root (emulator only), O=chiprig test',
-  notBefore: new Date('2024-01-01T00:00:00Z'),
-  notAfter: new Date('2054-01-01T00:00:00Z'),
-  keys: rootKeys,
-  signingAlgorithm: alg,
-  extensions: [
-    new x509.BasicConstraintsExtension(true, 0, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-  ],
-});
-const signerKeys = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
-const signer = await x509.X509CertificateGenerator.create({
+const mdsRoot = await testRoot('CN=chiprig TEST metadata root (emulator only), O=chiprig test');
+const { cert: root } = mdsRoot;
+const { cert: signer, keys: signerKeys } = await issue(mdsRoot, {
   serialNumber: '02',
   subject: 'CN=chiprig TEST metadata BLOB signer (emulator only), O=chiprig test',
-  issuer: root.subject,
-  notBefore: new Date('2024-01-01T00:00:00Z'),
-  notAfter: new Date('2049-12-31T23:59:59Z'),
-  publicKey: signerKeys.publicKey,
-  signingKey: rootKeys.privateKey,
-  signingAlgorithm: alg,
-  extensions: [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-  ],
+  extensions: [new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)],
 });
 
 const batch = new X509Certificate(readFileSync(new URL('batch-cert.pem', attestation)));
